@@ -1,0 +1,26 @@
+# The commands a newcomer types: `make test`, `make demo`, `make bench`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat requirements.txt token_exchange/requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+
+.PHONY: test lint typecheck unit venv clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt token_exchange/requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+test: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

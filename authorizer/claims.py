@@ -1,0 +1,131 @@
+"""Claim checks on a verified payload. Pure: the time comes from the caller.
+
+Boundaries follow RFC 7519 and PyJWT: a token is expired when
+``now >= exp + leeway``; not yet valid when ``nbf > now + leeway``; issued in
+the future when ``iat > now + leeway``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import (
+    InsufficientScope,
+    InvalidAudience,
+    InvalidClaims,
+    InvalidIssuer,
+    TokenExpired,
+    TokenNotYetValid,
+)
+
+MAX_CLAIM_STRING = 1024
+MAX_SCOPE_STRING = 8192
+MAX_AUDIENCES = 32
+
+
+@dataclass(frozen=True)
+class ClaimRules:
+    issuers: frozenset[str]
+    audiences: frozenset[str]
+    required_scopes: frozenset[str]  # any-of; empty means no scope check
+    leeway: int
+    max_lifetime: int
+
+
+@dataclass(frozen=True)
+class Claims:
+    """The claims the rest of the authorizer relies on, typed and checked."""
+
+    sub: str
+    client_id: str | None
+    scopes: tuple[str, ...]
+    exp: float
+    iat: float
+    jti: str | None
+    issuer: str
+
+
+def _time(payload: dict[str, Any], name: str, required: bool) -> float | None:
+    value = payload.get(name)
+    if value is None:
+        if required or name in payload:
+            raise InvalidClaims(f"'{name}' missing", reason=f"missing_{name}")
+        return None
+    # bool is an int subclass: true must not mean 1970-01-01T00:00:01Z.
+    if type(value) is not int and type(value) is not float:
+        raise InvalidClaims(f"'{name}' is not a number", reason=f"bad_{name}")
+    if not math.isfinite(value) or value < 0:
+        raise InvalidClaims(f"'{name}' out of range", reason=f"bad_{name}")
+    return float(value)
+
+
+def _optional_string(payload: dict[str, Any], name: str, limit: int = MAX_CLAIM_STRING) -> str | None:
+    value = payload.get(name)
+    if value is None:
+        if name in payload:
+            raise InvalidClaims(f"'{name}' is null", reason=f"bad_{name}")
+        return None
+    if not isinstance(value, str) or not 0 < len(value) <= limit:
+        raise InvalidClaims(f"'{name}' is not a non-empty string", reason=f"bad_{name}")
+    return value
+
+
+def parse_scopes(value: str) -> tuple[str, ...]:
+    return tuple(s for s in value.split(" ") if s)
+
+
+def check_claims(payload: dict[str, Any], rules: ClaimRules, now: float) -> Claims:
+    exp = _time(payload, "exp", required=True)
+    iat = _time(payload, "iat", required=True)
+    nbf = _time(payload, "nbf", required=False)
+    assert exp is not None and iat is not None
+
+    if now >= exp + rules.leeway:
+        raise TokenExpired("token expired")
+    if nbf is not None and nbf > now + rules.leeway:
+        raise TokenNotYetValid("token not valid yet ('nbf')")
+    if iat > now + rules.leeway:
+        raise TokenNotYetValid("token issued in the future ('iat')")
+    if exp <= iat:
+        raise InvalidClaims("'exp' is not after 'iat'", reason="bad_lifetime")
+    if exp - iat > rules.max_lifetime:
+        raise InvalidClaims("token lifetime exceeds the maximum", reason="bad_lifetime")
+
+    iss = payload.get("iss")
+    if not isinstance(iss, str) or iss not in rules.issuers:
+        raise InvalidIssuer("issuer not accepted")
+
+    aud = payload.get("aud")
+    if isinstance(aud, str):
+        audiences: tuple[str, ...] = (aud,)
+    elif isinstance(aud, list) and 0 < len(aud) <= MAX_AUDIENCES and all(
+        isinstance(a, str) for a in aud
+    ):
+        audiences = tuple(aud)
+    else:
+        raise InvalidAudience("'aud' missing or not a string or list of strings")
+    if rules.audiences.isdisjoint(audiences):
+        raise InvalidAudience("audience not accepted")
+
+    sub = _optional_string(payload, "sub")
+    if sub is None:
+        raise InvalidClaims("'sub' missing", reason="missing_sub")
+    client_id = _optional_string(payload, "client_id")
+    jti = _optional_string(payload, "jti")
+
+    scope = _optional_string(payload, "scope", MAX_SCOPE_STRING)
+    scopes = parse_scopes(scope) if scope is not None else ()
+    if rules.required_scopes and rules.required_scopes.isdisjoint(scopes):
+        raise InsufficientScope("none of the required scopes granted")
+
+    return Claims(
+        sub=sub,
+        client_id=client_id,
+        scopes=scopes,
+        exp=exp,
+        iat=iat,
+        jti=jti,
+        issuer=iss,
+    )

@@ -1,0 +1,124 @@
+"""The authorizer's configuration: read once from the environment, validated.
+
+OCI Functions passes application and function configuration as environment
+variables (``ctx.Config()`` is ``os.environ``). Every problem is reported as
+``ConfigError(key, problem)`` so an operator can fix it from one log line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+from .http import is_loopback_host
+
+DEFAULT_ISSUER = "https://identity.oraclecloud.com/"
+JWKS_PATH = "/admin/v1/SigningCert/jwk"
+TOKEN_PATH = "/oauth2/v1/token"
+
+
+@dataclass(frozen=True)
+class AuthorizerConfig:
+    jwks_url: str
+    token_url: str | None  # the domain's token endpoint, when IDCS_DOMAIN_URL is set
+    issuers: frozenset[str]
+    audiences: frozenset[str]
+    required_scopes: frozenset[str]
+    clock_skew: int
+    max_token_lifetime: int
+    jwks_cache_seconds: int
+    jwks_max_stale_seconds: int
+    jwks_client_id: str | None
+    realm: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> AuthorizerConfig:
+        domain = optional_url(env, "IDCS_DOMAIN_URL")
+        if domain is not None:
+            domain = domain.rstrip("/")
+        jwks_url = optional_url(env, "JWKS_URL")
+        if jwks_url is None:
+            if domain is None:
+                raise ConfigError("IDCS_DOMAIN_URL", "not set (set it, or set JWKS_URL)")
+            jwks_url = domain + JWKS_PATH
+
+        issuers = frozenset(_split(env.get("TOKEN_ISSUERS", DEFAULT_ISSUER), ","))
+        if not issuers:
+            raise ConfigError("TOKEN_ISSUERS", "empty (give at least one issuer)")
+        audiences = frozenset(_split(env.get("TOKEN_AUDIENCES", ""), ","))
+        if not audiences:
+            raise ConfigError("TOKEN_AUDIENCES", "not set (give the audiences tokens must carry, comma-separated)")
+        required_scopes = frozenset(_split(env.get("REQUIRED_SCOPES", ""), " "))
+
+        jwks_client_id = env.get("JWKS_CLIENT_ID", "").strip() or None
+        if jwks_client_id is not None:
+            if domain is None:
+                raise ConfigError("IDCS_DOMAIN_URL", "needed by JWKS_CLIENT_ID to find the token endpoint")
+            if not (env.get("JWKS_CLIENT_SECRET") or env.get("JWKS_CLIENT_SECRET_OCID")):
+                raise ConfigError("JWKS_CLIENT_SECRET", "not set, but JWKS_CLIENT_ID is")
+
+        return cls(
+            jwks_url=jwks_url,
+            token_url=domain + TOKEN_PATH if domain is not None else None,
+            issuers=issuers,
+            audiences=audiences,
+            required_scopes=required_scopes,
+            clock_skew=integer(env, "CLOCK_SKEW_SECONDS", 60, 0, 300),
+            max_token_lifetime=integer(env, "MAX_TOKEN_LIFETIME_SECONDS", 86400, 60, 7 * 86400),
+            jwks_cache_seconds=integer(env, "JWKS_CACHE_SECONDS", 900, 60, 86400),
+            jwks_max_stale_seconds=integer(env, "JWKS_MAX_STALE_SECONDS", 3600, 0, 7 * 86400),
+            jwks_client_id=jwks_client_id,
+            realm=_realm(env),
+        )
+
+
+def _split(value: str, sep: str) -> list[str]:
+    return [item.strip() for item in value.split(sep) if item.strip()]
+
+
+def _realm(env: Mapping[str, str]) -> str:
+    realm = env.get("AUTH_REALM", "oic").strip()
+    if not realm or not all(c.isprintable() and c not in '"\\' for c in realm) or len(realm) > 64:
+        raise ConfigError("AUTH_REALM", 'must be 1 to 64 printable characters without " or \\')
+    return realm
+
+
+def integer(env: Mapping[str, str], key: str, default: int, low: int, high: int) -> int:
+    raw = env.get(key, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(key, f"{raw!r} is not an integer") from None
+    if not low <= value <= high:
+        raise ConfigError(key, f"{value} is out of range ({low} to {high})")
+    return value
+
+
+def optional_url(env: Mapping[str, str], key: str) -> str | None:
+    raw = env.get(key, "").strip()
+    if not raw:
+        return None
+    return checked_url(key, raw)
+
+
+def checked_url(key: str, raw: str) -> str:
+    """https everywhere; http only for loopback (local tests and demos)."""
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError:
+        raise ConfigError(key, "is not a valid URL") from None
+    del port
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigError(key, "must be an https:// URL with a host")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ConfigError(key, "must use https:// (http:// is allowed only for loopback hosts)")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(key, "must not carry credentials in the URL")
+    if parts.fragment:
+        raise ConfigError(key, "must not have a #fragment")
+    return raw

@@ -1,0 +1,133 @@
+"""The authorizer's typed errors.
+
+Two families, because API Gateway treats them differently:
+
+* ``TokenRejected`` and its subclasses: the caller is refused. The function
+  answers HTTP 200 ``{"active": false, ...}`` and the gateway answers 401.
+* ``CannotDecide`` and its subclasses: the authorizer cannot tell (no usable
+  signing key, broken configuration). The handler raises, fdk answers 502.
+
+Messages never contain a token, a signature or a secret: they are logged and
+may be shown to operators. ``reason`` is a stable code for logs and tests.
+"""
+
+from __future__ import annotations
+
+
+class AuthorizerError(Exception):
+    """Base of every error the authorizer raises on purpose."""
+
+    reason = "error"
+
+
+# --------------------------------------------------------------------------
+# The caller is refused (HTTP 200, active: false).
+
+
+class TokenRejected(AuthorizerError):
+    """The request is refused. ``oauth_error`` is the RFC 6750 error code."""
+
+    reason = "rejected"
+    oauth_error: str | None = "invalid_token"
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+
+class MissingToken(TokenRejected):
+    """No credentials at all: RFC 6750 says answer without an error code."""
+
+    reason = "missing_token"
+    oauth_error = None
+
+
+class InvalidRequest(TokenRejected):
+    """The authorizer's input body is not what API Gateway sends."""
+
+    reason = "invalid_request"
+
+
+class MalformedToken(TokenRejected):
+    """Not a compact JWS in canonical form."""
+
+    reason = "malformed_token"
+
+
+class UnsupportedToken(TokenRejected):
+    """Well formed, but uses a feature we refuse (algorithm, crit, zip, ...)."""
+
+    reason = "unsupported_token"
+
+
+class UnknownKey(TokenRejected):
+    """The ``kid`` names no trusted key."""
+
+    reason = "unknown_key"
+
+
+class InvalidSignature(TokenRejected):
+    reason = "invalid_signature"
+
+
+class InvalidClaims(TokenRejected):
+    """A claim is missing, of the wrong type or out of range."""
+
+    reason = "invalid_claims"
+
+
+class TokenExpired(InvalidClaims):
+    reason = "expired"
+
+
+class TokenNotYetValid(InvalidClaims):
+    reason = "not_yet_valid"
+
+
+class InvalidIssuer(InvalidClaims):
+    reason = "invalid_issuer"
+
+
+class InvalidAudience(InvalidClaims):
+    reason = "invalid_audience"
+
+
+class InsufficientScope(TokenRejected):
+    """Valid token, but none of the required scopes (RFC 6750 ``insufficient_scope``)."""
+
+    reason = "insufficient_scope"
+    oauth_error = "insufficient_scope"
+
+
+# --------------------------------------------------------------------------
+# The authorizer cannot decide (the handler raises, fdk answers 502).
+
+
+class CannotDecide(AuthorizerError):
+    reason = "cannot_decide"
+
+
+class ConfigError(CannotDecide):
+    """A configuration key is missing or malformed. The message names the key."""
+
+    reason = "config_error"
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"configuration {key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+class KeysUnavailable(CannotDecide):
+    """No usable signing key: the JWKS endpoint fails and nothing usable is cached."""
+
+    reason = "keys_unavailable"
+
+
+class FetchError(Exception):
+    """A fetch from an identity-provider endpoint failed (status, body, timeout).
+
+    Internal: the key store turns it into ``KeysUnavailable`` or keeps serving
+    cached keys. The message names the URL and what went wrong, never a body.
+    """

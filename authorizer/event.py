@@ -1,0 +1,66 @@
+"""The input API Gateway sends an authorizer function, as a typed model.
+
+Single-argument: ``{"type": "TOKEN", "token": "<Authorization header value>"}``
+Multi-argument:  ``{"type": "USER_DEFINED", "data": {"token": ..., ...}}``
+
+In multi-argument mode a repeated header arrives as a JSON array and a header
+missing from the request is simply absent.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .encoding import DecodeError, strict_json_object
+from .errors import InvalidRequest, MalformedToken, MissingToken
+
+# The gateway limits a request's headers to 8 KB; the body it builds is small.
+MAX_BODY_BYTES = 64 * 1024
+TOKEN_ARGUMENT = "token"
+
+# RFC 6750 section 2.1: "Bearer" 1*SP b64token. We accept exactly one space
+# and a case-insensitive scheme; the token itself is checked by ``jws``.
+_BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] ([^\s]+)")
+
+
+@dataclass(frozen=True)
+class AuthorizerRequest:
+    token: str  # the bare JWT, scheme removed
+    arguments: dict[str, str] = field(default_factory=dict)  # the other multi-argument values
+
+
+def parse_request(body: bytes) -> AuthorizerRequest:
+    """Parse and check the gateway's input. Raises ``TokenRejected`` subclasses."""
+    if len(body) > MAX_BODY_BYTES:
+        raise InvalidRequest("request body too large")
+    if not body.strip():
+        raise InvalidRequest("empty request body")
+    try:
+        event = strict_json_object(body, max_depth=4)
+    except DecodeError as exc:
+        raise InvalidRequest(f"request body: {exc}") from None
+    kind = event.get("type")
+    arguments: dict[str, str] = {}
+    if kind == "TOKEN":
+        header = event.get("token")
+    elif kind == "USER_DEFINED":
+        data = event.get("data")
+        if not isinstance(data, dict):
+            raise InvalidRequest("USER_DEFINED request without a 'data' object")
+        header = data.get(TOKEN_ARGUMENT)
+        for name, value in data.items():
+            if name != TOKEN_ARGUMENT and isinstance(value, str):
+                arguments[name] = value
+    else:
+        raise InvalidRequest("request 'type' is neither TOKEN nor USER_DEFINED")
+    if header is None or header == "":
+        raise MissingToken("no token")
+    if isinstance(header, list):
+        raise InvalidRequest("the token header was sent more than once", reason="repeated_header")
+    if not isinstance(header, str):
+        raise InvalidRequest("the token argument is not a string")
+    match = _BEARER.fullmatch(header)
+    if match is None:
+        raise MalformedToken("not a 'Bearer <token>' value", reason="bad_scheme")
+    return AuthorizerRequest(token=match.group(1), arguments=arguments)

@@ -1,0 +1,105 @@
+"""A small, strict HTTP client for the identity provider's endpoints.
+
+The standard library's ``http.client`` rather than ``requests``: it never
+follows redirects, imports in a few milliseconds (cold starts matter here) and
+lets us bound the whole exchange by one deadline, not per socket read, so a
+trickling server cannot hold a call for longer than ``timeout``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from .errors import FetchError
+
+_SSL_CONTEXT: ssl.SSLContext | None = None
+_CHUNK = 16 * 1024
+
+
+def _ssl_context() -> ssl.SSLContext:
+    global _SSL_CONTEXT
+    if _SSL_CONTEXT is None:
+        _SSL_CONTEXT = ssl.create_default_context()
+    return _SSL_CONTEXT
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    status: int
+    content_type: str
+    body: bytes
+
+
+def request(
+    method: str,
+    url: str,
+    *,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+    timeout: float,
+    max_bytes: int,
+) -> HttpResponse:
+    """One request, bounded by ``timeout`` seconds in all and ``max_bytes`` of
+    body. Raises ``FetchError`` naming the URL and the failure."""
+    deadline = time.monotonic() + timeout
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    path = parts.path or "/"
+    if parts.query:
+        path = f"{path}?{parts.query}"
+    conn: http.client.HTTPConnection
+    if parts.scheme == "https":
+        conn = http.client.HTTPSConnection(host, parts.port, timeout=timeout, context=_ssl_context())
+    elif parts.scheme == "http":
+        conn = http.client.HTTPConnection(host, parts.port, timeout=timeout)
+    else:
+        raise FetchError(f"{url}: unsupported scheme")
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        conn.sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        response = conn.getresponse()
+        length = response.getheader("Content-Length")
+        if length is not None and length.isdigit() and int(length) > max_bytes:
+            raise FetchError(f"{url}: body larger than {max_bytes} bytes")
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise FetchError(f"{url}: timed out after {timeout:g} s")
+            conn.sock.settimeout(remaining)
+            chunk = response.read1(_CHUNK) if hasattr(response, "read1") else response.read(_CHUNK)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > max_bytes:
+                raise FetchError(f"{url}: body larger than {max_bytes} bytes")
+            chunks.append(chunk)
+        return HttpResponse(
+            status=response.status,
+            content_type=(response.getheader("Content-Type") or "").split(";")[0].strip().lower(),
+            body=b"".join(chunks),
+        )
+    except FetchError:
+        raise
+    except (TimeoutError, socket.timeout):
+        raise FetchError(f"{url}: timed out after {timeout:g} s") from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise FetchError(f"{url}: {type(exc).__name__}") from None
+    finally:
+        conn.close()

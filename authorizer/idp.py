@@ -1,0 +1,107 @@
+"""The identity provider's endpoints the authorizer itself uses: the JWKS, and
+(when the domain's signing certificate is not public) a client-credentials
+token to read it with."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Callable
+from urllib.parse import quote, urlencode
+
+from . import http
+from .errors import FetchError
+from .jwk import KeySet, parse_jwks
+
+JWKS_TIMEOUT_SECONDS = 1.5
+JWKS_MAX_BYTES = 256 * 1024
+JWKS_SCOPE = "urn:opc:idm:__myscopes__"
+
+
+class JwksFetcher:
+    """Fetch and parse the key set. Raises ``FetchError`` or ``ValueError``."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float = JWKS_TIMEOUT_SECONDS,
+        access_token: Callable[[], str] | None = None,
+    ) -> None:
+        self.url = url
+        self.timeout = timeout
+        self._access_token = access_token
+
+    def __call__(self) -> KeySet:
+        headers = {"Accept": "application/json"}
+        if self._access_token is not None:
+            headers["Authorization"] = "Bearer " + self._access_token()
+        response = http.request("GET", self.url, headers=headers, timeout=self.timeout, max_bytes=JWKS_MAX_BYTES)
+        if response.status != 200:
+            raise FetchError(f"{self.url}: HTTP {response.status}")
+        try:
+            return parse_jwks(response.body)
+        except ValueError as exc:
+            raise FetchError(f"{self.url}: {exc}") from None
+
+
+class ClientCredentialsToken:
+    """A cached client-credentials access token (client_secret_basic).
+
+    Used only to read a JWKS that needs client authentication; the
+    token-exchange package has the full OAuth client for OIC tokens.
+    """
+
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: Callable[[], str],
+        scope: str,
+        *,
+        timeout: float = JWKS_TIMEOUT_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._token_url = token_url
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._scope = scope
+        self._timeout = timeout
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._token: str | None = None
+        self._expires = 0.0
+
+    def __call__(self) -> str:
+        with self._lock:
+            now = self._clock()
+            if self._token is not None and now < self._expires:
+                return self._token
+            credentials = f"{quote(self._client_id, safe='')}:{quote(self._client_secret(), safe='')}"
+            response = http.request(
+                "POST",
+                self._token_url,
+                headers={
+                    "Authorization": "Basic " + base64.b64encode(credentials.encode()).decode("ascii"),
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "Accept": "application/json",
+                },
+                body=urlencode({"grant_type": "client_credentials", "scope": self._scope}).encode(),
+                timeout=self._timeout,
+                max_bytes=64 * 1024,
+            )
+            if response.status != 200:
+                raise FetchError(f"{self._token_url}: HTTP {response.status} for JWKS_CLIENT_ID")
+            try:
+                body = json.loads(response.body)
+                token = body["access_token"]
+                lifetime = float(body.get("expires_in", 300))
+            except (ValueError, KeyError, TypeError):
+                raise FetchError(f"{self._token_url}: malformed token response") from None
+            if not isinstance(token, str) or not token:
+                raise FetchError(f"{self._token_url}: malformed token response")
+            self._token = token
+            self._expires = now + max(min(lifetime, 3600.0) - 60.0, 0.0)
+            return token

@@ -1,0 +1,185 @@
+"""The trusted signing keys, cached, refreshed and served through outages.
+
+Pure apart from the two callables it is given: ``fetch`` (returns a parsed
+``KeySet`` or raises ``FetchError``) and ``clock`` (seconds, monotonic or
+wall, as long as it is consistent). ``spawn`` runs a background refresh; tests
+pass an inline runner to keep everything deterministic.
+
+Rules:
+* keys are fresh for ``fresh_seconds`` (minus up to 10 % jitter so a fleet of
+  containers does not refetch in step);
+* past freshness they are still served for ``max_stale_seconds`` while a
+  single background refresh runs, so a slow or failing endpoint never holds a
+  call back;
+* an unknown ``kid`` triggers at most one synchronous refetch per
+  ``unknown_kid_cooldown`` (a negative cache in between), single-flight;
+* with no usable keys at all a call fetches synchronously; a failure is
+  remembered for ``failure_backoff`` seconds so an outage does not turn into
+  a request storm, and the call cannot decide (``KeysUnavailable``).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .errors import FetchError, KeysUnavailable, UnknownKey
+from .jwk import KeySet, SigningKey
+
+Fetch = Callable[[], KeySet]
+Clock = Callable[[], float]
+Spawn = Callable[[Callable[[], None]], None]
+
+
+def spawn_thread(work: Callable[[], None]) -> None:
+    threading.Thread(target=work, name="jwks-refresh", daemon=True).start()
+
+
+@dataclass
+class KeyStoreStatus:
+    """What ``doctor`` and the logs show about the key store."""
+
+    kids: tuple[str, ...]
+    fetched_at: float | None
+    fresh_until: float
+    usable_until: float
+    last_error: str | None
+
+
+class KeyStore:
+    def __init__(
+        self,
+        fetch: Fetch,
+        clock: Clock,
+        *,
+        fresh_seconds: float,
+        max_stale_seconds: float,
+        unknown_kid_cooldown: float = 30.0,
+        failure_backoff: float = 5.0,
+        spawn: Spawn = spawn_thread,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self._fetch = fetch
+        self._clock = clock
+        self._fresh_seconds = fresh_seconds
+        self._max_stale = max_stale_seconds
+        self._cooldown = unknown_kid_cooldown
+        self._failure_backoff = failure_backoff
+        self._spawn = spawn
+        self._jitter = jitter
+        self._lock = threading.Lock()
+        self._fetch_lock = threading.Lock()  # single flight
+        self._keys: dict[str, SigningKey] = {}
+        self._fetched_at: float | None = None
+        self._fresh_until = float("-inf")
+        self._usable_until = float("-inf")
+        self._last_attempt = float("-inf")
+        self._last_failure = float("-inf")
+        self._last_unknown_refetch = float("-inf")
+        self._refreshing = False
+        self._last_error: str | None = None
+        self.fetch_count = 0
+        self._completed_fetches = 0
+
+    # -- public ------------------------------------------------------------
+
+    def get(self, kid: str) -> SigningKey:
+        """The key for ``kid``. Raises ``UnknownKey`` (deny) or
+        ``KeysUnavailable`` (cannot decide)."""
+        now = self._clock()
+        if now < self._fresh_until:
+            key = self._keys.get(kid)
+            if key is not None:
+                return key
+            return self._unknown_kid(kid, now)
+        if now < self._usable_until:
+            self._refresh_in_background(now)
+            key = self._keys.get(kid)
+            if key is not None:
+                return key
+            raise UnknownKey("no trusted key has this 'kid'")
+        # Nothing usable: fetch now, unless we just failed.
+        if now - self._last_failure < self._failure_backoff:
+            raise KeysUnavailable(f"signing keys unavailable: {self._last_error}")
+        self._fetch_now(wait=True)
+        if self._clock() < self._usable_until:
+            key = self._keys.get(kid)
+            if key is not None:
+                return key
+            raise UnknownKey("no trusted key has this 'kid'")
+        raise KeysUnavailable(f"signing keys unavailable: {self._last_error}")
+
+    def hydrate(self) -> None:
+        """Fetch the keys now (e.g. at start), raising if that fails."""
+        self._fetch_now(wait=True)
+        if self._clock() >= self._usable_until:
+            raise KeysUnavailable(f"signing keys unavailable: {self._last_error}")
+
+    def status(self) -> KeyStoreStatus:
+        return KeyStoreStatus(
+            kids=tuple(sorted(self._keys)),
+            fetched_at=self._fetched_at,
+            fresh_until=self._fresh_until,
+            usable_until=self._usable_until,
+            last_error=self._last_error,
+        )
+
+    # -- internals ---------------------------------------------------------
+
+    def _unknown_kid(self, kid: str, now: float) -> SigningKey:
+        # Keys are fresh but this kid is not among them: perhaps the issuer
+        # rotated. Refetch at most once per cooldown; in between, the answer
+        # is "unknown" without touching the network (negative cache).
+        if now - self._last_unknown_refetch < self._cooldown:
+            raise UnknownKey("no trusted key has this 'kid'")
+        self._last_unknown_refetch = now
+        self._fetch_now(wait=True)
+        key = self._keys.get(kid)
+        if key is None:
+            raise UnknownKey("no trusted key has this 'kid'")
+        return key
+
+    def _refresh_in_background(self, now: float) -> None:
+        with self._lock:
+            if self._refreshing or now - self._last_attempt < self._failure_backoff:
+                return
+            self._refreshing = True
+
+        def work() -> None:
+            try:
+                self._fetch_now(wait=False)
+            finally:
+                self._refreshing = False
+
+        self._spawn(work)
+
+    def _fetch_now(self, *, wait: bool) -> None:
+        # Single flight: one fetch at a time. A caller that needs the result
+        # waits for the fetch in progress instead of starting another.
+        generation = self._completed_fetches
+        if not self._fetch_lock.acquire(blocking=wait):
+            return
+        try:
+            if generation != self._completed_fetches:
+                return  # a fetch finished while we waited: use its result
+            self._last_attempt = self._clock()
+            self.fetch_count += 1
+            try:
+                key_set = self._fetch()
+            except (FetchError, ValueError) as exc:
+                self._last_failure = self._clock()
+                self._last_error = str(exc)
+                return
+            done = self._clock()
+            fresh_for = self._fresh_seconds * (1.0 - 0.1 * self._jitter())
+            with self._lock:
+                self._keys = dict(key_set.keys)
+                self._fetched_at = done
+                self._fresh_until = done + fresh_for
+                self._usable_until = done + fresh_for + self._max_stale
+                self._last_error = None
+        finally:
+            self._completed_fetches += 1
+            self._fetch_lock.release()

@@ -1,0 +1,95 @@
+"""Real HTTP servers on 127.0.0.1 for the tests, with faults on cue."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class JwksServer:
+    """Serves a JWKS document at /jwk, or misbehaves as ``mode`` says.
+
+    Modes: ok, status:<code>, html, truncated, oversized, redirect, hang,
+    close, trickle.
+    """
+
+    def __init__(self, keys: list[dict[str, Any]]) -> None:
+        self.document: dict[str, Any] = {"keys": keys}
+        self.mode = "ok"
+        self.requests = 0
+        self.hang_seconds = 5.0
+        self._stop = threading.Event()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+                outer.requests += 1
+                outer.last_headers = dict(self.headers)
+                mode = outer.mode
+                if mode == "ok":
+                    self._send(200, json.dumps(outer.document).encode(), "application/json")
+                elif mode.startswith("status:"):
+                    self._send(int(mode.split(":")[1]), b'{"error":"x"}', "application/json")
+                elif mode == "html":
+                    self._send(200, b"<html><body>Maintenance</body></html>", "text/html")
+                elif mode == "truncated":
+                    body = json.dumps(outer.document).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.connection.close()
+                elif mode == "oversized":
+                    self._send(200, b'{"keys":[' + b" " * (2 * 1024 * 1024) + b"]}", "application/json")
+                elif mode == "redirect":
+                    self.send_response(302)
+                    self.send_header("Location", "http://127.0.0.1:1/jwk")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                elif mode == "hang":
+                    outer._stop.wait(outer.hang_seconds)
+                    self.connection.close()
+                elif mode == "close":
+                    self.connection.close()
+                elif mode == "trickle":
+                    body = json.dumps(outer.document).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    for i in range(len(body)):
+                        if outer._stop.is_set():
+                            break
+                        self.wfile.write(body[i : i + 1])
+                        self.wfile.flush()
+                        time.sleep(0.05)
+
+            def _send(self, status: int, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.last_headers: dict[str, str] = {}
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/jwk"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def start(self) -> JwksServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,0 +1,113 @@
+"""Minting test tokens, well formed or deliberately not.
+
+Signing is done here with ``cryptography`` directly (not with the code under
+test) so that the tests can build every malformed variant they need.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+ISSUER = "https://identity.oraclecloud.com/"
+AUDIENCE = "https://apigw.example.com/oic"
+SCOPE = "oic-invoke"
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64url_json(value: Any) -> str:
+    return b64url(json.dumps(value, separators=(",", ":")).encode())
+
+
+def uint_b64(value: int) -> str:
+    return b64url(value.to_bytes((value.bit_length() + 7) // 8, "big"))
+
+
+@dataclass
+class Signer:
+    kid: str
+    key: rsa.RSAPrivateKey = field(repr=False)
+
+    @classmethod
+    def generate(cls, kid: str = "SIGNING_KEY", bits: int = 2048) -> Signer:
+        return cls(kid, rsa.generate_private_key(public_exponent=65537, key_size=bits))
+
+    def jwk(self, **extra: Any) -> dict[str, Any]:
+        numbers = self.key.public_key().public_numbers()
+        return {"kty": "RSA", "kid": self.kid, "use": "sig", "alg": "RS256",
+                "n": uint_b64(numbers.n), "e": uint_b64(numbers.e), **extra}
+
+    def private_pem(self) -> str:
+        return self.key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+
+    def sign(self, signing_input: bytes) -> bytes:
+        return self.key.sign(signing_input, padding.PKCS1v15(), hashes.SHA256())
+
+    def mint_raw(self, header_b64: str, payload_b64: str) -> str:
+        signing_input = f"{header_b64}.{payload_b64}".encode()
+        return f"{header_b64}.{payload_b64}.{b64url(self.sign(signing_input))}"
+
+    def mint(self, claims: dict[str, Any] | None = None, header: dict[str, Any] | None = None,
+             **overrides: Any) -> str:
+        hdr = {"alg": "RS256", "kid": self.kid, "typ": "JWT"} if header is None else header
+        return self.mint_raw(b64url_json(hdr), b64url_json(idcs_claims(**overrides) if claims is None else claims))
+
+
+def idcs_claims(**overrides: Any) -> dict[str, Any]:
+    """Claims in the shape of an IDCS client-credentials access token."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": ISSUER,
+        "aud": [AUDIENCE, "urn:opc:lbaas:logicalguid=abc"],
+        "scope": f"{SCOPE} other.scope",
+        "sub": "vendor-app",
+        "sub_type": "client",
+        "client_id": "vendor-app",
+        "client_name": "Vendor",
+        "tok_type": "AT",
+        "tenant": "idcs-test",
+        "iat": now - 10,
+        "exp": now + 3600,
+        "jti": uuid.uuid4().hex,
+    }
+    for name, value in overrides.items():
+        if value is DROP:
+            claims.pop(name, None)
+        else:
+            claims[name] = value
+    return claims
+
+
+DROP = object()
+
+
+def authorizer_env(jwks_url: str, **extra: str) -> dict[str, str]:
+    return {
+        "JWKS_URL": jwks_url,
+        "TOKEN_AUDIENCES": AUDIENCE,
+        "REQUIRED_SCOPES": SCOPE,
+        **extra,
+    }
+
+
+def single(token: str, scheme: str = "Bearer ") -> dict[str, Any]:
+    return {"type": "TOKEN", "token": scheme + token}
+
+
+def multi(token: Any, **args: Any) -> dict[str, Any]:
+    data = dict(args)
+    if token is not None:
+        data["token"] = token
+    return {"type": "USER_DEFINED", "data": data}
