@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Protocol
 
 from .cache import ExpiringLru
@@ -55,7 +55,7 @@ class _Allowed:
 
 
 def iso_utc(seconds: float) -> str:
-    return datetime.fromtimestamp(int(seconds), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(int(seconds), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _www_authenticate(realm: str, error: TokenRejected) -> str:
@@ -144,13 +144,16 @@ class Authorizer:
         return _Allowed(body, claims.sub, claims.client_id, claims.jti), float(int(expires_at))
 
     def _denial(self, rejected: TokenRejected) -> bytes:
-        answer = {"active": False, "wwwAuthenticate": _www_authenticate(self.config.realm, rejected)}
+        challenge = _www_authenticate(self.config.realm, rejected)
         if rejected.oauth_error == "insufficient_scope" and self._required_scope:
-            answer["wwwAuthenticate"] += f', scope="{self._required_scope}"'
-        return json.dumps(answer, separators=(",", ":")).encode()
+            challenge += f', scope="{self._required_scope}"'
+        return json.dumps({"active": False, "wwwAuthenticate": challenge}, separators=(",", ":")).encode()
 
 
-def build_authorizer(env: Mapping[str, str], backend_factory: Callable[[Mapping[str, str]], BackendTokenProvider | None] | None = None) -> Authorizer:
+BackendFactory = Callable[[Mapping[str, str]], BackendTokenProvider | None]
+
+
+def build_authorizer(env: Mapping[str, str], backend_factory: BackendFactory | None = None) -> Authorizer:
     """Read the configuration and wire the parts. Raises ``ConfigError``."""
     config = AuthorizerConfig.from_env(env)
     access_token = None

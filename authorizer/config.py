@@ -67,7 +67,7 @@ class AuthorizerConfig:
             required_scopes=required_scopes,
             clock_skew=integer(env, "CLOCK_SKEW_SECONDS", 60, 0, 300),
             max_token_lifetime=integer(env, "MAX_TOKEN_LIFETIME_SECONDS", 86400, 60, 7 * 86400),
-            jwks_cache_seconds=integer(env, "JWKS_CACHE_SECONDS", 900, 60, 86400),
+            jwks_cache_seconds=integer(env, "JWKS_CACHE_SECONDS", 900, 1, 86400),
             jwks_max_stale_seconds=integer(env, "JWKS_MAX_STALE_SECONDS", 3600, 0, 7 * 86400),
             jwks_client_id=jwks_client_id,
             realm=_realm(env),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
-import socket
 import ssl
 import time
 from dataclasses import dataclass
@@ -97,7 +96,7 @@ def request(
         )
     except FetchError:
         raise
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise FetchError(f"{url}: timed out after {timeout:g} s") from None
     except (OSError, http.client.HTTPException) as exc:
         raise FetchError(f"{url}: {type(exc).__name__}") from None

@@ -30,7 +30,7 @@ class JwksServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_GET(self) -> None:
                 outer.requests += 1
                 outer.last_headers = dict(self.headers)
                 mode = outer.mode

@@ -1,0 +1,186 @@
+"""The authorizer function through the real fdk runtime, as API Gateway calls it."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+
+import pytest
+
+from tests.catalogue import CATALOGUE, Case
+from tests.conftest import start_fn
+from tests.fnrun import FnProcess
+from tests.servers import JwksServer
+from tests.tokens import SCOPE, Signer, authorizer_env, idcs_claims, leaked, single
+
+
+def assert_verdict(result, verdict: str) -> None:
+    assert result.status == 200, f"HTTP {result.status}: {result.body[:200]!r}"
+    answer = result.json()
+    if verdict == "allow":
+        assert answer["active"] is True, answer
+        return
+    assert answer["active"] is False, answer
+    challenge = answer["wwwAuthenticate"]
+    assert challenge.startswith('Bearer realm="oic"')
+    if verdict == "no_token":
+        assert "error=" not in challenge
+    else:
+        assert f'error="{verdict}"' in challenge, challenge
+
+
+@pytest.mark.parametrize("case", CATALOGUE, ids=lambda c: c.name)
+def test_catalogue(case: Case, authorizer_fn: FnProcess, signer: Signer, attacker: Signer) -> None:
+    body = case.body(signer, attacker)
+    result = authorizer_fn.call(body)
+    assert_verdict(result, case.verdict)
+    # Nothing the caller sent comes back in the answer.
+    if isinstance(body, dict):
+        data = body.get("data")
+        token = str(body.get("token") or (data.get("token") if isinstance(data, dict) else "") or "")
+        if len(token) > 40:
+            assert token.strip()[-40:] not in result.body.decode()
+
+
+def test_catalogue_has_the_breadth_the_contract_asks_for() -> None:
+    denials = [c for c in CATALOGUE if c.verdict != "allow"]
+    assert len(denials) >= 40
+    assert len({c.name for c in CATALOGUE}) == len(CATALOGUE)
+
+
+def test_allowed_answer_shape(authorizer_fn: FnProcess, signer: Signer) -> None:
+    exp = int(time.time()) + 1800
+    token = signer.mint(exp=exp, sub="vendor-app", client_id="vendor-app")
+    answer = authorizer_fn.call(single(token)).json()
+    assert answer["active"] is True
+    assert answer["principal"] == "vendor-app"
+    assert answer["clientId"] == "vendor-app"
+    assert answer["scope"] == [SCOPE, "other.scope"]
+    assert answer["context"] == {"sub": "vendor-app", "client_id": "vendor-app"}
+    expires = datetime.fromisoformat(answer["expiresAt"].replace("Z", "+00:00"))
+    offset = expires.utcoffset()
+    assert offset is not None and offset.total_seconds() == 0
+    assert expires.timestamp() <= exp
+
+
+def test_repeated_token_is_served_from_cache(authorizer_fn: FnProcess, signer: Signer) -> None:
+    token = signer.mint()
+    first = authorizer_fn.call(single(token))
+    again = authorizer_fn.call(single(token))
+    assert first.body == again.body
+    lines = [json.loads(line) for line in authorizer_fn.output().splitlines() if line.startswith("{")]
+    reasons = [line.get("reason") for line in lines if line.get("verdict") == "allow"]
+    assert reasons[-2:] == ["verified", "cached"]
+
+
+def test_one_json_log_line_per_decision_and_no_token(authorizer_fn: FnProcess, signer: Signer) -> None:
+    before = len(authorizer_fn.output().splitlines())
+    token = signer.mint()
+    authorizer_fn.call(single(token))
+    authorizer_fn.call(single(token[:-5] + "AAAAA"))
+    new = authorizer_fn.output().splitlines()[before:]
+    decisions = [json.loads(line) for line in new]
+    assert [d["verdict"] for d in decisions] == ["allow", "deny"]
+    assert all(d["call_id"] and d["token_hash"] and "ms" in d for d in decisions)
+    assert decisions[0]["jti"] and decisions[0]["sub"] == "vendor-app"
+    assert not leaked("\n".join(new))
+
+
+def test_key_rotation(signer: Signer) -> None:
+    new_key = Signer.generate("SIGNING_KEY_2")
+    server = JwksServer([signer.jwk()]).start()
+    try:
+        with start_fn(authorizer_env(server.url)) as fn:
+            assert_verdict(fn.call(single(signer.mint())), "allow")
+            assert_verdict(fn.call(single(new_key.mint())), "invalid_token")  # not published yet
+            server.document = {"keys": [signer.jwk(), new_key.jwk()]}
+            # The unknown kid was refetched moments ago: the negative cache
+            # holds for the cooldown, so the new key is not fetched yet.
+            assert_verdict(fn.call(single(new_key.mint())), "invalid_token")
+        server.document = {"keys": [signer.jwk()]}
+        with start_fn(authorizer_env(server.url)) as fn:
+            assert_verdict(fn.call(single(signer.mint())), "allow")
+            server.document = {"keys": [new_key.jwk()]}
+            # A new kid in a fresh container triggers one refetch: accepted.
+            assert_verdict(fn.call(single(new_key.mint())), "allow")
+            # The retired key is gone from the set: its fresh tokens are refused.
+            assert_verdict(fn.call(single(signer.mint())), "invalid_token")
+    finally:
+        server.stop()
+
+
+def test_outage_within_then_beyond_the_stale_limit(signer: Signer) -> None:
+    server = JwksServer([signer.jwk()]).start()
+    env = authorizer_env(server.url, JWKS_CACHE_SECONDS="1", JWKS_MAX_STALE_SECONDS="3")
+    try:
+        with start_fn(env) as fn:
+            assert_verdict(fn.call(single(signer.mint())), "allow")
+            server.mode = "hang"
+            time.sleep(1.2)  # keys now stale, endpoint hangs
+            for _ in range(3):
+                result = fn.call(single(signer.mint()))
+                assert_verdict(result, "allow")  # served stale keys
+                assert result.seconds < 2.0
+            time.sleep(3.2)  # beyond the stale limit
+            server.mode = "status:503"
+            result = fn.call(single(signer.mint()))
+            assert result.status == 502  # cannot decide: no usable key
+            assert result.seconds < 2.0
+            log = fn.output()
+            assert "keys_unavailable" in log
+            # Recovery: the endpoint answers again; after the failure backoff
+            # the keys are fetched and tokens accepted.
+            server.mode = "ok"
+            time.sleep(5.1)
+            assert_verdict(fn.call(single(signer.mint())), "allow")
+    finally:
+        server.stop()
+
+
+def test_first_call_with_jwks_down_is_502_not_a_denial(signer: Signer) -> None:
+    server = JwksServer([signer.jwk()]).start()
+    server.mode = "status:500"
+    try:
+        with start_fn(authorizer_env(server.url)) as fn:
+            result = fn.call(single(signer.mint()))
+            assert result.status == 502
+            # A bad token is still refused without needing any key.
+            assert_verdict(fn.call(single("not-a-jwt")), "invalid_token")
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    "env, key",
+    [
+        ({"TOKEN_AUDIENCES": "x"}, "IDCS_DOMAIN_URL"),
+        ({"JWKS_URL": "http://idp.example.com/jwk", "TOKEN_AUDIENCES": "x"}, "JWKS_URL"),
+        ({"JWKS_URL": "http://127.0.0.1:9/jwk"}, "TOKEN_AUDIENCES"),
+        ({"JWKS_URL": "http://127.0.0.1:9/jwk", "TOKEN_AUDIENCES": "x", "CLOCK_SKEW_SECONDS": "900"},
+         "CLOCK_SKEW_SECONDS"),
+        ({"JWKS_URL": "http://127.0.0.1:9/jwk", "TOKEN_AUDIENCES": "x", "JWKS_CACHE_SECONDS": "ten"},
+         "JWKS_CACHE_SECONDS"),
+    ],
+)
+def test_configuration_errors_are_502_and_name_the_key(env: dict[str, str], key: str, signer: Signer) -> None:
+    with start_fn(env) as fn:
+        result = fn.call(single(signer.mint()))
+        assert result.status == 502
+        lines = [json.loads(line) for line in fn.output().splitlines() if line.startswith('{"ts"')]
+        assert any(line["reason"] == "config_error" and key in line["detail"] for line in lines)
+
+
+def test_bad_tokens_never_502_even_when_keys_are_missing(signer: Signer) -> None:
+    """Structural refusals happen before any key is needed."""
+    with start_fn(authorizer_env("http://127.0.0.1:9/jwk")) as fn:
+        for bad in ["a.b", "x" * 30000, "eyJhbGciOiJub25lIn0.e30.", ""]:
+            result = fn.call(single(bad) if bad else {"type": "TOKEN"})
+            assert result.status == 200
+            assert result.json()["active"] is False
+
+
+def test_expires_at_never_after_exp(authorizer_fn: FnProcess, signer: Signer) -> None:
+    exp = time.time() + 120.9
+    answer = authorizer_fn.call(single(signer.mint(claims=idcs_claims(exp=exp)))).json()
+    assert datetime.fromisoformat(answer["expiresAt"].replace("Z", "+00:00")).timestamp() <= exp

@@ -1,0 +1,120 @@
+import pytest
+
+from authorizer.errors import FetchError, KeysUnavailable, UnknownKey
+from authorizer.jwk import KeySet, parse_signing_key
+from authorizer.keystore import KeyStore
+from tests.tokens import Signer
+
+K1 = parse_signing_key(Signer.generate("k1").jwk())
+K2 = parse_signing_key(Signer.generate("k2").jwk())
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class ScriptedFetch:
+    """Returns the current key set, or raises while ``failing``."""
+
+    def __init__(self, *keys) -> None:
+        self.keys = {k.kid: k for k in keys}
+        self.failing = False
+        self.calls = 0
+
+    def __call__(self) -> KeySet:
+        self.calls += 1
+        if self.failing:
+            raise FetchError("http://idp/jwk: HTTP 503")
+        return KeySet(dict(self.keys))
+
+
+def store(fetch, clock, **kw):
+    spawned: list = []
+    ks = KeyStore(fetch, clock, fresh_seconds=900, max_stale_seconds=3600, spawn=spawned.append,
+                  jitter=lambda: 0.0, **kw)
+    return ks, spawned
+
+
+def test_first_use_fetches_then_serves_from_cache():
+    clock, fetch = FakeClock(), ScriptedFetch(K1)
+    ks, _ = store(fetch, clock)
+    assert ks.get("k1") is K1
+    assert ks.get("k1") is K1
+    assert fetch.calls == 1
+
+
+def test_stale_keys_served_while_refresh_runs_in_background():
+    clock, fetch = FakeClock(), ScriptedFetch(K1)
+    ks, spawned = store(fetch, clock)
+    ks.get("k1")
+    clock.now += 901
+    fetch.failing = True
+    assert ks.get("k1") is K1  # served stale, no synchronous fetch
+    assert fetch.calls == 1 and len(spawned) == 1
+    spawned.pop()()  # the background refresh runs and fails
+    assert fetch.calls == 2
+    assert ks.get("k1") is K1  # still within the stale limit
+    assert spawned == []  # failure backoff: no storm of refreshes
+    clock.now += 6
+    ks.get("k1")
+    assert len(spawned) == 1  # one more attempt after the backoff
+
+
+def test_fails_closed_after_stale_limit():
+    clock, fetch = FakeClock(), ScriptedFetch(K1)
+    ks, _ = store(fetch, clock)
+    ks.get("k1")
+    fetch.failing = True
+    clock.now += 900 + 3600 + 1
+    with pytest.raises(KeysUnavailable, match="HTTP 503"):
+        ks.get("k1")
+    calls = fetch.calls
+    with pytest.raises(KeysUnavailable):
+        ks.get("k1")  # within the failure backoff: no new request
+    assert fetch.calls == calls
+
+
+def test_no_keys_ever_is_cannot_decide():
+    clock, fetch = FakeClock(), ScriptedFetch(K1)
+    fetch.failing = True
+    ks, _ = store(fetch, clock)
+    with pytest.raises(KeysUnavailable):
+        ks.get("k1")
+
+
+def test_unknown_kid_refetches_once_per_cooldown():
+    clock, fetch = FakeClock(), ScriptedFetch(K1)
+    ks, _ = store(fetch, clock)
+    ks.get("k1")
+    for _ in range(5):
+        with pytest.raises(UnknownKey):
+            ks.get("nope")
+    assert fetch.calls == 2  # one refetch, then the negative cache
+    clock.now += 31
+    with pytest.raises(UnknownKey):
+        ks.get("nope")
+    assert fetch.calls == 3
+
+
+def test_rotation_picked_up_through_unknown_kid():
+    clock, fetch = FakeClock(), ScriptedFetch(K1)
+    ks, _ = store(fetch, clock)
+    ks.get("k1")
+    fetch.keys = {"k2": K2}
+    assert ks.get("k2") is K2
+    with pytest.raises(UnknownKey):
+        ks.get("k1")  # the old key is gone from the new set
+
+
+def test_failed_refetch_keeps_last_good_keys():
+    clock, fetch = FakeClock(), ScriptedFetch(K1)
+    ks, _ = store(fetch, clock)
+    ks.get("k1")
+    fetch.failing = True
+    with pytest.raises(UnknownKey):
+        ks.get("k2")
+    assert ks.get("k1") is K1
