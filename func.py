@@ -15,7 +15,7 @@ from fdk import response
 
 from authorizer.app import Authorizer, build_authorizer
 from authorizer.errors import ConfigError
-from authorizer.log import emit, get_logger, quiet_other_loggers
+from token_exchange.log import emit, get_logger, quiet_other_loggers
 
 quiet_other_loggers()
 _log = get_logger("authorizer")

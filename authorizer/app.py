@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+from token_exchange.log import elapsed_ms, emit, get_logger
+
 from .cache import ExpiringLru
 from .claims import ClaimRules, Claims
 from .config import AuthorizerConfig
@@ -25,7 +27,6 @@ from .errors import CannotDecide, TokenRejected
 from .event import parse_request
 from .idp import JWKS_SCOPE, ClientCredentialsToken, JwksFetcher
 from .keystore import KeyStore
-from .log import elapsed_ms, emit, get_logger
 from .verifier import JwtVerifier
 
 VERIFIED_CACHE_ENTRIES = 4096

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+
+from token_exchange import errors as settings_errors
+from token_exchange.settings import integer, optional_url
 
 from .errors import ConfigError
-from .http import is_loopback_host
 
 DEFAULT_ISSUER = "https://identity.oraclecloud.com/"
 JWKS_PATH = "/admin/v1/SigningCert/jwk"
@@ -35,6 +36,13 @@ class AuthorizerConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AuthorizerConfig:
+        try:
+            return cls._from_env(env)
+        except settings_errors.ConfigError as error:
+            raise ConfigError(error.key, error.problem) from None
+
+    @classmethod
+    def _from_env(cls, env: Mapping[str, str]) -> AuthorizerConfig:
         domain = optional_url(env, "IDCS_DOMAIN_URL")
         if domain is not None:
             domain = domain.rstrip("/")
@@ -83,42 +91,3 @@ def _realm(env: Mapping[str, str]) -> str:
     if not realm or not all(c.isprintable() and c not in '"\\' for c in realm) or len(realm) > 64:
         raise ConfigError("AUTH_REALM", 'must be 1 to 64 printable characters without " or \\')
     return realm
-
-
-def integer(env: Mapping[str, str], key: str, default: int, low: int, high: int) -> int:
-    raw = env.get(key, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(key, f"{raw!r} is not an integer") from None
-    if not low <= value <= high:
-        raise ConfigError(key, f"{value} is out of range ({low} to {high})")
-    return value
-
-
-def optional_url(env: Mapping[str, str], key: str) -> str | None:
-    raw = env.get(key, "").strip()
-    if not raw:
-        return None
-    return checked_url(key, raw)
-
-
-def checked_url(key: str, raw: str) -> str:
-    """https everywhere; http only for loopback (local tests and demos)."""
-    try:
-        parts = urlsplit(raw)
-        port = parts.port
-    except ValueError:
-        raise ConfigError(key, "is not a valid URL") from None
-    del port
-    if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise ConfigError(key, "must be an https:// URL with a host")
-    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-        raise ConfigError(key, "must use https:// (http:// is allowed only for loopback hosts)")
-    if parts.username is not None or parts.password is not None:
-        raise ConfigError(key, "must not carry credentials in the URL")
-    if parts.fragment:
-        raise ConfigError(key, "must not have a #fragment")
-    return raw

@@ -9,7 +9,6 @@ trickling server cannot hold a call for longer than ``timeout``.
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import ssl
 import time
 from dataclasses import dataclass
@@ -26,15 +25,6 @@ def _ssl_context() -> ssl.SSLContext:
     if _SSL_CONTEXT is None:
         _SSL_CONTEXT = ssl.create_default_context()
     return _SSL_CONTEXT
-
-
-def is_loopback_host(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ class ScriptedFetch:
 
 
 def store(fetch, clock, **kw):
-    spawned: list = []
+    spawned: list[object] = []
     ks = KeyStore(fetch, clock, fresh_seconds=900, max_stale_seconds=3600, spawn=spawned.append,
                   jitter=lambda: 0.0, **kw)
     return ks, spawned

@@ -1,0 +1,151 @@
+"""A cache of issued tokens with refresh ahead of expiry. Pure apart from the
+clock it is given.
+
+For an entry of lifetime L:
+* until the advisory window (min(600 s, L/3) before expiry) it is served as is;
+* in the advisory window one caller refreshes while the others keep using the
+  current token; a failed refresh keeps the still-valid token and is not
+  retried for ``failure_backoff`` seconds (no request storm);
+* in the mandatory window (min(300 s, L/6) before expiry) the token is no
+  longer handed out: the caller must obtain a new one, single-flight per key.
+
+So a token handed out always has at least the mandatory window left, which
+is what lets the authorizer give API Gateway an ``expiresAt`` that its cache
+(at least 60 s) cannot overrun.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+
+from .oauth import IssuedToken
+
+ADVISORY_SECONDS = 600.0
+MANDATORY_SECONDS = 300.0
+
+
+@dataclass
+class _Entry:
+    token: IssuedToken
+    expires_at: float  # the token's expiry, possibly capped (subject's own expiry)
+    advisory_at: float
+    mandatory_at: float
+
+
+@dataclass
+class _KeyState:
+    lock: threading.Lock
+    last_failure: float = float("-inf")
+    last_error: Exception | None = None
+
+
+class TokenCache:
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        *,
+        max_entries: int = 1024,
+        failure_backoff: float = 5.0,
+    ) -> None:
+        self._clock = clock
+        self._max = max_entries
+        self._failure_backoff = failure_backoff
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._states: dict[Hashable, _KeyState] = {}
+        self._guard = threading.Lock()
+        self.fetches = 0
+
+    def get(
+        self,
+        key: Hashable,
+        fetch: Callable[[], IssuedToken],
+        *,
+        cap_expires_at: float | None = None,
+        wait: float = 5.0,
+    ) -> tuple[IssuedToken, float]:
+        """The token for ``key`` and the time it may be used until."""
+        now = self._clock()
+        entry = self._entries.get(key)
+        if entry is not None and now < entry.advisory_at:
+            self._touch(key)
+            return entry.token, entry.expires_at
+        state = self._state(key)
+        if entry is not None and now < entry.mandatory_at:
+            # Advisory window: refresh if nobody else is, else use what we have.
+            if now - state.last_failure < self._failure_backoff or not state.lock.acquire(blocking=False):
+                return entry.token, entry.expires_at
+            try:
+                return self._refresh(key, state, fetch, cap_expires_at)
+            except Exception:
+                return entry.token, entry.expires_at
+            finally:
+                state.lock.release()
+        # Missing or in the mandatory window: we must have a new token.
+        if not state.lock.acquire(timeout=wait):
+            raise TimeoutError("another caller is still obtaining this token")
+        try:
+            current = self._entries.get(key)
+            now = self._clock()
+            if current is not None and now < current.mandatory_at:
+                return current.token, current.expires_at  # refreshed while we waited
+            if now - state.last_failure < self._failure_backoff and state.last_error is not None:
+                raise state.last_error
+            return self._refresh(key, state, fetch, cap_expires_at)
+        finally:
+            state.lock.release()
+
+    def invalidate(self, key: Hashable) -> None:
+        with self._guard:
+            self._entries.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    # -- internals ---------------------------------------------------------
+
+    def _refresh(
+        self, key: Hashable, state: _KeyState, fetch: Callable[[], IssuedToken], cap: float | None
+    ) -> tuple[IssuedToken, float]:
+        self.fetches += 1
+        try:
+            token = fetch()
+        except Exception as exc:
+            state.last_failure = self._clock()
+            state.last_error = exc
+            raise
+        state.last_error = None
+        state.last_failure = float("-inf")
+        expires_at = token.expires_at if cap is None else min(token.expires_at, cap)
+        lifetime = max(expires_at - token.issued_at, 0.0)
+        entry = _Entry(
+            token=token,
+            expires_at=expires_at,
+            advisory_at=expires_at - min(ADVISORY_SECONDS, lifetime / 3),
+            mandatory_at=expires_at - min(MANDATORY_SECONDS, lifetime / 6),
+        )
+        with self._guard:
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max:
+                old, _ = self._entries.popitem(last=False)
+                self._states.pop(old, None)
+        return token, expires_at
+
+    def _touch(self, key: Hashable) -> None:
+        with self._guard:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+
+    def _state(self, key: Hashable) -> _KeyState:
+        with self._guard:
+            state = self._states.get(key)
+            if state is None:
+                if len(self._states) >= 4 * self._max:
+                    # Bound the per-key state too: drop idle keys without a token.
+                    for idle in [k for k, s in self._states.items() if k not in self._entries and not s.lock.locked()]:
+                        del self._states[idle]
+                state = self._states[key] = _KeyState(threading.Lock())
+            return state

@@ -1,0 +1,88 @@
+"""The exchange's configuration, read once from the environment and validated.
+
+Self-contained on purpose: Fn builds the token-exchange function from this
+folder alone, so nothing here may import from outside ``token_exchange``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .errors import ConfigError
+from .secrets import SecretSource, secret_from_env
+from .settings import number, optional_url
+
+TOKEN_PATH = "/oauth2/v1/token"
+GRANT_CLIENT_CREDENTIALS = "client_credentials"
+GRANT_JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+GRANTS = {"client_credentials": GRANT_CLIENT_CREDENTIALS, "jwt_bearer": GRANT_JWT_BEARER}
+CLIENT_AUTH_METHODS = ("client_secret_basic", "private_key_jwt")
+IDCS_AUDIENCE = "https://identity.oraclecloud.com/"
+
+
+@dataclass(frozen=True)
+class ExchangeConfig:
+    token_url: str
+    client_id: str
+    client_auth: str  # client_secret_basic | private_key_jwt
+    client_secret: SecretSource | None
+    scope: str
+    grant_type: str  # the full grant URN or client_credentials
+    assertion_key: SecretSource | None
+    assertion_key_id: str | None
+    assertion_audience: str
+    timeout: float  # seconds for one whole token request, retries included
+
+    @property
+    def uses_assertions(self) -> bool:
+        return self.grant_type == GRANT_JWT_BEARER or self.client_auth == "private_key_jwt"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ExchangeConfig:
+        token_url = optional_url(env, "OIC_TOKEN_URL")
+        if token_url is None:
+            domain = optional_url(env, "IDCS_DOMAIN_URL")
+            if domain is None:
+                raise ConfigError("OIC_TOKEN_URL", "not set, and no IDCS_DOMAIN_URL to derive it from")
+            token_url = domain.rstrip("/") + TOKEN_PATH
+
+        client_id = env.get("OIC_CLIENT_ID", "").strip()
+        if not client_id:
+            raise ConfigError("OIC_CLIENT_ID", "not set (the confidential app that may call OIC)")
+        scope = env.get("OIC_SCOPE", "").strip()
+        if not scope:
+            raise ConfigError(
+                "OIC_SCOPE", "not set (e.g. https://<oic-host>:443urn:opc:resource:consumer::all)"
+            )
+
+        grant_name = env.get("OIC_GRANT_TYPE", "client_credentials").strip() or "client_credentials"
+        if grant_name not in GRANTS:
+            raise ConfigError("OIC_GRANT_TYPE", f"{grant_name!r} is not one of {', '.join(GRANTS)}")
+        grant_type = GRANTS[grant_name]
+
+        client_auth = env.get("OIC_CLIENT_AUTH", "client_secret_basic").strip() or "client_secret_basic"
+        if client_auth not in CLIENT_AUTH_METHODS:
+            raise ConfigError("OIC_CLIENT_AUTH", f"{client_auth!r} is not one of {', '.join(CLIENT_AUTH_METHODS)}")
+
+        client_secret = secret_from_env(env, "OIC_CLIENT_SECRET", required=client_auth == "client_secret_basic")
+        needs_key = grant_type == GRANT_JWT_BEARER or client_auth == "private_key_jwt"
+        assertion_key = secret_from_env(env, "OIC_ASSERTION_KEY", required=needs_key)
+        assertion_key_id = env.get("OIC_ASSERTION_KEY_ID", "").strip() or None
+        if needs_key and assertion_key_id is None:
+            raise ConfigError(
+                "OIC_ASSERTION_KEY_ID", "not set (the alias of the trusted certificate registered in the domain)"
+            )
+
+        return cls(
+            token_url=token_url,
+            client_id=client_id,
+            client_auth=client_auth,
+            client_secret=client_secret,
+            scope=scope,
+            grant_type=grant_type,
+            assertion_key=assertion_key,
+            assertion_key_id=assertion_key_id,
+            assertion_audience=env.get("OIC_ASSERTION_AUDIENCE", IDCS_AUDIENCE).strip() or IDCS_AUDIENCE,
+            timeout=number(env, "OIC_TOKEN_TIMEOUT_SECONDS", 1.5, 0.2, 30.0),
+        )

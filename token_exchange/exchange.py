@@ -1,0 +1,97 @@
+"""The exchange facade: a validated caller in, an OIC-scoped token out.
+
+``TokenExchanger.token_for(subject, subject_expires_at)`` returns a cached
+token while it is good, refreshes ahead of expiry, and re-reads a Vault
+secret once when the endpoint says ``invalid_client`` (a rotated secret is
+then picked up without a redeploy).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from .cache import TokenCache
+from .config import GRANT_JWT_BEARER, ExchangeConfig
+from .errors import ExchangeError, InvalidClientError
+from .oauth import IssuedToken, TokenClient
+
+
+@dataclass(frozen=True)
+class ExchangedToken:
+    token: IssuedToken
+    usable_until: float  # wall clock: min(token expiry, subject's own expiry)
+
+    @property
+    def authorization(self) -> str:
+        return "Bearer " + self.token.access_token
+
+
+class TokenExchanger:
+    def __init__(
+        self,
+        config: ExchangeConfig,
+        client: TokenClient | None = None,
+        cache: TokenCache | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.client = client or TokenClient(config, clock=clock, monotonic=monotonic)
+        self.cache = cache or TokenCache(clock)
+        self._monotonic = monotonic
+        self._scopes = " ".join(sorted(config.scope.split()))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> TokenExchanger:
+        return cls(ExchangeConfig.from_env(env))
+
+    @property
+    def per_subject(self) -> bool:
+        return self.config.grant_type == GRANT_JWT_BEARER
+
+    def cache_key(self, subject: str | None) -> tuple[str, str, str, str, str]:
+        subject_hash = hashlib.sha256(subject.encode()).hexdigest() if subject and self.per_subject else ""
+        cfg = self.config
+        return (cfg.token_url, cfg.client_id, cfg.grant_type, self._scopes, subject_hash)
+
+    def token_for(
+        self,
+        subject: str | None = None,
+        subject_expires_at: float | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> ExchangedToken:
+        """Raise an ``ExchangeError`` subclass if no usable token can be had."""
+        if self.per_subject and not subject:
+            raise ExchangeError("OIC_GRANT_TYPE=jwt_bearer needs the caller's subject")
+        budget = self.config.timeout if timeout is None else timeout
+        deadline = self._monotonic() + budget
+        cap = subject_expires_at if self.per_subject else None
+        try:
+            token, usable_until = self.cache.get(
+                self.cache_key(subject),
+                lambda: self._fetch(subject if self.per_subject else None, deadline),
+                cap_expires_at=cap,
+                wait=budget,
+            )
+        except TimeoutError:
+            raise ExchangeError("timed out waiting for a token request in progress") from None
+        return ExchangedToken(token, usable_until)
+
+    def invalidate(self, subject: str | None = None) -> None:
+        """Forget the cached token (e.g. OIC answered 401 with it)."""
+        self.cache.invalidate(self.cache_key(subject))
+
+    def _fetch(self, subject: str | None, deadline: float) -> IssuedToken:
+        try:
+            return self.client.request_token(subject, deadline)
+        except InvalidClientError:
+            # The secret may have been rotated in Vault: re-read it once.
+            secrets = [s for s in (self.config.client_secret, self.config.assertion_key) if s is not None]
+            if not any([s.invalidate() for s in secrets]):
+                raise
+            return self.client.request_token(subject, deadline)

@@ -1,0 +1,81 @@
+"""fdk entry point of the token-exchange function (``oic-token-exchange``),
+the route's ORACLE_FUNCTIONS_BACKEND: forwards the gateway's request to OIC
+with an OIC-scoped token and returns OIC's answer.
+
+Fn builds this function from this folder alone, so the folder itself is
+loaded as the ``token_exchange`` package, whatever its path in the image.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import logging
+import os
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from fdk import response
+
+
+def _load_own_package() -> None:
+    if "token_exchange" in sys.modules:
+        return
+    here = Path(__file__).resolve().parent
+    spec = importlib.util.spec_from_file_location(
+        "token_exchange", here / "__init__.py", submodule_search_locations=[str(here)]
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["token_exchange"] = module
+    spec.loader.exec_module(module)
+
+
+_load_own_package()
+
+from token_exchange.backend import BackendConfig, GatewayRequest, OicForwarder, json_error  # noqa: E402
+from token_exchange.errors import ConfigError  # noqa: E402
+from token_exchange.exchange import TokenExchanger  # noqa: E402
+from token_exchange.log import elapsed_ms, emit, get_logger, quiet_other_loggers  # noqa: E402
+
+quiet_other_loggers()
+_log = get_logger("token_exchange")
+_forwarder: OicForwarder | None = None
+DEADLINE_MARGIN_SECONDS = 0.5
+
+
+def _get_forwarder() -> OicForwarder:
+    global _forwarder
+    if _forwarder is None:
+        _forwarder = OicForwarder(BackendConfig.from_env(os.environ), TokenExchanger.from_env(os.environ))
+    return _forwarder
+
+
+def _deadline(ctx) -> float:  # type: ignore[no-untyped-def]
+    """The agent's Fn-Deadline as a monotonic deadline, minus a margin."""
+    try:
+        at = datetime.fromisoformat(str(ctx.Deadline()).replace("Z", "+00:00")).timestamp()
+        remaining = at - time.time()
+    except ValueError:
+        remaining = 30.0
+    return time.monotonic() + max(min(remaining, 300.0) - DEADLINE_MARGIN_SECONDS, 0.0)
+
+
+def handler(ctx, data: io.BytesIO | None = None):  # type: ignore[no-untyped-def]
+    started = time.perf_counter()
+    request = GatewayRequest(
+        method=ctx.Method() or "POST",
+        url=ctx.RequestURL() or "/",
+        headers={k.lower(): v for k, v in (ctx.HTTPHeaders() or {}).items()},
+        body=data.getvalue() if data is not None else b"",
+    )
+    try:
+        result = _get_forwarder().forward(request, _deadline(ctx))
+    except ConfigError as error:
+        emit(_log, logging.ERROR, "cannot forward", call_id=ctx.CallID(), reason=error.reason, detail=str(error))
+        result = json_error(502, "configuration_error", str(error))
+    emit(_log, logging.INFO, "forwarded", call_id=ctx.CallID(), method=request.method,
+         status=result.status, ms=elapsed_ms(started))
+    return response.Response(ctx, response_data=result.body, headers=result.headers, status_code=result.status)

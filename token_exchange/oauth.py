@@ -1,0 +1,277 @@
+"""An OAuth 2.0 client for the identity domain's token endpoint.
+
+Grants: ``client_credentials`` and the RFC 7523 user assertion
+(``urn:ietf:params:oauth:grant-type:jwt-bearer``). Client authentication:
+``client_secret_basic`` or ``private_key_jwt``. Every request is bounded by
+one deadline, retries included; 429, 5xx, timeouts and connection failures
+are retried with jittered exponential backoff while time remains.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from .config import GRANT_JWT_BEARER, ExchangeConfig
+from .errors import (
+    ExchangeError,
+    InvalidClientError,
+    InvalidGrantError,
+    InvalidScopeError,
+    MalformedTokenResponse,
+    TokenEndpointError,
+    TokenEndpointUnavailable,
+)
+
+CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+ASSERTION_LIFETIME = 120  # seconds: assertions are single-use and short
+MAX_RESPONSE_BYTES = 64 * 1024
+MAX_EXPIRES_IN = 86400
+DEFAULT_EXPIRES_IN = 300  # when the endpoint does not say: be conservative
+_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    access_token: str
+    token_type: str
+    expires_at: float  # wall-clock seconds
+    issued_at: float
+
+    def __repr__(self) -> str:  # never print the token
+        return f"IssuedToken(type={self.token_type}, expires_at={self.expires_at:.0f}, sha256={self.fingerprint})"
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.access_token.encode()).hexdigest()[:12]
+
+
+class _Retryable(Exception):
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class TokenClient:
+    def __init__(
+        self,
+        config: ExchangeConfig,
+        *,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.config = config
+        self._session = session or requests.Session()
+        self._session.trust_env = False  # no proxy or .netrc surprises inside a function
+        self._clock = clock
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._rng = rng
+        self._signing_keys: dict[str, Any] = {}
+        self.requests_sent = 0
+
+    # -- public ------------------------------------------------------------
+
+    def request_token(self, subject: str | None, deadline: float) -> IssuedToken:
+        """Obtain a token; ``deadline`` is on the ``monotonic`` clock."""
+        attempt = 0
+        last_problem = "no attempt made"
+        while True:
+            remaining = deadline - self._monotonic()
+            if remaining <= 0.05:
+                raise TokenEndpointUnavailable(
+                    f"token endpoint {self.config.token_url}: {last_problem} (gave up at the deadline)"
+                )
+            try:
+                return self._attempt(subject, remaining)
+            except _Retryable as problem:
+                last_problem = str(problem)
+                attempt += 1
+                backoff = min(1.0, 0.1 * 2 ** (attempt - 1)) * (0.5 + self._rng() / 2)
+                if problem.retry_after is not None:
+                    backoff = max(backoff, problem.retry_after)
+                if self._monotonic() + backoff >= deadline - 0.05:
+                    raise TokenEndpointUnavailable(
+                        f"token endpoint {self.config.token_url}: {last_problem} (no time left to retry)"
+                    ) from None
+                self._sleep(backoff)
+
+    # -- one attempt -------------------------------------------------------
+
+    def _attempt(self, subject: str | None, remaining: float) -> IssuedToken:
+        form, headers = self._request_parts(subject)
+        started = self._monotonic()
+        self.requests_sent += 1
+        try:
+            response = self._session.post(
+                self.config.token_url,
+                data=form,
+                headers=headers,
+                timeout=(min(remaining, 2.0), remaining),
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.Timeout:
+            raise _Retryable("timed out") from None
+        except requests.RequestException as exc:
+            raise _Retryable(f"connection failed ({type(exc).__name__})") from None
+        try:
+            body = self._read_body(response, started + remaining)
+        finally:
+            response.close()
+        if response.status_code in _RETRY_STATUS:
+            raise _Retryable(f"HTTP {response.status_code}", _retry_after(response.headers.get("Retry-After")))
+        if response.status_code != 200:
+            raise self._error_for(response.status_code, body)
+        return self._parse_success(body)
+
+    def _read_body(self, response: requests.Response, deadline: float) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.iter_content(8192):
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise MalformedTokenResponse(
+                        f"token endpoint {self.config.token_url}: response larger than {MAX_RESPONSE_BYTES} bytes"
+                    )
+                if self._monotonic() > deadline:
+                    raise _Retryable("response too slow")
+                chunks.append(chunk)
+        except requests.RequestException as exc:
+            raise _Retryable(f"response interrupted ({type(exc).__name__})") from None
+        return b"".join(chunks)
+
+    def _request_parts(self, subject: str | None) -> tuple[dict[str, str], dict[str, str]]:
+        cfg = self.config
+        form = {"grant_type": cfg.grant_type, "scope": cfg.scope}
+        headers = {"Accept": "application/json"}
+        if cfg.grant_type == GRANT_JWT_BEARER:
+            if not subject:
+                raise ExchangeError("a user assertion needs the caller's subject")
+            form["assertion"] = self._sign(
+                {"sub": subject, "iss": cfg.client_id, "aud": cfg.assertion_audience}
+            )
+        if cfg.client_auth == "private_key_jwt":
+            form["client_id"] = cfg.client_id
+            form["client_assertion_type"] = CLIENT_ASSERTION_TYPE
+            form["client_assertion"] = self._sign(
+                {"sub": cfg.client_id, "iss": cfg.client_id, "aud": cfg.assertion_audience}
+            )
+        else:
+            assert cfg.client_secret is not None
+            # RFC 6749 2.3.1: form-encode both parts before Base64.
+            pair = f"{quote(cfg.client_id, safe='')}:{quote(cfg.client_secret.get(), safe='')}"
+            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode("ascii")
+        return form, headers
+
+    def _sign(self, claims: dict[str, Any]) -> str:
+        import jwt  # PyJWT: imported here so a validate-only authorizer never pays for it
+
+        cfg = self.config
+        assert cfg.assertion_key is not None and cfg.assertion_key_id is not None
+        pem = cfg.assertion_key.get()
+        key = self._signing_keys.get(pem)
+        if key is None:
+            from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+            from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+            try:
+                key = load_pem_private_key(pem.encode(), password=None)
+            except (ValueError, TypeError):
+                raise ExchangeError("configuration OIC_ASSERTION_KEY: not a PEM private key") from None
+            if not isinstance(key, RSAPrivateKey) or key.key_size < 2048:
+                raise ExchangeError("configuration OIC_ASSERTION_KEY: not an RSA private key of 2048 bits or more")
+            self._signing_keys = {pem: key}
+        now = int(self._clock())
+        payload = {**claims, "iat": now, "exp": now + ASSERTION_LIFETIME, "jti": uuid.uuid4().hex}
+        return jwt.encode(payload, key, algorithm="RS256", headers={"kid": cfg.assertion_key_id})
+
+    def _parse_success(self, body: bytes) -> IssuedToken:
+        url = self.config.token_url
+        try:
+            document = json.loads(body)
+        except ValueError:
+            raise MalformedTokenResponse(f"token endpoint {url}: response is not JSON") from None
+        if not isinstance(document, dict):
+            raise MalformedTokenResponse(f"token endpoint {url}: response is not a JSON object")
+        token = document.get("access_token")
+        if not isinstance(token, str) or not token or len(token) > 32 * 1024:
+            raise MalformedTokenResponse(f"token endpoint {url}: no usable access_token")
+        token_type = document.get("token_type")
+        if not isinstance(token_type, str) or token_type.lower() != "bearer":
+            raise MalformedTokenResponse(f"token endpoint {url}: token_type is not Bearer")
+        expires_in = document.get("expires_in", DEFAULT_EXPIRES_IN)
+        if isinstance(expires_in, str) and expires_in.isdigit():
+            expires_in = int(expires_in)  # some servers send a string; the value is what matters
+        if type(expires_in) not in (int, float) or not 0 < expires_in <= MAX_EXPIRES_IN:
+            raise MalformedTokenResponse(f"token endpoint {url}: expires_in is not a sane number of seconds")
+        now = self._clock()
+        return IssuedToken(access_token=token, token_type="Bearer", expires_at=now + float(expires_in), issued_at=now)  # noqa: S106
+
+    def _error_for(self, status: int, body: bytes) -> ExchangeError:
+        url = self.config.token_url
+        code: str | None = None
+        try:
+            document = json.loads(body)
+            if isinstance(document, dict) and isinstance(document.get("error"), str):
+                code = document["error"][:64]
+        except ValueError:
+            pass
+        cfg = self.config
+        if code == "invalid_client" or (code is None and status == 401):
+            what = (
+                "OIC_CLIENT_ID and OIC_ASSERTION_KEY / OIC_ASSERTION_KEY_ID"
+                if cfg.client_auth == "private_key_jwt"
+                else "OIC_CLIENT_ID and OIC_CLIENT_SECRET"
+            )
+            return InvalidClientError(
+                f"token endpoint rejected the client (invalid_client): check {what}", code, status
+            )
+        if code == "invalid_grant":
+            what = (
+                "OIC_ASSERTION_KEY / OIC_ASSERTION_KEY_ID (the trusted certificate's alias) and that the caller "
+                "is a user of the domain"
+                if cfg.grant_type == GRANT_JWT_BEARER
+                else "OIC_GRANT_TYPE and the app's allowed grants"
+            )
+            return InvalidGrantError(f"token endpoint rejected the grant (invalid_grant): check {what}", code, status)
+        if code == "invalid_scope":
+            return InvalidScopeError(
+                "token endpoint rejected the scope (invalid_scope): check OIC_SCOPE "
+                "(primary audience + scope, e.g. https://<oic-host>:443urn:opc:resource:consumer::all)",
+                code,
+                status,
+            )
+        if code in ("unauthorized_client", "unsupported_grant_type"):
+            return InvalidGrantError(
+                f"token endpoint refused the grant ({code}): "
+                "allow it on the OIC_CLIENT_ID app, or change OIC_GRANT_TYPE",
+                code,
+                status,
+            )
+        return TokenEndpointError(f"token endpoint {url}: HTTP {status} ({code or 'no error code'})", code, status)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds <= 60 else None

@@ -1,0 +1,73 @@
+"""Reading configuration values from the environment, strictly.
+
+Shared by both functions (the authorizer imports it too). Every problem is a
+``ConfigError(key, problem)`` naming the key and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+
+def is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def optional_url(env: Mapping[str, str], key: str) -> str | None:
+    raw = env.get(key, "").strip()
+    if not raw:
+        return None
+    return checked_url(key, raw)
+
+
+def checked_url(key: str, raw: str) -> str:
+    """https everywhere; http only for loopback hosts (local tests and demos)."""
+    try:
+        parts = urlsplit(raw)
+        _ = parts.port
+    except ValueError:
+        raise ConfigError(key, "is not a valid URL") from None
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigError(key, "must be an https:// URL with a host")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise ConfigError(key, "must use https:// (http:// is allowed only for loopback hosts)")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(key, "must not carry credentials in the URL")
+    if parts.fragment:
+        raise ConfigError(key, "must not have a #fragment")
+    return raw
+
+
+def integer(env: Mapping[str, str], key: str, default: int, low: int, high: int) -> int:
+    raw = env.get(key, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(key, f"{raw!r} is not an integer") from None
+    if not low <= value <= high:
+        raise ConfigError(key, f"{value} is out of range ({low} to {high})")
+    return value
+
+
+def number(env: Mapping[str, str], key: str, default: float, low: float, high: float) -> float:
+    raw = env.get(key, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(key, f"{raw!r} is not a number") from None
+    if not low <= value <= high:
+        raise ConfigError(key, f"{value:g} is out of range ({low:g} to {high:g})")
+    return value
