@@ -1,0 +1,316 @@
+"""A local identity provider in the shape of an OCI IAM identity domain (IDCS),
+built on Authlib's OAuth 2.0 server (Flask integration).
+
+* ``POST /oauth2/v1/token``: ``client_credentials`` and the RFC 7523 user
+  assertion (``urn:ietf:params:oauth:grant-type:jwt-bearer``), with client
+  authentication ``client_secret_basic`` or ``private_key_jwt``; assertions
+  are verified against the certificate (public key) registered for the app.
+* ``GET /admin/v1/SigningCert/jwk``: the signing keys.
+* Access tokens: RS256 JWTs shaped like IDCS's (kid SIGNING_KEY, iss
+  https://identity.oraclecloud.com/, aud a list, scope a space-separated
+  string). Scopes use the IDCS form "<primary audience><scope>".
+
+Counts every request by path and misbehaves on cue (``faults``), so tests
+can prove how many identity-provider calls the functions make.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import jwt
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import ClientMixin, grants
+from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidScopeError
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion, JWTBearerGrant
+from cryptography.hazmat.primitives.asymmetric import rsa
+from flask import Flask, Response, jsonify, request
+from joserfc.jwk import RSAKey
+from werkzeug.serving import make_server
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+ISSUER = "https://identity.oraclecloud.com/"
+IDCS_AUDIENCE = "https://identity.oraclecloud.com/"
+CLIENT_ASSERTION = JWTBearerClientAssertion.CLIENT_AUTH_METHOD
+
+
+@dataclass
+class App:
+    """An identity-domain application (OAuth client)."""
+
+    client_id: str
+    client_secret: str | None = None
+    grants: tuple[str, ...] = ("client_credentials",)
+    scopes: tuple[str, ...] = ()  # full IDCS-form scopes this app may request
+    public_key: rsa.RSAPublicKey | None = None  # trusted certificate, for assertions
+    name: str = ""
+    roles: tuple[str, ...] = ()
+
+    def auth_methods(self) -> tuple[str, ...]:
+        methods = []
+        if self.client_secret:
+            methods.append("client_secret_basic")
+        if self.public_key is not None:
+            methods.append(CLIENT_ASSERTION)
+        return tuple(methods)
+
+
+@dataclass
+class Resource:
+    """A resource-server app: its primary audience and the scopes it defines."""
+
+    audience: str
+    scopes: tuple[str, ...]
+
+
+class _Client(ClientMixin):  # type: ignore[misc]
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def get_client_id(self) -> str:
+        return self.app.client_id
+
+    def get_default_redirect_uri(self) -> None:
+        return None
+
+    def get_allowed_scope(self, scope: str) -> str:
+        return scope
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return False
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return self.app.client_secret is not None and client_secret == self.app.client_secret
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method in self.app.auth_methods()
+
+    def check_response_type(self, response_type: str) -> bool:
+        return False
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        names = {"client_credentials": "client_credentials", JWTBearerGrant.GRANT_TYPE: "jwt_bearer"}
+        return names.get(grant_type) in self.app.grants
+
+
+@dataclass
+class IdentityProvider:
+    apps: dict[str, App] = field(default_factory=dict)
+    resources: list[Resource] = field(default_factory=list)
+    users: set[str] = field(default_factory=set)
+    token_lifetime: int = 3600
+    tenant: str = "idcs-local"
+
+    def __post_init__(self) -> None:
+        self.signing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.signing_kid = "SIGNING_KEY"
+        self.old_keys: list[dict[str, Any]] = []
+        self.requests: Counter[str] = Counter()
+        self.grants_issued: Counter[str] = Counter()
+        self.faults: dict[str, str] = {}  # path -> "status:503" | "hang:<s>" | "html" | "slow:<s>"
+        self.issued: list[str] = []  # every access token, for the tests' leak scan
+        self._used_jti: set[str] = set()
+        self._lock = threading.Lock()
+        self.flask = self._build_flask()
+        self._server: Any = None
+        self.url = ""
+
+    # -- keys and tokens -----------------------------------------------------
+
+    def jwks(self) -> dict[str, Any]:
+        key = RSAKey.import_key(self.signing_key.public_key())
+        current = {**key.as_dict(private=False), "kid": self.signing_kid, "use": "sig", "alg": "RS256"}
+        return {"keys": [current, *self.old_keys]}
+
+    def rotate_signing_key(self, new_kid: str, keep_old: bool = True) -> None:
+        if keep_old:
+            self.old_keys = [self.jwks()["keys"][0]]
+        self.signing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.signing_kid = new_kid
+
+    def resolve_scope(self, requested: str) -> tuple[list[str], list[str]]:
+        """IDCS form: each requested scope is "<primary audience><scope>"."""
+        audiences: list[str] = []
+        scopes: list[str] = []
+        for item in requested.split():
+            for resource in self.resources:
+                rest = item[len(resource.audience):] if item.startswith(resource.audience) else None
+                if rest and rest in resource.scopes:
+                    if resource.audience not in audiences:
+                        audiences.append(resource.audience)
+                    scopes.append(rest)
+                    break
+            else:
+                raise InvalidScopeError(description=f"unknown scope {item}")
+        return audiences, scopes
+
+    def mint(self, client: App, user: str | None, scope: str, lifetime: int | None = None,
+             **extra: Any) -> str:
+        audiences, scopes = self.resolve_scope(scope)
+        now = int(time.time())
+        claims = {
+            "iss": ISSUER,
+            "aud": audiences,
+            "scope": " ".join(scopes),
+            "sub": user or client.client_id,
+            "sub_type": "user" if user else "client",
+            "client_id": client.client_id,
+            "client_name": client.name or client.client_id,
+            "tok_type": "AT",
+            "tenant": self.tenant,
+            "iat": now,
+            "exp": now + (lifetime or self.token_lifetime),
+            "jti": uuid.uuid4().hex,
+            **extra,
+        }
+        token = jwt.encode(claims, self.signing_key, algorithm="RS256",
+                           headers={"kid": self.signing_kid, "x5t": "local", "x5t#S256": "local"})
+        self.issued.append(token)
+        return token
+
+    # -- the server ----------------------------------------------------------
+
+    def _build_flask(self) -> Flask:
+        app = Flask("local-idp")
+        idp = self
+
+        def query_client(client_id: str) -> _Client | None:
+            found = idp.apps.get(client_id)
+            return _Client(found) if found else None
+
+        def generate(grant_type: str, client: _Client, user: str | None = None, scope: str | None = None,
+                     expires_in: int | None = None, include_refresh_token: bool = True) -> dict[str, Any]:
+            idp.grants_issued[grant_type] += 1
+            return {"access_token": idp.mint(client.app, user, scope or ""), "token_type": "Bearer",
+                    "expires_in": idp.token_lifetime}
+
+        class Server(AuthorizationServer):  # type: ignore[misc]
+            def validate_requested_scope(self, scope: str) -> None:
+                if not scope:
+                    raise InvalidScopeError(description="scope is required")
+                idp.resolve_scope(scope)
+                client = request_client()
+                if client is not None and not set(scope.split()) <= set(client.app.scopes):
+                    raise InvalidScopeError(description="scope not granted to this app")
+
+        def request_client() -> _Client | None:
+            return getattr(request, "_oauth_client", None)
+
+        server = Server(app, query_client=query_client, save_token=lambda token, req: None)
+        server.register_token_generator("default", generate)
+
+        class ClientAssertion(JWTBearerClientAssertion):  # type: ignore[misc]
+            def get_audiences(self) -> list[str]:
+                return [IDCS_AUDIENCE, idp.url + "/oauth2/v1/token"]
+
+            def validate_jti(self, claims: dict[str, Any], jti: str) -> bool:
+                with idp._lock:
+                    if jti in idp._used_jti:
+                        return False
+                    idp._used_jti.add(jti)
+                    return True
+
+            def resolve_client_public_key(self, client: _Client) -> Any:
+                if client.app.public_key is None:
+                    raise InvalidClientError(description="no certificate registered")
+                return RSAKey.import_key(client.app.public_key)
+
+        server.register_client_auth_method(CLIENT_ASSERTION, ClientAssertion())
+
+        class ClientCredentials(grants.ClientCredentialsGrant):  # type: ignore[misc]
+            TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["client_secret_basic", CLIENT_ASSERTION]
+
+            def validate_token_request(self) -> None:
+                client = self.authenticate_token_endpoint_client()
+                request._oauth_client = client  # type: ignore[attr-defined]
+                super().validate_token_request()
+
+        class UserAssertion(JWTBearerGrant):  # type: ignore[misc]
+            TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["client_secret_basic", CLIENT_ASSERTION]
+
+            def validate_token_request(self) -> None:
+                # IDCS authenticates the client as well as verifying the assertion.
+                client = self.authenticate_token_endpoint_client()
+                request._oauth_client = client  # type: ignore[attr-defined]
+                super().validate_token_request()
+                if self.request.client.get_client_id() != client.get_client_id():
+                    raise InvalidClientError(description="assertion issuer is not the authenticated client")
+
+            def get_audiences(self) -> list[str]:
+                return [IDCS_AUDIENCE]
+
+            def resolve_issuer_client(self, issuer: str) -> _Client | None:
+                return query_client(issuer)
+
+            def resolve_client_public_key(self, client: _Client) -> Any:
+                if client.app.public_key is None:
+                    raise InvalidClientError(description="no certificate registered")
+                return RSAKey.import_key(client.app.public_key)
+
+            def authenticate_user(self, subject: str) -> str | None:
+                return subject if subject in idp.users else None
+
+            def has_granted_permission(self, client: _Client, user: str) -> bool:
+                return True
+
+        server.register_grant(ClientCredentials)
+        server.register_grant(UserAssertion)
+
+        @app.before_request
+        def count_and_fault() -> Response | None:
+            idp.requests[request.path] += 1
+            fault = idp.faults.get(request.path)
+            if not fault:
+                return None
+            kind, _, arg = fault.partition(":")
+            if kind == "status":
+                response = jsonify({"error": "temporarily_unavailable"})
+                response.status_code = int(arg)
+                return response
+            if kind == "hang":
+                time.sleep(float(arg or 10))
+                return Response("", status=504)
+            if kind == "html":
+                return Response("<html><body>Service Unavailable</body></html>", status=200, mimetype="text/html")
+            if kind == "slow":
+                time.sleep(float(arg))
+            return None
+
+        @app.post("/oauth2/v1/token")
+        def token() -> Any:
+            return server.create_token_response()
+
+        @app.get("/admin/v1/SigningCert/jwk")
+        def signing_cert() -> Any:
+            return jsonify(idp.jwks())
+
+        return app
+
+    def start(self) -> IdentityProvider:
+        self._server = make_server("127.0.0.1", 0, self.flask, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        threading.Thread(target=self._server.serve_forever, name="local-idp", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    @property
+    def token_url(self) -> str:
+        return self.url + "/oauth2/v1/token"
+
+    @property
+    def jwks_url(self) -> str:
+        return self.url + "/admin/v1/SigningCert/jwk"
+
+    def token_requests(self) -> int:
+        return self.requests["/oauth2/v1/token"]

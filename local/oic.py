@@ -1,0 +1,111 @@
+"""A stand-in for an Oracle Integration runtime host.
+
+Serves ``/ic/api/integration/v1/flows/rest/<INTEGRATION>/<VERSION>/<path>``
+and accepts only a valid OIC-scoped bearer token: RS256, signed by the local
+identity provider, with the OIC audience and the consumer scope. It echoes
+who called, so tests can prove which identity reached OIC.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from flask import Flask, Response, jsonify, request
+from werkzeug.serving import make_server
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
+
+OIC_SCOPE_NAME = "urn:opc:resource:consumer::all"
+FLOWS = "/ic/api/integration/v1/flows/rest/"
+
+
+class OicStub:
+    def __init__(self, audience: str, public_keys: Any) -> None:
+        """``public_keys``: a callable returning the identity provider's public keys by kid."""
+        self.audience = audience
+        self._public_keys = public_keys
+        self.requests: Counter[str] = Counter()
+        self.seen_headers: list[dict[str, str]] = []
+        self.seen_tokens: list[str] = []
+        self.fault: str | None = None  # "status:503" | "hang:<s>" | "reject_next:<n>"
+        self.flask = self._build()
+        self._server: Any = None
+        self.url = ""
+
+    def _verify(self, authorization: str | None) -> dict[str, Any] | None:
+        if not authorization or not authorization.startswith("Bearer "):
+            return None
+        token = authorization[len("Bearer "):]
+        try:
+            kid = jwt.get_unverified_header(token).get("kid")
+            key: RSAPublicKey | None = self._public_keys().get(kid)
+            if key is None:
+                return None
+            claims: dict[str, Any] = jwt.decode(
+                token, key, algorithms=["RS256"], audience=self.audience,
+                issuer="https://identity.oraclecloud.com/", options={"require": ["exp", "iat", "sub"]},
+            )
+        except jwt.PyJWTError:
+            return None
+        if OIC_SCOPE_NAME not in str(claims.get("scope", "")).split():
+            return None
+        self.seen_tokens.append(token)
+        return claims
+
+    def _build(self) -> Flask:
+        app = Flask("oic-stub")
+        stub = self
+
+        @app.route(FLOWS + "<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+        def flow(rest: str) -> Any:
+            stub.requests[request.path] += 1
+            stub.seen_headers.append({k.lower(): v for k, v in request.headers.items()})
+            fault = stub.fault or ""
+            kind, _, arg = fault.partition(":")
+            if kind == "status":
+                return Response('{"title":"Service Unavailable"}', status=int(arg), mimetype="application/json")
+            if kind == "hang":
+                time.sleep(float(arg))
+            if kind == "reject_next" and int(arg) > 0:
+                stub.fault = f"reject_next:{int(arg) - 1}"
+                return Response("", status=401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+            claims = stub._verify(request.headers.get("Authorization"))
+            if claims is None:
+                return Response("", status=401, headers={"WWW-Authenticate": "Bearer"})
+            integration, _, version_and_path = rest.partition("/")
+            version, _, path = version_and_path.partition("/")
+            answer = {
+                "integration": integration,
+                "version": version,
+                "path": "/" + path,
+                "method": request.method,
+                "query": request.query_string.decode(),
+                "caller": claims["sub"],
+                "caller_type": claims.get("sub_type"),
+                "client_id": claims.get("client_id"),
+                "message": f"Hello from {integration}",
+            }
+            if request.data:
+                answer["received_bytes"] = len(request.data)
+            response = jsonify(answer)
+            response.headers["X-Oic-Trace"] = "local"
+            return response
+
+        return app
+
+    def start(self) -> OicStub:
+        self._server = make_server("127.0.0.1", 0, self.flask, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        threading.Thread(target=self._server.serve_forever, name="oic-stub", daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
