@@ -60,7 +60,10 @@ def request(
         raise FetchError(f"{url}: unsupported scheme")
     try:
         conn.request(method, path, body=body, headers=headers or {})
-        conn.sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        # Keep the socket: http.client hands it to the response (and clears
+        # conn.sock) when the server will close the connection.
+        sock = conn.sock
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
         response = conn.getresponse()
         length = response.getheader("Content-Length")
         if length is not None and length.isdigit() and int(length) > max_bytes:
@@ -71,7 +74,7 @@ def request(
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise FetchError(f"{url}: timed out after {timeout:g} s")
-            conn.sock.settimeout(remaining)
+            sock.settimeout(remaining)
             chunk = response.read1(_CHUNK) if hasattr(response, "read1") else response.read(_CHUNK)
             if not chunk:
                 break

@@ -172,6 +172,10 @@ class KeyStore:
                 self._last_failure = self._clock()
                 self._last_error = str(exc)
                 return
+            except Exception as exc:
+                self._last_failure = self._clock()
+                self._last_error = f"JWKS fetch failed ({type(exc).__name__})"
+                return
             done = self._clock()
             fresh_for = self._fresh_seconds * (1.0 - 0.1 * self._jitter())
             with self._lock:

@@ -56,12 +56,13 @@ class Seeded:
         }
 
     def jwt_bearer_env(self, **extra: str) -> dict[str, str]:
-        return self.exchange_env(
-            OIC_GRANT_TYPE="jwt_bearer",
-            OIC_ASSERTION_KEY=self.oic_assertion_key_pem,
-            OIC_ASSERTION_KEY_ID=OIC_KEY_ALIAS,
+        settings = {
+            "OIC_GRANT_TYPE": "jwt_bearer",
+            "OIC_ASSERTION_KEY": self.oic_assertion_key_pem,
+            "OIC_ASSERTION_KEY_ID": OIC_KEY_ALIAS,
             **extra,
-        )
+        }
+        return self.exchange_env(**settings)
 
     def vendor_token(self, scope: str = APIGW_SCOPE, **extra: Any) -> str:
         """A vendor token minted directly (no token-endpoint request counted)."""

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from local.seed import Seeded, seeded_stack
 from tests.fnrun import ROOT, FnProcess
 from tests.servers import JwksServer
-from tests.tokens import Signer, authorizer_env, leaked
+from tests.tokens import SENSITIVE, Signer, authorizer_env, leaked
 
 # Everything every function process wrote during the session.
 FUNCTION_OUTPUT: list[str] = []
@@ -50,3 +51,14 @@ def no_secret_in_any_function_output() -> Iterator[None]:
     yield
     found = [hit for text in FUNCTION_OUTPUT for hit in leaked(text)]
     assert not found, f"function output leaked {len(found)} sensitive values: {found[:5]}"
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Seeded]:
+    """The seeded local identity provider (Authlib) and OIC stub."""
+    seeded = seeded_stack()
+    yield seeded
+    seeded.stop()
+    SENSITIVE.update(seeded.idp.issued)
+    SENSITIVE.update({seeded.vendor_secret, seeded.oic_client_secret})
+    SENSITIVE.update(line for line in seeded.oic_assertion_key_pem.splitlines() if "-----" not in line)

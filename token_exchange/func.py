@@ -65,10 +65,15 @@ def _deadline(ctx) -> float:  # type: ignore[no-untyped-def]
 
 def handler(ctx, data: io.BytesIO | None = None):  # type: ignore[no-untyped-def]
     started = time.perf_counter()
+    headers = {k.lower(): v for k, v in (ctx.HTTPHeaders() or {}).items()}
+    # The agent passes Content-Type as itself, not as Fn-Http-H-Content-Type.
+    content_type = (ctx.Headers() or {}).get("content-type")
+    if content_type and "content-type" not in headers:
+        headers["content-type"] = content_type
     request = GatewayRequest(
         method=ctx.Method() or "POST",
         url=ctx.RequestURL() or "/",
-        headers={k.lower(): v for k, v in (ctx.HTTPHeaders() or {}).items()},
+        headers=headers,
         body=data.getvalue() if data is not None else b"",
     )
     try:
@@ -78,4 +83,16 @@ def handler(ctx, data: io.BytesIO | None = None):  # type: ignore[no-untyped-def
         result = json_error(502, "configuration_error", str(error))
     emit(_log, logging.INFO, "forwarded", call_id=ctx.CallID(), method=request.method,
          status=result.status, ms=elapsed_ms(started))
-    return response.Response(ctx, response_data=result.body, headers=result.headers, status_code=result.status)
+    return _respond(ctx, result.status, result.headers, result.body)
+
+
+def _respond(ctx, status: int, headers: dict[str, str], body: bytes):  # type: ignore[no-untyped-def]
+    # fdk sends 502 and 504 as the *transport* status, which the Fn agent
+    # reads as "the function failed" and replaces our JSON with its own
+    # error. Send the call as 200 and carry the HTTP status in Fn-Http-Status,
+    # as fdk itself does for every other code.
+    carried = status in (502, 504)
+    answer = response.Response(ctx, response_data=body, headers=dict(headers), status_code=200 if carried else status)
+    if carried:
+        ctx.GetResponseHeaders()["fn-http-status"] = str(status)
+    return answer

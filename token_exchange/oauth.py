@@ -186,9 +186,8 @@ class TokenClient:
         pem = cfg.assertion_key.get()
         key = self._signing_keys.get(pem)
         if key is None:
-            from cryptography.hazmat.primitives.serialization import load_pem_private_key
-
             from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+            from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
             try:
                 key = load_pem_private_key(pem.encode(), password=None)

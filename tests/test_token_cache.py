@@ -1,0 +1,110 @@
+import threading
+import time
+
+import pytest
+
+from token_exchange.cache import TokenCache
+from token_exchange.oauth import IssuedToken
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 10_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Issuer:
+    def __init__(self, clock: Clock, lifetime: float = 3600) -> None:
+        self.clock = clock
+        self.lifetime = lifetime
+        self.calls = 0
+        self.fail = False
+
+    def __call__(self) -> IssuedToken:
+        self.calls += 1
+        if self.fail:
+            raise RuntimeError("endpoint down")
+        now = self.clock()
+        return IssuedToken(f"token-{self.calls}", "Bearer", now + self.lifetime, now)
+
+
+def test_served_from_cache_until_the_advisory_window():
+    clock = Clock()
+    cache, issuer = TokenCache(clock), Issuer(clock)
+    first, until = cache.get("k", issuer)
+    clock.now += 2999  # 601 s left: outside the 600 s advisory window
+    again, _ = cache.get("k", issuer)
+    assert again is first and issuer.calls == 1 and until == first.expires_at
+
+
+def test_advisory_refresh_failure_keeps_the_valid_token_and_backs_off():
+    clock = Clock()
+    cache, issuer = TokenCache(clock), Issuer(clock)
+    first, _ = cache.get("k", issuer)
+    clock.now += 3100  # 500 s left: advisory window
+    issuer.fail = True
+    assert cache.get("k", issuer)[0] is first
+    assert cache.get("k", issuer)[0] is first
+    assert issuer.calls == 2  # one attempt, then the failure backoff
+    clock.now += 6
+    issuer.fail = False
+    refreshed, _ = cache.get("k", issuer)
+    assert refreshed.access_token == "token-3"
+
+
+def test_mandatory_window_requires_a_new_token():
+    clock = Clock()
+    cache, issuer = TokenCache(clock), Issuer(clock)
+    cache.get("k", issuer)
+    clock.now += 3400  # 200 s left: inside the 300 s mandatory window
+    issuer.fail = True
+    with pytest.raises(RuntimeError):
+        cache.get("k", issuer)
+    with pytest.raises(RuntimeError):
+        cache.get("k", issuer)  # remembered failure: no new request
+    assert issuer.calls == 2
+
+
+def test_capped_by_the_subjects_own_expiry():
+    clock = Clock()
+    cache, issuer = TokenCache(clock), Issuer(clock)
+    _, until = cache.get("user", issuer, cap_expires_at=clock.now + 900)
+    assert until == clock.now + 900
+    clock.now += 800  # 100 s left of the cap: inside min(300, 900/6) = 150 s
+    cache.get("user", issuer, cap_expires_at=clock.now + 900)
+    assert issuer.calls == 2
+
+
+def test_bounded():
+    clock = Clock()
+    cache, issuer = TokenCache(clock, max_entries=3), Issuer(clock)
+    for i in range(10):
+        cache.get(i, issuer)
+    assert len(cache) == 3
+
+
+def test_single_flight_per_key():
+    clock = Clock()
+    cache = TokenCache(time.time)
+    gate = threading.Event()
+    calls = []
+
+    def slow() -> IssuedToken:
+        calls.append(1)
+        gate.wait(2)
+        now = time.time()
+        return IssuedToken("t", "Bearer", now + 3600, now)
+
+    results: list[str] = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get("k", slow)[0].access_token))
+               for _ in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(0.2)
+    gate.set()
+    for t in threads:
+        t.join()
+    assert calls == [1] and results == ["t"] * 8
+    del clock
