@@ -99,7 +99,12 @@ class OciVaultReader:
                 import oci  # deliberately lazy: see the module docstring
 
                 signer = oci.auth.signers.get_resource_principals_signer()
-                kwargs: dict[str, Any] = {"signer": signer, "timeout": self._timeout}
+                # No SDK retries: the caller's deadline and our cache decide.
+                kwargs: dict[str, Any] = {
+                    "signer": signer,
+                    "timeout": self._timeout,
+                    "retry_strategy": oci.retry.NoneRetryStrategy(),
+                }
                 if self._endpoint:
                     kwargs["service_endpoint"] = self._endpoint
                 self._client = oci.secrets.SecretsClient(config={}, **kwargs)
