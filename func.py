@@ -8,13 +8,13 @@ and OIC tokens are reused by every warm call.
 from __future__ import annotations
 
 import io
-import logging
 import os
 
 from fdk import response
 
 from authorizer.app import Authorizer, build_authorizer
 from authorizer.errors import ConfigError
+from token_exchange import log
 from token_exchange.log import emit, get_logger, quiet_other_loggers
 
 quiet_other_loggers()
@@ -43,7 +43,7 @@ def handler(ctx, data: io.BytesIO | None = None):  # type: ignore[no-untyped-def
     try:
         authorizer = _get_authorizer()
     except ConfigError as error:
-        emit(_log, logging.ERROR, "cannot decide", call_id=ctx.CallID(), verdict="error",
+        emit(_log, log.ERROR, "cannot decide", call_id=ctx.CallID(), verdict="error",
              reason=error.reason, detail=str(error))
         raise
     body = authorizer.handle(data.getvalue() if data is not None else b"", ctx.CallID())

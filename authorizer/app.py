@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Protocol
 
-from token_exchange.log import elapsed_ms, emit, get_logger
+from token_exchange import log
+from token_exchange.log import StructuredLogger, elapsed_ms, emit, get_logger, json_members
 
 from .cache import ExpiringLru
 from .claims import ClaimRules, Claims
@@ -30,6 +29,7 @@ from .keystore import KeyStore
 from .verifier import JwtVerifier
 
 VERIFIED_CACHE_ENTRIES = 4096
+ANSWER_CACHE_ENTRIES = 4096
 
 
 @dataclass(frozen=True)
@@ -48,15 +48,24 @@ class BackendTokenProvider(Protocol):
 
 
 @dataclass(frozen=True)
+class _Verified:
+    """A verified token (and its OIC token), reusable by any request body."""
+
+    claims: Claims
+    backend: BackendToken | None
+    expires_at: float
+
+
+@dataclass(frozen=True)
 class _Allowed:
+    """A complete answer, and its log line's members, pre-encoded."""
+
     body: bytes
-    sub: str
-    client_id: str | None
-    jti: str | None
+    log_members: str
 
 
 def iso_utc(seconds: float) -> str:
-    return datetime.fromtimestamp(int(seconds), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(seconds)))
 
 
 def _www_authenticate(realm: str, error: TokenRejected) -> str:
@@ -70,6 +79,14 @@ def _www_authenticate(realm: str, error: TokenRejected) -> str:
 
 
 class Authorizer:
+    """Two caches, both bounded and dropping entries at the answer's expiry:
+
+    * answers, keyed by a hash of the whole request body: a repeated request
+      costs a hash and a dictionary lookup;
+    * verified tokens, keyed by a hash of the token: the same token in
+      another request shape costs no signature check.
+    """
+
     def __init__(
         self,
         config: AuthorizerConfig,
@@ -77,78 +94,103 @@ class Authorizer:
         *,
         clock: Callable[[], float] = time.time,
         backend: BackendTokenProvider | None = None,
-        logger: logging.Logger | None = None,
+        logger: StructuredLogger | None = None,
     ) -> None:
         self.config = config
         self.verifier = verifier
         self.backend = backend
         self._clock = clock
         self._log = logger or get_logger("authorizer")
-        self._verified: ExpiringLru[bytes, _Allowed] = ExpiringLru(VERIFIED_CACHE_ENTRIES)
+        self._answers: ExpiringLru[bytes, _Allowed] = ExpiringLru(ANSWER_CACHE_ENTRIES)
+        self._verified: ExpiringLru[bytes, _Verified] = ExpiringLru(VERIFIED_CACHE_ENTRIES)
         self._required_scope = " ".join(sorted(config.required_scopes))
 
     def handle(self, body: bytes, call_id: str | None = None) -> bytes:
         started = time.perf_counter()
+        now = self._clock()
+        body_key = hashlib.sha256(body).digest()
+        answer = self._answers.get(body_key, now)
+        if answer is not None:
+            self._log.write(
+                log.INFO,
+                f'{answer.log_members},"reason":"cached","call_id":{_json_str(call_id)},"ms":{elapsed_ms(started)}',
+            )
+            return answer.body
         token_hash: str | None = None
         try:
             request = parse_request(body)
-            digest = hashlib.sha256(request.token.encode("utf-8", "surrogatepass")).digest()
-            token_hash = digest.hex()[:16]
-            now = self._clock()
-            cached = self._verified.get(digest, now)
-            if cached is None:
-                cached, expires_at = self._decide(request.token, now)
-                self._verified.put(digest, cached, expires_at, now)
-                outcome = "verified"
-            else:
-                outcome = "cached"
-            emit(
-                self._log, logging.INFO, "decision", call_id=call_id, verdict="allow", reason=outcome,
-                sub=cached.sub, client_id=cached.client_id, jti=cached.jti, token_hash=token_hash,
-                ms=elapsed_ms(started),
+            token_key = hashlib.sha256(request.token.encode("utf-8", "surrogatepass")).digest()
+            token_hash = token_key.hex()[:16]
+            verified = self._verified.get(token_key, now)
+            reason = "verified-cached"
+            if verified is None:
+                verified = self._verify(request.token)
+                self._verified.put(token_key, verified, verified.expires_at, now)
+                reason = "verified"
+            answer = self._answer(verified, token_hash)
+            self._answers.put(body_key, answer, verified.expires_at, now)
+            self._log.write(
+                log.INFO,
+                f'{answer.log_members},"reason":"{reason}","call_id":{_json_str(call_id)},"ms":{elapsed_ms(started)}',
             )
-            return cached.body
+            return answer.body
         except TokenRejected as rejected:
             emit(
-                self._log, logging.INFO, "decision", call_id=call_id, verdict="deny", reason=rejected.reason,
-                detail=str(rejected), token_hash=token_hash, ms=elapsed_ms(started),
+                self._log, log.INFO, "decision", verdict="deny", reason=rejected.reason, detail=str(rejected),
+                call_id=call_id, token_hash=token_hash, ms=elapsed_ms(started),
             )
             return self._denial(rejected)
         except CannotDecide as failure:
             emit(
-                self._log, logging.ERROR, "cannot decide", call_id=call_id, verdict="error",
-                reason=failure.reason, detail=str(failure), token_hash=token_hash, ms=elapsed_ms(started),
+                self._log, log.ERROR, "cannot decide", verdict="error", reason=failure.reason, detail=str(failure),
+                call_id=call_id, token_hash=token_hash, ms=elapsed_ms(started),
             )
             raise
 
-    def _decide(self, token: str, now: float) -> tuple[_Allowed, float]:
+    def _verify(self, token: str) -> _Verified:
         claims = self.verifier.verify(token)
         expires_at = claims.exp
+        backend = None
+        if self.backend is not None:
+            backend = self.backend.backend_token(claims)
+            expires_at = min(expires_at, backend.expires_at)
+        # Served from cache until the whole second that expiresAt names.
+        return _Verified(claims, backend, float(int(expires_at)))
+
+    def _answer(self, verified: _Verified, token_hash: str) -> _Allowed:
+        claims = verified.claims
         context = {"sub": claims.sub}
         if claims.client_id is not None:
             context["client_id"] = claims.client_id
-        if self.backend is not None:
-            backend_token = self.backend.backend_token(claims)
-            context["back_end_token"] = backend_token.authorization
-            expires_at = min(expires_at, backend_token.expires_at)
+        if verified.backend is not None:
+            context["back_end_token"] = verified.backend.authorization
         answer: dict[str, object] = {
             "active": True,
             "principal": claims.sub,
             "scope": list(claims.scopes),
-            "expiresAt": iso_utc(expires_at),
+            "expiresAt": iso_utc(verified.expires_at),
             "context": context,
         }
         if claims.client_id is not None:
             answer["clientId"] = claims.client_id
-        body = json.dumps(answer, separators=(",", ":")).encode()
-        # Serve this answer from cache until the whole second expiresAt names.
-        return _Allowed(body, claims.sub, claims.client_id, claims.jti), float(int(expires_at))
+        members = json_members(
+            msg="decision", verdict="allow", sub=claims.sub, client_id=claims.client_id, jti=claims.jti,
+            token_hash=token_hash,
+        )
+        return _Allowed(_compact_json(answer).encode(), members)
 
     def _denial(self, rejected: TokenRejected) -> bytes:
         challenge = _www_authenticate(self.config.realm, rejected)
         if rejected.oauth_error == "insufficient_scope" and self._required_scope:
             challenge += f', scope="{self._required_scope}"'
         return json.dumps({"active": False, "wwwAuthenticate": challenge}, separators=(",", ":")).encode()
+
+
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _json_str(value: str | None) -> str:
+    return "null" if value is None else json.dumps(value)
 
 
 BackendFactory = Callable[[Mapping[str, str]], BackendTokenProvider | None]

@@ -61,6 +61,35 @@ def decode(token: str) -> DecodedJws:
     header_b64, payload_b64, signature_b64 = parts
     if not header_b64 or not payload_b64 or not signature_b64:
         raise MalformedToken("empty token segment")
+    checked = _checked_headers.get(header_b64)
+    if checked is None:
+        checked = _check_header(header_b64)
+        if len(_checked_headers) >= _HEADER_CACHE_ENTRIES:
+            _checked_headers.clear()
+        _checked_headers[header_b64] = checked
+    header, kid = checked
+    try:
+        payload = strict_json_object(b64url_decode(payload_b64))
+        signature = b64url_decode(signature_b64)
+    except DecodeError as exc:
+        raise MalformedToken(f"payload or signature: {exc}") from None
+    return DecodedJws(
+        header=header,
+        payload=payload,
+        signing_input=f"{header_b64}.{payload_b64}".encode("ascii"),
+        signature=signature,
+        kid=kid,
+    )
+
+
+# An issuer signs every token with the same few headers, so the checked result
+# is kept per header segment (a pure function of that string). Only headers
+# that pass are kept; the cache is small and simply cleared when full.
+_HEADER_CACHE_ENTRIES = 64
+_checked_headers: dict[str, tuple[dict[str, Any], str]] = {}
+
+
+def _check_header(header_b64: str) -> tuple[dict[str, Any], str]:
     try:
         header = strict_json_object(b64url_decode(header_b64), max_depth=4)
     except DecodeError as exc:
@@ -77,18 +106,7 @@ def decode(token: str) -> DecodedJws:
     kid = header.get("kid")
     if not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_LENGTH:
         raise MalformedToken("'kid' missing or not a short string")
-    try:
-        payload = strict_json_object(b64url_decode(payload_b64))
-        signature = b64url_decode(signature_b64)
-    except DecodeError as exc:
-        raise MalformedToken(f"payload or signature: {exc}") from None
-    return DecodedJws(
-        header=header,
-        payload=payload,
-        signing_input=f"{header_b64}.{payload_b64}".encode("ascii"),
-        signature=signature,
-        kid=kid,
-    )
+    return header, kid
 
 
 def verify_signature(jws: DecodedJws, key: SigningKey) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import io
-import logging
 import os
 import sys
 import time
@@ -35,6 +34,7 @@ def _load_own_package() -> None:
 
 _load_own_package()
 
+from token_exchange import log  # noqa: E402
 from token_exchange.backend import BackendConfig, GatewayRequest, OicForwarder, json_error  # noqa: E402
 from token_exchange.errors import ConfigError  # noqa: E402
 from token_exchange.exchange import TokenExchanger  # noqa: E402
@@ -79,9 +79,9 @@ def handler(ctx, data: io.BytesIO | None = None):  # type: ignore[no-untyped-def
     try:
         result = _get_forwarder().forward(request, _deadline(ctx))
     except ConfigError as error:
-        emit(_log, logging.ERROR, "cannot forward", call_id=ctx.CallID(), reason=error.reason, detail=str(error))
+        emit(_log, log.ERROR, "cannot forward", call_id=ctx.CallID(), reason=error.reason, detail=str(error))
         result = json_error(502, "configuration_error", str(error))
-    emit(_log, logging.INFO, "forwarded", call_id=ctx.CallID(), method=request.method,
+    emit(_log, log.INFO, "forwarded", call_id=ctx.CallID(), method=request.method,
          status=result.status, ms=elapsed_ms(started))
     return _respond(ctx, result.status, result.headers, result.body)
 

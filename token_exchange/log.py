@@ -1,9 +1,12 @@
-"""One JSON line per event on stderr, never a token, signature or secret.
+"""Structured logging: one JSON object per line on stderr.
 
-fdk sets the root logger to DEBUG with a handler on stderr, which would let
-any library's debug output (request headers included) reach the function's
-logs. ``quiet_other_loggers`` puts the root back to WARNING; our own logger
-has its own handler and does not propagate.
+Never pass a token, a signature or a secret: log a ``jti`` or a short hash.
+
+Our lines bypass the ``logging`` module: its record and handler machinery
+costs about 20 µs a line, more than a cached authorization decision. The
+``logging`` module is still configured (``quiet_other_loggers``) because fdk
+sets the root logger to DEBUG with a stderr handler, which would let any
+library's debug output (request headers included) reach the function's logs.
 """
 
 from __future__ import annotations
@@ -12,33 +15,56 @@ import json
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
-_NOISY = ("urllib3", "requests", "oci", "fdk", "asyncio", "authlib")
+_NOISY = ("urllib3", "requests", "oci", "fdk", "asyncio", "authlib", "werkzeug")
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True, default=str).encode
 
-
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "ts": round(record.created, 3),
-            "level": record.levelname,
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        fields = getattr(record, "fields", None)
-        if fields:
-            line.update(fields)
-        return json.dumps(line, separators=(",", ":"), ensure_ascii=True, default=str)
+DEBUG, INFO, WARNING, ERROR = 10, 20, 30, 40
+_LEVEL_NAMES = {DEBUG: "DEBUG", INFO: "INFO", WARNING: "WARNING", ERROR: "ERROR"}
 
 
-def get_logger(name: str) -> logging.Logger:
-    logger = logging.getLogger(name)
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(_JsonFormatter())
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
+class StructuredLogger:
+    def __init__(self, name: str, stream: TextIO | None = None, level: int = INFO) -> None:
+        self.name = name
+        self.level = level
+        self._stream = stream
+        self._prefix = {lvl: f'"level":"{label}","logger":{_dumps(name)},' for lvl, label in _LEVEL_NAMES.items()}
+
+    def log(self, level: int, msg: str, **fields: Any) -> None:
+        if level < self.level:
+            return
+        body = {"msg": msg}
+        body.update((k, v) for k, v in fields.items() if v is not None)
+        self.write(level, _dumps(body)[1:-1])
+
+    def write(self, level: int, members: str) -> None:
+        """Write a line from pre-encoded JSON members (``"a":1,"b":"x"``)."""
+        if level < self.level:
+            return
+        stream = self._stream or sys.stderr
+        stream.write(f'{{"ts":{time.time():.3f},{self._prefix[level]}{members}}}\n')
+        stream.flush()
+
+    def info(self, msg: str, **fields: Any) -> None:
+        self.log(INFO, msg, **fields)
+
+    def error(self, msg: str, **fields: Any) -> None:
+        self.log(ERROR, msg, **fields)
+
+
+def json_members(**fields: Any) -> str:
+    """Pre-encode members once (e.g. for a cached decision's log line)."""
+    return _dumps({k: v for k, v in fields.items() if v is not None})[1:-1]
+
+
+_LOGGERS: dict[str, StructuredLogger] = {}
+
+
+def get_logger(name: str) -> StructuredLogger:
+    logger = _LOGGERS.get(name)
+    if logger is None:
+        logger = _LOGGERS[name] = StructuredLogger(name)
     return logger
 
 
@@ -48,8 +74,8 @@ def quiet_other_loggers() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def emit(logger: logging.Logger, level: int, msg: str, **fields: Any) -> None:
-    logger.log(level, msg, extra={"fields": {k: v for k, v in fields.items() if v is not None}})
+def emit(logger: StructuredLogger, level: int, msg: str, **fields: Any) -> None:
+    logger.log(level, msg, **fields)
 
 
 def elapsed_ms(started: float) -> float:
