@@ -16,13 +16,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
+from token_exchange import errors as settings_errors
 from token_exchange import log
 from token_exchange.log import StructuredLogger, elapsed_ms, emit, get_logger, json_members
+from token_exchange.secrets import secret_from_env
 
 from .cache import ExpiringLru
 from .claims import ClaimRules, Claims
 from .config import AuthorizerConfig
-from .errors import CannotDecide, TokenRejected
+from .errors import CannotDecide, ConfigError, TokenRejected
 from .event import parse_request
 from .idp import JWKS_SCOPE, ClientCredentialsToken, JwksFetcher
 from .keystore import KeyStore
@@ -201,8 +203,12 @@ def build_authorizer(env: Mapping[str, str], backend_factory: BackendFactory | N
     config = AuthorizerConfig.from_env(env)
     access_token = None
     if config.jwks_client_id is not None and config.token_url is not None:
-        secret = env.get("JWKS_CLIENT_SECRET", "")
-        access_token = ClientCredentialsToken(config.token_url, config.jwks_client_id, lambda: secret, JWKS_SCOPE)
+        try:
+            secret = secret_from_env(env, "JWKS_CLIENT_SECRET", required=True)
+        except settings_errors.ConfigError as error:
+            raise ConfigError(error.key, error.problem) from None
+        assert secret is not None
+        access_token = ClientCredentialsToken(config.token_url, config.jwks_client_id, secret.get, JWKS_SCOPE)
     keys = KeyStore(
         JwksFetcher(config.jwks_url, access_token=access_token),
         time.monotonic,

@@ -10,8 +10,11 @@ outlive the token it forwards.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 
+from token_exchange.cache import TokenCache
+from token_exchange.config import ExchangeConfig
 from token_exchange.errors import ConfigError as ExchangeConfigError
 from token_exchange.errors import ExchangeError
 from token_exchange.exchange import TokenExchanger
@@ -20,8 +23,11 @@ from .app import BackendToken
 from .claims import Claims
 from .errors import CannotDecide, ConfigError
 
-# expiresAt is set this long before the OIC token expires.
+# expiresAt is set this long before the OIC token expires, and a token is
+# only handed out with at least GATEWAY_MIN_CACHE + SAFETY_MARGIN left: API
+# Gateway caches an answer for at least 60 s whatever expiresAt says.
 SAFETY_MARGIN_SECONDS = 60.0
+GATEWAY_MIN_CACHE_SECONDS = 60.0
 
 
 class ContextTokenProvider:
@@ -39,6 +45,7 @@ class ContextTokenProvider:
 
 def build_backend_provider(env: Mapping[str, str]) -> ContextTokenProvider:
     try:
-        return ContextTokenProvider(TokenExchanger.from_env(env))
+        cache = TokenCache(time.time, min_remaining=GATEWAY_MIN_CACHE_SECONDS + SAFETY_MARGIN_SECONDS)
+        return ContextTokenProvider(TokenExchanger(ExchangeConfig.from_env(env), cache=cache))
     except ExchangeConfigError as error:
         raise ConfigError(error.key, error.problem) from None

@@ -39,6 +39,7 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)
 ISSUER = "https://identity.oraclecloud.com/"
 IDCS_AUDIENCE = "https://identity.oraclecloud.com/"
 CLIENT_ASSERTION = JWTBearerClientAssertion.CLIENT_AUTH_METHOD
+DOMAIN_SCOPE = "urn:opc:idm:__myscopes__"
 
 
 @dataclass
@@ -114,6 +115,7 @@ class IdentityProvider:
         self.old_keys: list[dict[str, Any]] = []
         self.requests: Counter[str] = Counter()
         self.grants_issued: Counter[str] = Counter()
+        self.jwks_requires_token = False  # "Access signing certificate" off
         self.faults: dict[str, str] = {}  # path -> "status:503" | "hang:<s>" | "html" | "slow:<s>"
         self.issued: list[str] = []  # every access token, for the tests' leak scan
         self._used_jti: set[str] = set()
@@ -143,8 +145,10 @@ class IdentityProvider:
             for resource in self.resources:
                 rest = item[len(resource.audience):] if item.startswith(resource.audience) else None
                 if rest and rest in resource.scopes:
-                    if resource.audience not in audiences:
-                        audiences.append(resource.audience)
+                    # Domain scopes (no audience prefix) are for the domain itself.
+                    audience = resource.audience or IDCS_AUDIENCE
+                    if audience not in audiences:
+                        audiences.append(audience)
                     scopes.append(rest)
                     break
             else:
@@ -289,9 +293,23 @@ class IdentityProvider:
 
         @app.get("/admin/v1/SigningCert/jwk")
         def signing_cert() -> Any:
+            if idp.jwks_requires_token and not idp._authorized_for_jwks(request.headers.get("Authorization", "")):
+                response = jsonify({"status": "401", "detail": "This operation is not permitted."})
+                response.status_code = 401
+                return response
             return jsonify(idp.jwks())
 
         return app
+
+    def _authorized_for_jwks(self, authorization: str) -> bool:
+        if not authorization.startswith("Bearer "):
+            return False
+        try:
+            claims = jwt.decode(authorization[7:], self.signing_key.public_key(), algorithms=["RS256"],
+                                audience=IDCS_AUDIENCE, issuer=ISSUER)
+        except jwt.PyJWTError:
+            return False
+        return DOMAIN_SCOPE in str(claims.get("scope", "")).split()
 
     def start(self) -> IdentityProvider:
         self._server = make_server("127.0.0.1", 0, self.flask, threaded=True)

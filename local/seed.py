@@ -16,7 +16,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from local.idp import App, IdentityProvider, Resource
+from local.idp import DOMAIN_SCOPE, App, IdentityProvider, Resource
 from local.oic import OIC_SCOPE_NAME, OicStub
 
 APIGW_AUDIENCE = "https://apigw.local/"
@@ -28,6 +28,7 @@ VENDOR_ID = "vendor-app"
 OIC_CLIENT_ID = "oic-client"
 OIC_KEY_ALIAS = "oic-client-cert"
 USER = "alice@example.com"
+AUTHORIZER_ID = "apigw-authorizer"
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Seeded:
     vendor_secret: str
     oic_client_secret: str
     oic_assertion_key_pem: str
+    authorizer_secret: str
 
     def authorizer_env(self, **extra: str) -> dict[str, str]:
         return {
@@ -78,6 +80,7 @@ class Seeded:
 
 def seeded_stack() -> Seeded:
     vendor_secret = secrets.token_urlsafe(24)
+    authorizer_secret = secrets.token_urlsafe(24)
     oic_secret = secrets.token_urlsafe(24)
     assertion_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = assertion_key.private_bytes(
@@ -90,12 +93,15 @@ def seeded_stack() -> Seeded:
             OIC_CLIENT_ID: App(OIC_CLIENT_ID, oic_secret, ("client_credentials", "jwt_bearer"), (OIC_SCOPE,),
                                public_key=assertion_key.public_key(), name="OIC gateway client",
                                roles=("ServiceInvoker",)),
+            AUTHORIZER_ID: App(AUTHORIZER_ID, authorizer_secret, ("client_credentials",), (DOMAIN_SCOPE,),
+                               name="API Gateway authorizer (reads the signing keys)"),
         },
         resources=[
             Resource(APIGW_AUDIENCE, (APIGW_SCOPE, APIGW_OTHER_SCOPE)),
             Resource(OIC_AUDIENCE, (OIC_SCOPE_NAME,)),
+            Resource("", (DOMAIN_SCOPE,)),
         ],
         users={USER},
     ).start()
     oic = OicStub(OIC_AUDIENCE, lambda: {idp.signing_kid: idp.signing_key.public_key()}).start()
-    return Seeded(idp, oic, vendor_secret, oic_secret, pem)
+    return Seeded(idp, oic, vendor_secret, oic_secret, pem, authorizer_secret)

@@ -60,5 +60,5 @@ def stack() -> Iterator[Seeded]:
     yield seeded
     seeded.stop()
     SENSITIVE.update(seeded.idp.issued)
-    SENSITIVE.update({seeded.vendor_secret, seeded.oic_client_secret})
+    SENSITIVE.update({seeded.vendor_secret, seeded.oic_client_secret, seeded.authorizer_secret})
     SENSITIVE.update(line for line in seeded.oic_assertion_key_pem.splitlines() if "-----" not in line)

@@ -4,6 +4,7 @@ provider (Authlib) and the OIC stub on loopback."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -233,3 +234,40 @@ def test_backend_config_error_is_a_clear_502(stack: Seeded) -> None:
 def test_oic_audience_is_what_the_stub_checks(stack: Seeded) -> None:
     assert stack.oic.audience == OIC_AUDIENCE
     assert call_oic(stack, "Bearer " + stack.vendor_token()).status_code == 401  # an APIGW token is not for OIC
+
+
+def test_jwks_behind_client_authentication(stack: Seeded) -> None:
+    """"Access signing certificate" off: the authorizer reads the keys with a
+    client-credentials token of its own."""
+    from local.seed import AUTHORIZER_ID
+
+    stack.idp.jwks_requires_token = True
+    try:
+        env = {**stack.authorizer_env(), "JWKS_URL": "", "IDCS_DOMAIN_URL": stack.idp.url}
+        with start_fn(env) as fn:
+            assert fn.call(single(stack.vendor_token())).status == 502  # cannot read the keys
+        env.update(JWKS_CLIENT_ID=AUTHORIZER_ID, JWKS_CLIENT_SECRET=stack.authorizer_secret)
+        with start_fn(env) as fn:
+            assert fn.call(single(stack.vendor_token())).json()["active"] is True
+    finally:
+        stack.idp.jwks_requires_token = False
+
+
+def test_backend_refreshes_ahead_of_expiry(stack: Seeded) -> None:
+    """With 9 s tokens the advisory window opens 3 s before expiry: one call
+    then refreshes while the token is still valid."""
+    stack.idp.token_lifetime = 9
+    try:
+        with start_fn({**stack.exchange_env(), "OIC_BASE_URL": stack.oic.url}, BACKEND_DIR) as fn:
+            start = stack.idp.requests[TOKEN_PATH]
+            assert gateway_call(fn, "GET", "/HELLO_WORLD/1.0/x", {})["status"] == 200
+            time.sleep(2)
+            assert gateway_call(fn, "GET", "/HELLO_WORLD/1.0/x", {})["status"] == 200
+            assert stack.idp.requests[TOKEN_PATH] - start == 1  # still fresh
+            time.sleep(4.5)  # about 2.5 s left: advisory window
+            seen = len(stack.oic.seen_tokens)
+            assert gateway_call(fn, "GET", "/HELLO_WORLD/1.0/x", {})["status"] == 200
+            assert stack.idp.requests[TOKEN_PATH] - start == 2  # refreshed ahead of expiry
+            assert stack.oic.seen_tokens[seen] != stack.oic.seen_tokens[seen - 1]
+    finally:
+        stack.idp.token_lifetime = 3600

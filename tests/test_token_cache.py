@@ -108,3 +108,12 @@ def test_single_flight_per_key():
         t.join()
     assert calls == [1] and results == ["t"] * 8
     del clock
+
+
+def test_min_remaining_for_the_gateway_cache():
+    clock = Clock()
+    cache, issuer = TokenCache(clock, min_remaining=120), Issuer(clock, lifetime=300)
+    cache.get("k", issuer)
+    clock.now += 185  # 115 s left: below the 120 s the authorizer needs
+    _, until = cache.get("k", issuer)
+    assert issuer.calls == 2 and until - clock.now >= 120

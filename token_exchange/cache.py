@@ -49,8 +49,12 @@ class TokenCache:
         *,
         max_entries: int = 1024,
         failure_backoff: float = 5.0,
+        min_remaining: float = 0.0,
     ) -> None:
+        """``min_remaining``: never hand out a token with less time left (the
+        authorizer needs API Gateway's 60 s minimum cache plus a margin)."""
         self._clock = clock
+        self._min_remaining = min_remaining
         self._max = max_entries
         self._failure_backoff = failure_backoff
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
@@ -120,11 +124,13 @@ class TokenCache:
         state.last_failure = float("-inf")
         expires_at = token.expires_at if cap is None else min(token.expires_at, cap)
         lifetime = max(expires_at - token.issued_at, 0.0)
+        mandatory_gap = max(min(MANDATORY_SECONDS, lifetime / 6), self._min_remaining)
+        advisory_gap = max(min(ADVISORY_SECONDS, lifetime / 3), mandatory_gap)
         entry = _Entry(
             token=token,
             expires_at=expires_at,
-            advisory_at=expires_at - min(ADVISORY_SECONDS, lifetime / 3),
-            mandatory_at=expires_at - min(MANDATORY_SECONDS, lifetime / 6),
+            advisory_at=expires_at - advisory_gap,
+            mandatory_at=expires_at - mandatory_gap,
         )
         with self._guard:
             self._entries[key] = entry
