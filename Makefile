@@ -24,3 +24,7 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+
+.PHONY: bench
+bench: $(STAMP)
+	$(PY) -m bench

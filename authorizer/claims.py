@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import (
     InsufficientScope,
@@ -34,9 +34,9 @@ class ClaimRules:
     max_lifetime: int
 
 
-@dataclass(frozen=True)
-class Claims:
-    """The claims the rest of the authorizer relies on, typed and checked."""
+class Claims(NamedTuple):
+    """The claims the rest of the authorizer relies on, typed and checked.
+    (A NamedTuple: immutable, and built in a fraction of a frozen dataclass's time.)"""
 
     sub: str
     client_id: str | None
@@ -73,7 +73,7 @@ def _optional_string(payload: dict[str, Any], name: str, limit: int = MAX_CLAIM_
 
 
 def parse_scopes(value: str) -> tuple[str, ...]:
-    return tuple(s for s in value.split(" ") if s)
+    return tuple(filter(None, value.split(" ")))
 
 
 def check_claims(payload: dict[str, Any], rules: ClaimRules, now: float) -> Claims:
@@ -98,12 +98,13 @@ def check_claims(payload: dict[str, Any], rules: ClaimRules, now: float) -> Clai
         raise InvalidIssuer("issuer not accepted")
 
     aud = payload.get("aud")
-    if isinstance(aud, str):
-        audiences: tuple[str, ...] = (aud,)
-    elif isinstance(aud, list) and 0 < len(aud) <= MAX_AUDIENCES and all(
-        isinstance(a, str) for a in aud
-    ):
-        audiences = tuple(aud)
+    if type(aud) is str:
+        audiences: list[str] = [aud]
+    elif type(aud) is list and 0 < len(aud) <= MAX_AUDIENCES:
+        for item in aud:
+            if type(item) is not str:
+                raise InvalidAudience("'aud' is not a string or list of strings")
+        audiences = aud
     else:
         raise InvalidAudience("'aud' missing or not a string or list of strings")
     if rules.audiences.isdisjoint(audiences):
@@ -120,12 +121,4 @@ def check_claims(payload: dict[str, Any], rules: ClaimRules, now: float) -> Clai
     if rules.required_scopes and rules.required_scopes.isdisjoint(scopes):
         raise InsufficientScope("none of the required scopes granted")
 
-    return Claims(
-        sub=sub,
-        client_id=client_id,
-        scopes=scopes,
-        exp=exp,
-        iat=iat,
-        jti=jti,
-        issuer=iss,
-    )
+    return Claims(sub, client_id, scopes, exp, iat, jti, iss)

@@ -89,6 +89,9 @@ _DECODER = json.JSONDecoder(
 )
 
 
+_SCAN = _DECODER.scan_once  # type: ignore[attr-defined]
+
+
 def _too_deep(container: dict[str, Any] | list[Any], budget: int) -> bool:
     """True if ``container`` nests more than ``budget`` levels. Scalars cost
     one type check each: token payloads are mostly flat."""
@@ -106,13 +109,23 @@ def strict_json_object(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> dict[str,
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise DecodeError("not UTF-8") from None
+    if text[:1] != "{":
+        # JSON allows leading whitespace; a token segment never has any, and
+        # the gateway's body does not either. Refusing it keeps one fast path.
+        text = text.lstrip(" \t\n\r")
+        if text[:1] != "{":
+            raise DecodeError("not a JSON object")
     try:
-        value = _DECODER.decode(text)
+        # scan_once is the C scanner behind json.loads, without the Python
+        # wrapper's two regular-expression passes.
+        value, end = _SCAN(text, 0)
     except DecodeError:
         raise
-    except (ValueError, RecursionError):
+    except (ValueError, RecursionError, StopIteration):
         raise DecodeError("not JSON") from None
-    if not isinstance(value, dict):
+    if end != len(text) and text[end:].strip(" \t\n\r"):
+        raise DecodeError("trailing data after JSON")
+    if type(value) is not dict:
         raise DecodeError("not a JSON object")
     if _too_deep(value, max_depth):
         raise DecodeError("JSON nested too deeply")

@@ -6,8 +6,7 @@ key source: ``kid`` is only a dictionary key into the trusted key set.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
@@ -39,8 +38,7 @@ _PADDING = PKCS1v15()
 _HASH = SHA256()
 
 
-@dataclass(frozen=True)
-class DecodedJws:
+class DecodedJws(NamedTuple):
     header: dict[str, Any]
     payload: dict[str, Any]
     signing_input: bytes
@@ -73,13 +71,7 @@ def decode(token: str) -> DecodedJws:
         signature = b64url_decode(signature_b64)
     except DecodeError as exc:
         raise MalformedToken(f"payload or signature: {exc}") from None
-    return DecodedJws(
-        header=header,
-        payload=payload,
-        signing_input=f"{header_b64}.{payload_b64}".encode("ascii"),
-        signature=signature,
-        kid=kid,
-    )
+    return DecodedJws(header, payload, f"{header_b64}.{payload_b64}".encode("ascii"), signature, kid)
 
 
 # An issuer signs every token with the same few headers, so the checked result

@@ -150,7 +150,7 @@ class FnProcess:
         shutil.rmtree(self.sock_dir, ignore_errors=True)
 
     def __enter__(self) -> FnProcess:
-        return self.start()
+        return self if self.proc is not None else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

@@ -1,0 +1,375 @@
+"""`make bench`: what the authorizer costs, beside its baselines, in one run.
+
+This machine is shared and noisy: every figure is a median (or a count), and
+each is printed as a ratio to a baseline measured in the same run, with the
+calls interleaved so that both see the same noise. Nothing here is a test.
+
+    python -m bench            # everything (a few minutes)
+    python -m bench inprocess  # one figure: inprocess, warm, cold, idp, rss, footprint
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import multiprocessing
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.fnrun import FDK, FnProcess  # noqa: E402
+from tests.servers import JwksServer  # noqa: E402
+from tests.tokens import AUDIENCE, Signer, authorizer_env, single  # noqa: E402
+
+HANDLERS = ROOT / "bench" / "handlers"
+
+
+@dataclass
+class Row:
+    figure: str
+    ours: str
+    baseline: str
+    ratio: str
+    goal: str
+    ok: bool
+
+
+ROWS: list[Row] = []
+
+
+def row(figure: str, ours: str, baseline: str, ratio: str, goal: str, ok: bool) -> None:
+    ROWS.append(Row(figure, ours, baseline, ratio, goal, ok))
+    print(f"  {figure}: ours {ours} | baseline {baseline} | {ratio} | goal {goal} | {'PASS' if ok else 'MISS'}",
+          flush=True)
+
+
+def median_us(samples: list[float]) -> float:
+    return statistics.median(samples) * 1e6
+
+
+# -- 1 and 2: in-process decisions ---------------------------------------------------
+
+
+def bench_inprocess(n: int = 3000) -> None:
+    import gc
+
+    import jwt
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    from authorizer.app import build_authorizer
+
+    print(f"in-process decisions ({n} distinct tokens, interleaved)", flush=True)
+    signer = Signer.generate()
+    server = JwksServer([signer.jwk()]).start()
+    try:
+        authorizer = build_authorizer(authorizer_env(server.url))
+        authorizer._log._stream = open(os.devnull, "w")
+        tokens = [signer.mint() for _ in range(n + 1)]
+        bodies = [json.dumps(single(t)).encode() for t in tokens]
+        authorizer.handle(bodies[0])  # keys fetched: not part of a decision
+        public_key = signer.key.public_key()
+        pkcs1, sha256 = padding.PKCS1v15(), hashes.SHA256()
+
+        def bare(token: str) -> None:
+            head, _, sig = token.rpartition(".")
+            public_key.verify(base64.urlsafe_b64decode(sig + "=="), head.encode(), pkcs1, sha256)
+
+        def pyjwt(token: str) -> None:
+            jwt.decode(token, public_key, algorithms=["RS256"], audience=AUDIENCE,
+                       issuer="https://identity.oraclecloud.com/",
+                       options={"require": ["exp", "iat", "iss", "aud", "sub"]})
+
+        gc.collect()
+        gc.freeze()
+        series: dict[str, list[float]] = {"bare": [], "pyjwt": [], "first": [], "again": []}
+        work: dict[str, Callable[[int], object]] = {
+            "bare": lambda i: bare(tokens[i]),
+            "pyjwt": lambda i: pyjwt(tokens[i]),
+            "first": lambda i: authorizer.handle(bodies[i], "call"),  # each body seen for the first time
+            "again": lambda i: authorizer.handle(bodies[i], "call"),  # the same bodies, seen before
+        }
+        clock = time.perf_counter
+        # Interleaved in blocks of 100 calls: every series sees the same noise,
+        # and each runs with warm caches, as a function serving a stream does.
+        for start in range(1, n + 1, 100):
+            block = range(start, min(start + 100, n + 1))
+            for name, run in work.items():
+                samples = series[name]
+                for i in block:
+                    t0 = clock()
+                    run(i)
+                    samples.append(clock() - t0)
+        b, p, f, a = (median_us(series[k]) for k in ("bare", "pyjwt", "first", "again"))
+        row("in-process decision, first-seen token", f"{f:.0f} µs", f"bare verify {b:.0f} µs; PyJWT {p:.0f} µs",
+            f"{f / b:.2f}x bare ({p / b:.1f}x for PyJWT)", "<= 3x bare verify", f / b <= 3.0)
+        row("in-process decision, token seen before", f"{a:.1f} µs", f"bare verify {b:.0f} µs",
+            f"{a / b:.2f}x bare", "<= 15 µs", a <= 15.0)
+    finally:
+        server.stop()
+
+
+# -- 3: warm calls through the fdk runtime ---------------------------------------------
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def bench_warm(n: int = 2000) -> None:
+    print(f"warm calls through fdk ({n} per series, interleaved with the trivial handler)", flush=True)
+    signer = Signer.generate()
+    server = JwksServer([signer.jwk()]).start()
+    ours = FnProcess(ROOT, authorizer_env(server.url)).start()
+    trivial = FnProcess(HANDLERS / "trivial", {}).start()
+    try:
+        repeated = json.dumps(single(signer.mint())).encode()
+        distinct = [json.dumps(single(signer.mint())).encode() for _ in range(n)]
+        for _ in range(200):  # warm both (imports, keys, connections)
+            ours.call(repeated)
+            trivial.call(repeated)
+        for label, bodies, goal in (("repeated token", [repeated] * n, 1.15), ("distinct tokens", distinct, 1.50)):
+            t_ours: list[float] = []
+            t_trivial: list[float] = []
+            for i, body in enumerate(bodies):
+                first, second = (ours, trivial) if i % 2 else (trivial, ours)
+                r1 = first.call(body)
+                r2 = second.call(body)
+                (t_ours if first is ours else t_trivial).append(r1.seconds)
+                (t_ours if second is ours else t_trivial).append(r2.seconds)
+                if i == 0 and b'"active":true' not in (r1.body if first is ours else r2.body):
+                    raise RuntimeError("the authorizer did not allow a valid token")
+            o, t = statistics.median(t_ours) * 1e3, statistics.median(t_trivial) * 1e3
+            row(f"warm call via fdk, {label} (p50)", f"{o:.3f} ms (p99 {percentile(t_ours, 0.99) * 1e3:.2f})",
+                f"trivial {t:.3f} ms", f"{o / t:.2f}x", f"<= {goal}x trivial", o / t <= goal)
+    finally:
+        ours.stop()
+        trivial.stop()
+        server.stop()
+
+
+# -- 4: cold start -------------------------------------------------------------------
+
+
+def cold_once(func_dir: Path, env: dict[str, str], body: bytes, extra_env: dict[str, str] | None = None) -> float:
+    fn = FnProcess(func_dir, {**env, **(extra_env or {})})
+    started = time.perf_counter()
+    fn.start()
+    try:
+        result = fn.call(body, fresh_connection=True)
+        elapsed = time.perf_counter() - started
+        if json.loads(result.body).get("active") is not True:
+            raise RuntimeError(f"{func_dir.name}: no correct decision: {result.body[:200]!r}")
+        return elapsed
+    finally:
+        fn.stop()
+
+
+def oci_imported_by_first_call(func_dir: Path, env: dict[str, str], body: bytes) -> bool:
+    """Python's own import log (PYTHONPROFILEIMPORTTIME) says whether the
+    process imported the top-level ``oci`` package by the end of the first call."""
+    fn = FnProcess(func_dir, {**env, "PYTHONPROFILEIMPORTTIME": "1"}).start()
+    try:
+        fn.call(body)
+    finally:
+        fn.stop()
+    return any(line.split("|")[-1].strip() == "oci"
+               for line in fn.output().splitlines() if line.startswith("import time:"))
+
+
+def bench_cold(runs: int = 7) -> None:
+    print(f"cold starts ({runs} of each, interleaved; process start to first correct decision)", flush=True)
+    signer = Signer.generate()
+    server = JwksServer([signer.jwk()]).start()
+    try:
+        env = authorizer_env(server.url)
+        body = json.dumps(single(signer.mint())).encode()
+        times: dict[str, list[float]] = {"trivial": [], "sample": [], "ours": []}
+        cold_once(ROOT, env, body)  # .pyc files written once, as in a built image
+        cold_once(HANDLERS / "samplelike", env, body)
+        for _ in range(runs):
+            times["trivial"].append(cold_once(HANDLERS / "trivial", env, body))
+            times["sample"].append(cold_once(HANDLERS / "samplelike", env, body))
+            times["ours"].append(cold_once(ROOT, env, body))
+        t, s, o = (statistics.median(times[k]) * 1e3 for k in ("trivial", "sample", "ours"))
+        row("cold start to first decision (median)", f"{o:.0f} ms", f"trivial {t:.0f} ms; sample-like {s:.0f} ms",
+            f"trivial + {o - t:.0f} ms; {o / s:.2f}x sample-like", "<= trivial + 400 ms and <= 0.6x sample-like",
+            o - t <= 400 and o / s <= 0.6)
+        imported = oci_imported_by_first_call(ROOT, env, body)
+        sample = oci_imported_by_first_call(HANDLERS / "samplelike", env, body)
+        row("`oci` imported without *_OCID settings", "yes" if imported else "no",
+            f"sample-like: {'yes' if sample else 'no'}", "-", "no", not imported and sample)
+    finally:
+        server.stop()
+
+
+# -- 5: identity-provider requests ------------------------------------------------------
+
+
+def bench_idp(clients: int = 100, rounds: int = 100) -> None:
+    from local.seed import seeded_stack
+
+    total = clients * rounds
+    print(f"identity-provider requests, authorizer-context ({total} authorizations over {clients} tokens)",
+          flush=True)
+    stack = seeded_stack()
+    try:
+        tokens = [json.dumps(single(stack.vendor_token())).encode() for _ in range(clients)]
+        before = sum(stack.idp.requests.values())
+        with FnProcess(ROOT, {**stack.authorizer_env(), **stack.exchange_env()}) as fn:
+            for i in range(total):
+                result = fn.call(tokens[i % clients])
+                if b"back_end_token" not in result.body:
+                    raise RuntimeError(f"no OIC token in answer {i}")
+        used = sum(stack.idp.requests.values()) - before
+        model = 2 * total  # the public sample: introspection + client credentials per authorization
+        row(f"IdP requests for {total} authorizations", str(used), f"sample model {model}",
+            f"{used / model:.5f}x", "<= 2", used <= 2)
+    finally:
+        stack.stop()
+
+
+# -- 6: memory ---------------------------------------------------------------------
+
+
+def _mint_chunk(args: tuple[bytes, int]) -> list[bytes]:
+    pem, count = args
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    signer = Signer("SIGNING_KEY", load_pem_private_key(pem, None))  # type: ignore[arg-type]
+    return [json.dumps(single(signer.mint())).encode() for _ in range(count)]
+
+
+RSS_PROBE = """
+import json, resource, sys, os, io
+sys.path.insert(0, sys.argv[1])
+from authorizer.app import build_authorizer
+authorizer = build_authorizer(json.loads(sys.argv[2]))
+authorizer._log._stream = open(os.devnull, "w")
+def rss_mb():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+count = 0
+baseline = None
+for line in sys.stdin.buffer:
+    assert b'"active":true' in authorizer.handle(line.rstrip(b"\\n"))
+    count += 1
+    if count == 5000:
+        baseline = rss_mb()
+print(json.dumps({"count": count, "baseline_mb": baseline, "peak_mb": rss_mb()}))
+"""
+
+
+def bench_rss(total: int = 100_000, chunk: int = 2000) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    print(f"memory: {total} distinct valid tokens in-process (peak RSS vs after 5,000)", flush=True)
+    signer = Signer.generate()
+    server = JwksServer([signer.jwk()]).start()
+    pem = signer.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                   serialization.NoEncryption())
+    probe = subprocess.Popen([sys.executable, "-c", RSS_PROBE, str(ROOT), json.dumps(authorizer_env(server.url))],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
+    assert probe.stdin is not None and probe.stdout is not None
+    try:
+        with multiprocessing.Pool(max(1, (os.cpu_count() or 2))) as pool:
+            for bodies in pool.imap(_mint_chunk, [(pem, chunk)] * (total // chunk)):
+                probe.stdin.write(b"\n".join(bodies) + b"\n")
+        probe.stdin.close()
+        result = json.loads(probe.stdout.read())
+        probe.wait(timeout=60)
+    finally:
+        server.stop()
+    growth = result["peak_mb"] - result["baseline_mb"]
+    row(f"peak RSS after {result['count']} distinct tokens", f"{result['peak_mb']:.0f} MB",
+        f"after 5,000: {result['baseline_mb']:.0f} MB", f"+{growth:.1f} MB", "growth <= 50 MB", growth <= 50)
+
+
+# -- 7: footprint --------------------------------------------------------------------
+
+
+def closure(requirements: Path) -> dict[str, int]:
+    """Installed size (bytes) of each distribution a requirements file pulls in."""
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    def size(dist: metadata.Distribution) -> int:
+        total = 0
+        for file in dist.files or []:
+            path = Path(str(dist.locate_file(file)))
+            if path.is_file():
+                total += path.stat().st_size
+        return total
+
+    pending = [Requirement(line.split("#")[0].strip()).name for line in requirements.read_text().splitlines()
+               if line.split("#")[0].strip() and not line.startswith("-")]
+    seen: dict[str, int] = {}
+    while pending:
+        name = pending.pop()
+        key = name.lower().replace("_", "-")
+        if key in seen:
+            continue
+        dist = metadata.distribution(name)
+        seen[key] = size(dist)
+        for spec in dist.requires or []:
+            requirement = Requirement(spec)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                pending.append(requirement.name)
+    return seen
+
+
+def bench_footprint() -> None:
+    print("function image footprint (installed size of each requirements.txt's closure)", flush=True)
+    tmp = ROOT / ".venv" / "fdk-only.txt"
+    tmp.write_text("fdk\n")
+    fdk_only = sum(closure(tmp).values())
+    for label, path in (("authorizer", ROOT / "requirements.txt"),
+                        ("token exchange", ROOT / "token_exchange" / "requirements.txt")):
+        sizes = closure(path)
+        total = sum(sizes.values())
+        top = ", ".join(f"{name} {b / 1e6:.0f} MB" for name, b in sorted(sizes.items(), key=lambda x: -x[1])[:3])
+        row(f"footprint: {label}", f"{total / 1e6:.0f} MB", f"fdk alone {fdk_only / 1e6:.0f} MB",
+            f"{total / fdk_only:.1f}x; largest: {top}", "reported", True)
+
+
+FIGURES: dict[str, Callable[[], None]] = {
+    "inprocess": bench_inprocess,
+    "warm": bench_warm,
+    "cold": bench_cold,
+    "idp": bench_idp,
+    "rss": bench_rss,
+    "footprint": bench_footprint,
+}
+
+
+def main() -> int:
+    chosen = sys.argv[1:] or list(FIGURES)
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+          f"fdk at {FDK}", flush=True)
+    started = time.time()
+    for name in chosen:
+        FIGURES[name]()
+    print()
+    print("| figure | ours | baseline (same run) | ratio | goal | verdict |")
+    print("|---|---|---|---|---|---|")
+    for r in ROWS:
+        print(f"| {r.figure} | {r.ours} | {r.baseline} | {r.ratio} | {r.goal} | {'PASS' if r.ok else 'MISS'} |")
+    print(f"\n{len(ROWS)} figures in {time.time() - started:.0f} s; {sum(not r.ok for r in ROWS)} missed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
