@@ -50,7 +50,7 @@ class BackendTokenProvider(Protocol):
     def backend_token(self, claims: Claims) -> BackendToken: ...
 
 
-class _Verified(NamedTuple):
+class Verified(NamedTuple):
     """A verified token (and its OIC token), reusable by any request body."""
 
     claims: Claims
@@ -58,7 +58,7 @@ class _Verified(NamedTuple):
     expires_at: float
 
 
-class _Allowed(NamedTuple):
+class Allowed(NamedTuple):
     """A complete answer, and its log line's members, pre-encoded."""
 
     body: bytes
@@ -102,8 +102,8 @@ class Authorizer:
         self.backend = backend
         self._clock = clock
         self._log = logger or get_logger("authorizer")
-        self._answers: ExpiringLru[bytes, _Allowed] = ExpiringLru(ANSWER_CACHE_ENTRIES)
-        self._verified: ExpiringLru[bytes, _Verified] = ExpiringLru(VERIFIED_CACHE_ENTRIES)
+        self._answers: ExpiringLru[bytes, Allowed] = ExpiringLru(ANSWER_CACHE_ENTRIES)
+        self._verified: ExpiringLru[bytes, Verified] = ExpiringLru(VERIFIED_CACHE_ENTRIES)
         self._required_scope = " ".join(sorted(config.required_scopes))
 
     def handle(self, body: bytes, call_id: str | None = None) -> bytes:
@@ -125,10 +125,10 @@ class Authorizer:
             verified = self._verified.get(token_key, now)
             reason = "verified-cached"
             if verified is None:
-                verified = self._verify(request.token)
+                verified = self.verify_token(request.token)
                 self._verified.put(token_key, verified, verified.expires_at, now)
                 reason = "verified"
-            answer = self._answer(verified, token_hash)
+            answer = self.render_allowed(verified, token_hash)
             self._answers.put(body_key, answer, verified.expires_at, now)
             self._log.write(
                 log.INFO,
@@ -148,7 +148,7 @@ class Authorizer:
             )
             raise
 
-    def _verify(self, token: str) -> _Verified:
+    def verify_token(self, token: str) -> Verified:
         claims = self.verifier.verify(token)
         expires_at = claims.exp
         backend = None
@@ -156,9 +156,9 @@ class Authorizer:
             backend = self.backend.backend_token(claims)
             expires_at = min(expires_at, backend.expires_at)
         # Served from cache until the whole second that expiresAt names.
-        return _Verified(claims, backend, float(int(expires_at)))
+        return Verified(claims, backend, float(int(expires_at)))
 
-    def _answer(self, verified: _Verified, token_hash: str) -> _Allowed:
+    def render_allowed(self, verified: Verified, token_hash: str) -> Allowed:
         # Built by hand from C-escaped strings: this runs for every new
         # token, and a dict plus json.dumps costs several times as much.
         claims = verified.claims
@@ -181,7 +181,7 @@ class Authorizer:
         if claims.jti is not None:
             members += f',"jti":{_json_string(claims.jti)}'
         members += f',"token_hash":"{token_hash}"'
-        return _Allowed(body.encode(), members)
+        return Allowed(body.encode(), members)
 
     def _denial(self, rejected: TokenRejected) -> bytes:
         challenge = _www_authenticate(self.config.realm, rejected)
