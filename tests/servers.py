@@ -93,3 +93,45 @@ class JwksServer:
         self._stop.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class EchoServer:
+    """An HTTP backend that answers with what it received, or hangs on cue."""
+
+    def __init__(self) -> None:
+        self.hang_seconds = 0.0
+        self.received: list[dict[str, Any]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _echo(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                seen = {"method": self.command, "path": self.path, "headers": dict(self.headers),
+                        "body": body.decode(errors="replace")}
+                outer.received.append(seen)
+                if outer.hang_seconds:
+                    time.sleep(outer.hang_seconds)
+                raw = json.dumps(seen).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("X-Echo", "yes")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _echo  # noqa: N815
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -1,0 +1,427 @@
+"""A local stand-in for OCI API Gateway, driven by the same deployment
+specification JSON that is deployed (``deploy/*.json``), on aiohttp.
+
+It does what the OCI documentation says the gateway does, and no more:
+
+* ``CUSTOM_AUTHENTICATION``: single-argument (``tokenHeader`` / ``tokenQueryParam``:
+  ``{"type":"TOKEN","token":...}``) and multi-argument (``parameters``:
+  ``{"type":"USER_DEFINED","data":{...}}``, a repeated header or query
+  parameter as a JSON array, a missing one omitted);
+* answers cached by ``cacheKey`` (all arguments by default) until
+  ``expiresAt`` clamped to [60 s, 1 h] (60 s when missing or invalid);
+* ``active:false`` -> 401 with its ``wwwAuthenticate``, or what
+  ``validationFailurePolicy`` (``MODIFY_RESPONSE``) says; the function failing
+  -> 502;
+* route ``authorization``: ``AUTHENTICATION_ONLY`` (default), ``ANY_OF`` with
+  ``allowedScope`` (403 when none matches), ``ANONYMOUS``;
+* ``headerTransformations`` (set, rename, filter) with ``${request.auth[x]}``,
+  ``${request.path[x]}``, ``${request.headers[x]}``, ``${request.query[x]}``;
+  a missing key becomes an empty string;
+* ``HTTP_BACKEND`` with its connect/read/send timeouts (502 unreachable,
+  504 timed out), ``ORACLE_FUNCTIONS_BACKEND`` (the function called with the
+  ``Fn-Intent: httprequest`` / ``Fn-Http-*`` headers, its ``Fn-Http-Status``
+  and ``Fn-Http-H-*`` turned back into a real response), ``STOCK_RESPONSE_BACKEND``.
+
+Functions are reached over their fdk unix sockets: ``functions`` maps each
+``functionId`` in the specification to a socket path. ``url_rewrites`` maps
+placeholders in backend URLs (e.g. ``https://<oic-host>``) to local servers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict, CIMultiDictProxy, MultiMapping
+
+MIN_CACHE_SECONDS = 60.0
+MAX_CACHE_SECONDS = 3600.0
+_EXPRESSION = re.compile(r"\$\{(request\.[a-z]+)(?:\[([^\]]*)\])?\}")
+_ARGUMENT = re.compile(r"(request\.[a-z]+)(?:\[([^\]]*)\])?")
+_HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+               "transfer-encoding", "upgrade", "host", "content-length"}
+
+
+@dataclass
+class Route:
+    path: str
+    pattern: re.Pattern[str]
+    methods: set[str]
+    backend: dict[str, Any]
+    policies: dict[str, Any]
+
+
+@dataclass
+class Auth:
+    """The authorizer's answer, as the rest of the request sees it."""
+
+    authenticated: bool
+    context: dict[str, str] = field(default_factory=dict)
+    scopes: list[str] = field(default_factory=list)
+
+
+def compile_route(path: str) -> re.Pattern[str]:
+    out = ""
+    for part in re.split(r"(\{[^}]+\})", path):
+        if part.startswith("{") and part.endswith("}"):
+            name = part[1:-1]
+            out += f"(?P<{name[:-1]}>.*)" if name.endswith("*") else f"(?P<{name}>[^/]+)"
+        else:
+            out += re.escape(part)
+    return re.compile(out)
+
+
+def cache_seconds(expires_at: Any, now: float) -> float:
+    if not isinstance(expires_at, str):
+        return MIN_CACHE_SECONDS
+    try:
+        when = datetime.fromisoformat(expires_at.replace("Z", "+00:00"))
+    except ValueError:
+        return MIN_CACHE_SECONDS
+    if when.tzinfo is None:
+        return MIN_CACHE_SECONDS
+    return min(max(when.timestamp() - now, MIN_CACHE_SECONDS), MAX_CACHE_SECONDS)
+
+
+class LocalGateway:
+    def __init__(
+        self,
+        spec: dict[str, Any],
+        *,
+        functions: dict[str, str],
+        path_prefix: str = "",
+        url_rewrites: dict[str, str] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.spec = spec
+        self.functions = functions
+        self.path_prefix = path_prefix.rstrip("/")
+        self.url_rewrites = url_rewrites or {}
+        self.clock = clock
+        self.routes = [
+            Route(r["path"], compile_route(r["path"]), {m.upper() for m in r.get("methods", ["ANY"])},
+                  r["backend"], r.get("requestPolicies", {}))
+            for r in spec.get("routes", [])
+        ]
+        self.auth_cache: dict[str, tuple[float, dict[str, Any]]] = {}
+        self.authorizer_calls = 0
+        self.url = ""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._session: aiohttp.ClientSession | None = None
+
+    # -- life cycle (a thread with its own event loop) ---------------------------
+
+    def start(self, port: int = 0) -> LocalGateway:
+        ready = threading.Event()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            loop.run_until_complete(self._start(port))
+            ready.set()
+            loop.run_forever()
+
+        threading.Thread(target=run, name="local-gateway", daemon=True).start()
+        if not ready.wait(10):
+            raise RuntimeError("local gateway did not start")
+        return self
+
+    async def _start(self, port: int) -> None:
+        app = web.Application(client_max_size=8 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", port)
+        await site.start()
+        sockets = site._server.sockets  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{sockets[0].getsockname()[1]}{self.path_prefix}"
+
+    def stop(self) -> None:
+        loop = self._loop
+        if loop is None:
+            return
+
+        async def shutdown() -> None:
+            if self._session is not None:
+                await self._session.close()
+            if self._runner is not None:
+                await self._runner.cleanup()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+
+    # -- a request ---------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        if self.path_prefix and not (path == self.path_prefix or path.startswith(self.path_prefix + "/")):
+            return _error(404, "Not Found")
+        path = path[len(self.path_prefix):] or "/"
+        matched = [(route, route.pattern.fullmatch(path)) for route in self.routes]
+        candidates = [(route, match) for route, match in matched if match is not None]
+        if not candidates:
+            return _error(404, "Not Found")
+        allowed = [(r, m) for r, m in candidates if "ANY" in r.methods or request.method in r.methods]
+        if not allowed:
+            return _error(405, "Method Not Allowed")
+        route, match = allowed[0]
+        path_params = {k: v for k, v in match.groupdict().items() if v is not None}
+        body = await request.read()
+
+        authorization = route.policies.get("authorization", {}).get("type", "AUTHENTICATION_ONLY")
+        auth = Auth(authenticated=False)
+        authn = self.spec.get("requestPolicies", {}).get("authentication")
+        if authn is not None:
+            anonymous = authorization == "ANONYMOUS"
+            outcome = await self._authenticate(authn, request, path_params, anonymous_route=anonymous)
+            if isinstance(outcome, web.StreamResponse):
+                return outcome
+            auth = outcome
+        if authorization != "ANONYMOUS" and not auth.authenticated:
+            return _error(401, "Unauthorized")
+        if authorization == "ANY_OF":
+            allowed_scopes = set(route.policies["authorization"].get("allowedScope", []))
+            if allowed_scopes.isdisjoint(auth.scopes):
+                return _error(403, "Forbidden")
+
+        headers = CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP)
+        query = request.query
+        self._transform(route.policies.get("headerTransformations"), headers, request, path_params, auth)
+        backend = route.backend
+        kind = backend.get("type")
+        if kind == "HTTP_BACKEND":
+            return await self._http_backend(backend, request.method, headers, query, body, request, path_params,
+                                            auth)
+        if kind == "ORACLE_FUNCTIONS_BACKEND":
+            return await self._function_backend(backend, request, headers, body)
+        if kind == "STOCK_RESPONSE_BACKEND":
+            return web.Response(status=int(backend.get("status", 200)), body=backend.get("body", ""),
+                                headers={h["name"]: h["value"] for h in backend.get("headers", [])})
+        return _error(500, "Unsupported backend")
+
+    # -- authentication -----------------------------------------------------------
+
+    def _arguments(self, authn: dict[str, Any], request: web.Request,
+                   path_params: dict[str, str]) -> tuple[dict[str, Any], list[str]] | None:
+        if "parameters" in authn:
+            data: dict[str, Any] = {}
+            for name, expression in authn["parameters"].items():
+                value = self._context_value(expression, request, path_params, Auth(False), as_list=True)
+                if value is not None:
+                    data[name] = value
+            return {"type": "USER_DEFINED", "data": data}, list(authn.get("cacheKey") or authn["parameters"])
+        if "tokenHeader" in authn:
+            token = request.headers.get(authn["tokenHeader"])
+        else:
+            token = request.query.get(authn.get("tokenQueryParam", ""))
+        if token is None:
+            return None
+        return {"type": "TOKEN", "token": token}, ["token"]
+
+    async def _authenticate(self, authn: dict[str, Any], request: web.Request, path_params: dict[str, str],
+                            anonymous_route: bool) -> Auth | web.StreamResponse:
+        built = self._arguments(authn, request, path_params)
+        if built is None or (built[0]["type"] == "USER_DEFINED" and not built[0]["data"]):
+            # Nothing to authenticate with.
+            if anonymous_route and authn.get("isAnonymousAccessAllowed"):
+                return Auth(False)
+            return self._failure(authn, 'Bearer realm="gateway"')
+        event, cache_key_names = built
+        if event["type"] == "TOKEN":
+            key = json.dumps(["TOKEN", event["token"]])
+        else:
+            key = json.dumps(["USER_DEFINED", [[n, event["data"].get(n)] for n in cache_key_names]])
+        now = self.clock()
+        cached = self.auth_cache.get(key)
+        if cached is not None and now < cached[0]:
+            answer = cached[1]
+        else:
+            function_id = authn.get("functionId", "")
+            self.authorizer_calls += 1
+            status, _, raw = await self._call_function(function_id, json.dumps(event).encode(), {})
+            if status != 200:
+                return _error(502, "Bad Gateway")
+            try:
+                answer = json.loads(raw)
+            except ValueError:
+                return _error(502, "Bad Gateway")
+            if not isinstance(answer, dict) or not isinstance(answer.get("active"), bool):
+                return _error(502, "Bad Gateway")
+            if answer["active"]:
+                self.auth_cache[key] = (now + cache_seconds(answer.get("expiresAt"), now), answer)
+        if not answer["active"]:
+            return self._failure(authn, str(answer.get("wwwAuthenticate") or 'Bearer realm="gateway"'))
+        scope = answer.get("scope") or []
+        scopes = scope.split() if isinstance(scope, str) else [s for s in scope if isinstance(s, str)]
+        context = {k: str(v) for k, v in (answer.get("context") or {}).items()}
+        return Auth(True, context, scopes)
+
+    def _failure(self, authn: dict[str, Any], challenge: str) -> web.StreamResponse:
+        policy = authn.get("validationFailurePolicy")
+        if policy and policy.get("type") == "MODIFY_RESPONSE":
+            status = int(policy.get("responseCode", "401"))
+            response = web.Response(status=status, text=policy.get("responseMessage", ""))
+            items = (policy.get("responseTransformations", {}).get("headerTransformations", {})
+                     .get("setHeaders", {}).get("items", []))
+            for item in items:
+                response.headers[item["name"]] = ",".join(item.get("values", []))
+            return response
+        response = _error(401, "Unauthorized")
+        response.headers["WWW-Authenticate"] = challenge
+        return response
+
+    # -- context variables and header transformations -----------------------------
+
+    def _context_value(self, expression: str, request: web.Request, path_params: dict[str, str], auth: Auth,
+                       as_list: bool = False) -> Any:
+        match = _ARGUMENT.fullmatch(expression.strip())
+        if match is None:
+            return None
+        table, key = match.group(1), match.group(2)
+        if table == "request.headers":
+            values = request.headers.getall(key or "", [])
+        elif table == "request.query":
+            values = request.query.getall(key or "", [])
+        elif table == "request.path":
+            values = [path_params[key]] if key in path_params else []
+        elif table == "request.auth":
+            values = [auth.context[key]] if key in auth.context else []
+        elif table == "request.host":
+            values = [request.host]
+        elif table == "request.method":
+            values = [request.method]
+        else:
+            values = []
+        if not values:
+            return None
+        if as_list and len(values) > 1:
+            return list(values)
+        return values[0] if as_list else ",".join(values)
+
+    def _substitute(self, template: str, request: web.Request, path_params: dict[str, str], auth: Auth) -> str:
+        def one(match: re.Match[str]) -> str:
+            expression = match.group(1) + (f"[{match.group(2)}]" if match.group(2) is not None else "")
+            value = self._context_value(expression, request, path_params, auth)
+            return "" if value is None else str(value)  # documented: a missing key is an empty string
+
+        return _EXPRESSION.sub(one, template)
+
+    def _transform(self, policy: dict[str, Any] | None, headers: CIMultiDict[str], request: web.Request,
+                   path_params: dict[str, str], auth: Auth) -> None:
+        if not policy:
+            return
+        filters = policy.get("filterHeaders")
+        if filters:
+            names = {item["name"].lower() for item in filters.get("items", [])}
+            for name in list(headers.keys()):
+                blocked = name.lower() in names if filters.get("type") == "BLOCK" else name.lower() not in names
+                if blocked:
+                    headers.popall(name, None)
+        for item in policy.get("renameHeaders", {}).get("items", []):
+            values = headers.getall(item["from"], [])
+            if values:
+                headers.popall(item["from"])
+                for value in values:
+                    headers.add(item["to"], value)
+        for item in policy.get("setHeaders", {}).get("items", []):
+            value = ",".join(self._substitute(v, request, path_params, auth) for v in item.get("values", []))
+            mode = item.get("ifExists", "OVERWRITE")
+            if item["name"] in headers:
+                if mode == "SKIP":
+                    continue
+                if mode == "APPEND":
+                    headers[item["name"]] = headers[item["name"]] + "," + value
+                    continue
+            headers[item["name"]] = value
+
+    # -- backends ---------------------------------------------------------------
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(auto_decompress=False)
+        return self._session
+
+    async def _http_backend(self, backend: dict[str, Any], method: str, headers: CIMultiDict[str],
+                            query: MultiMapping[str], body: bytes, request: web.Request,
+                            path_params: dict[str, str], auth: Auth) -> web.StreamResponse:
+        url = self._substitute(backend["url"], request, path_params, auth)
+        for placeholder, local in self.url_rewrites.items():
+            url = url.replace(placeholder, local)
+        timeout = aiohttp.ClientTimeout(
+            sock_connect=float(backend.get("connectTimeoutInSeconds", 60)),
+            sock_read=float(backend.get("readTimeoutInSeconds", 10)),
+        )
+        try:
+            async with self._client().request(method, url, headers=headers, params=query, data=body or None,
+                                              timeout=timeout, allow_redirects=False) as upstream:
+                payload = await upstream.read()
+                out = CIMultiDict((k, v) for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP
+                                  and k.lower() != "content-encoding")
+                return web.Response(status=upstream.status, body=payload, headers=out)
+        except TimeoutError:
+            return _error(504, "Gateway Timeout")
+        except aiohttp.ClientError:
+            return _error(502, "Bad Gateway")
+
+    async def _function_backend(self, backend: dict[str, Any], request: web.Request, headers: CIMultiDict[str],
+                                body: bytes) -> web.StreamResponse:
+        fn_headers = {
+            "Fn-Intent": "httprequest",
+            "Fn-Http-Method": request.method,
+            "Fn-Http-Request-Url": request.path_qs,
+            "Content-Type": headers.get("Content-Type", "application/octet-stream"),
+        }
+        extra = [(f"Fn-Http-H-{k}", v) for k, v in headers.items() if k.lower() != "content-type"]
+        status, response_headers, payload = await self._call_function(backend.get("functionId", ""), body,
+                                                                      fn_headers, extra)
+        if status != 200:
+            return _error(502 if status != 504 else 504, "Bad Gateway" if status != 504 else "Gateway Timeout")
+        out: CIMultiDict[str] = CIMultiDict()
+        for name, value in response_headers.items():
+            lower = name.lower()
+            if lower.startswith("fn-http-h-") and lower[len("fn-http-h-"):] not in _HOP_BY_HOP:
+                out.add(name[len("fn-http-h-"):], value)
+        if "Content-Type" not in out and "content-type" in response_headers:
+            out["Content-Type"] = response_headers["content-type"]
+        return web.Response(status=int(response_headers.get("fn-http-status", "200")), body=payload, headers=out)
+
+    async def _call_function(self, function_id: str, body: bytes, headers: dict[str, str],
+                             extra: list[tuple[str, str]] | None = None,
+                             timeout: float = 30.0) -> tuple[int, CIMultiDictProxy[str], bytes]:
+        socket_path = self.functions.get(function_id)
+        if socket_path is None:
+            return 502, CIMultiDictProxy(CIMultiDict()), b""
+        all_headers: CIMultiDict[str] = CIMultiDict({
+            "Fn-Call-Id": uuid.uuid4().hex,
+            "Fn-Deadline": datetime.fromtimestamp(time.time() + timeout).astimezone().isoformat(),
+            "Content-Type": "application/json",
+            **headers,
+        })
+        for name, value in extra or []:
+            all_headers.add(name, value)
+        connector = aiohttp.UnixConnector(path=socket_path)
+        try:
+            async with aiohttp.ClientSession(connector=connector) as session, session.post(
+                "http://localhost/call", data=body, headers=all_headers,
+                timeout=aiohttp.ClientTimeout(total=timeout),
+            ) as response:
+                return response.status, response.headers, await response.read()
+        except TimeoutError:
+            return 504, CIMultiDictProxy(CIMultiDict()), b""
+        except aiohttp.ClientError:
+            return 502, CIMultiDictProxy(CIMultiDict()), b""
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"code": status, "message": message}, status=status)
