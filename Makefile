@@ -28,3 +28,10 @@ clean:
 .PHONY: bench
 bench: $(STAMP)
 	$(PY) -m bench
+
+.PHONY: demo up
+demo: $(STAMP)
+	$(PY) -m local.demo
+
+up: $(STAMP)
+	$(PY) -m local.demo --up

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.fnrun import FDK, FnProcess  # noqa: E402
+from local.fnrun import FDK, FnProcess  # noqa: E402
 from tests.servers import JwksServer  # noqa: E402
 from tests.tokens import AUDIENCE, Signer, authorizer_env, single  # noqa: E402
 

@@ -231,12 +231,11 @@ class LocalGateway:
 
     async def _authenticate(self, authn: dict[str, Any], request: web.Request, path_params: dict[str, str],
                             anonymous_route: bool) -> Auth | web.StreamResponse:
+        anonymous_ok = anonymous_route and bool(authn.get("isAnonymousAccessAllowed"))
         built = self._arguments(authn, request, path_params)
-        if built is None or (built[0]["type"] == "USER_DEFINED" and not built[0]["data"]):
-            # Nothing to authenticate with.
-            if anonymous_route and authn.get("isAnonymousAccessAllowed"):
-                return Auth(False)
-            return self._failure(authn, 'Bearer realm="gateway"')
+        if built is None:
+            # Single-argument and no token at all: refused without calling the function.
+            return Auth(False) if anonymous_ok else self._failure(authn, 'Bearer realm="gateway"')
         event, cache_key_names = built
         if event["type"] == "TOKEN":
             key = json.dumps(["TOKEN", event["token"]])
@@ -261,6 +260,8 @@ class LocalGateway:
             if answer["active"]:
                 self.auth_cache[key] = (now + cache_seconds(answer.get("expiresAt"), now), answer)
         if not answer["active"]:
+            if anonymous_ok:
+                return Auth(False)
             return self._failure(authn, str(answer.get("wwwAuthenticate") or 'Bearer realm="gateway"'))
         scope = answer.get("scope") or []
         scopes = scope.split() if isinstance(scope, str) else [s for s in scope if isinstance(s, str)]

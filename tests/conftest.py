@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from local.fnrun import ROOT, FnProcess
 from local.seed import Seeded, seeded_stack
-from tests.fnrun import ROOT, FnProcess
 from tests.servers import JwksServer
 from tests.tokens import SENSITIVE, Signer, authorizer_env, leaked
 

@@ -8,9 +8,9 @@ from datetime import datetime
 
 import pytest
 
+from local.fnrun import FnProcess
 from tests.catalogue import CATALOGUE, Case
 from tests.conftest import start_fn
-from tests.fnrun import FnProcess
 from tests.servers import JwksServer
 from tests.tokens import SCOPE, Signer, authorizer_env, idcs_claims, leaked, single
 

@@ -12,9 +12,9 @@ import jwt
 import pytest
 import requests
 
+from local.fnrun import ROOT, FnProcess
 from local.seed import OIC_AUDIENCE, USER, Seeded
 from tests.conftest import start_fn
-from tests.fnrun import ROOT, FnProcess
 from tests.tokens import single
 
 TOKEN_PATH = "/oauth2/v1/token"

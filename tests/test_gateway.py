@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
+from local.fnrun import ROOT, FnProcess
 from local.gateway import LocalGateway
 from tests.conftest import start_fn
-from tests.fnrun import ROOT, FnProcess
 from tests.servers import EchoServer
 
 SCRIPTED = ROOT / "tests" / "functions" / "scripted"
@@ -142,6 +142,14 @@ def test_single_argument_and_missing_token(gateway_for: Any, authz: Scripted) ->
     before = len(authz.calls())
     r = requests.get(gw.url + "/HELLO/x", timeout=10)
     assert r.status_code == 401 and len(authz.calls()) == before  # no token: the authorizer is not called
+
+
+def test_multi_argument_without_any_argument_still_asks_the_authorizer(gateway_for: Any, authz: Scripted) -> None:
+    gw = gateway_for(spec())
+    authz.answer({"active": False, "wwwAuthenticate": 'Bearer realm="oic"'})
+    r = requests.get(gw.url + "/A/x", timeout=10)
+    assert r.status_code == 401 and r.headers["WWW-Authenticate"] == 'Bearer realm="oic"'
+    assert json.loads(authz.calls()[-1]["body"]) == {"type": "USER_DEFINED", "data": {}}
 
 
 def test_cache_by_cache_key_and_expiry_clamping(gateway_for: Any, authz: Scripted) -> None:

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from local.fnrun import ROOT
 from local.seed import Seeded
 from local.vault import VaultStub
 from tests.conftest import start_fn
-from tests.fnrun import ROOT
 from tests.test_exchange_fn import BACKEND_DIR, gateway_call
 from tests.tokens import SENSITIVE, Signer, single
 

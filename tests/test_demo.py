@@ -1,0 +1,56 @@
+"""`make demo` and `make up`, as a newcomer runs them."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import requests
+
+from local.fnrun import ROOT
+
+
+def fdk_processes() -> set[int]:
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
+    return {int(line.split()[0]) for line in out.splitlines()[1:] if "bin/fdk" in line}
+
+
+def test_demo_runs_the_whole_chain_and_cleans_up() -> None:
+    before = fdk_processes()
+    result = subprocess.run([sys.executable, "-m", "local.demo"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "13/13 steps behaved as expected" in result.stdout
+    assert "function backend: call HelloWorld" in result.stdout and "authorizer-context: call again" in result.stdout
+    assert fdk_processes() <= before  # nothing left running
+
+
+def test_up_serves_until_interrupted() -> None:
+    before = fdk_processes()
+    proc = subprocess.Popen([sys.executable, "-m", "local.demo", "--up"], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.stdout is not None
+    lines = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if "Press Ctrl-C" in line:
+            break
+    text = "".join(lines)
+    token_url = re.search(r"(http://127\.0\.0\.1:\d+/oauth2/v1/token)", text)
+    creds = re.search(r"-u '([^:]+):([^']+)'", text)
+    scope = re.search(r"-d 'scope=([^']+)'", text)
+    call = re.search(r'(http://127\.0\.0\.1:\d+/ctx/HELLO_WORLD/1\.0/hello)', text)
+    assert token_url and creds and scope and call, text
+    token = requests.post(token_url.group(1), data={"grant_type": "client_credentials", "scope": scope.group(1)},
+                          auth=(creds.group(1), creds.group(2)), timeout=10).json()["access_token"]
+    reply = requests.get(call.group(1), headers={"Authorization": "Bearer " + token}, timeout=30)
+    assert reply.status_code == 200 and reply.json()["message"] == "Hello from HELLO_WORLD"
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 0
+    assert fdk_processes() <= before
