@@ -14,7 +14,14 @@ $(STAMP): requirements.txt token_exchange/requirements.txt requirements-dev.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-test: $(STAMP)
+NPM_STAMP := tests/npm/node_modules/.installed
+
+# The independent issuer (oauth2-mock-server) for one integration test.
+$(NPM_STAMP): tests/npm/package.json tests/npm/package-lock.json
+	npm ci --prefix tests/npm --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: $(STAMP) $(NPM_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
