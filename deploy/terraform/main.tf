@@ -1,0 +1,162 @@
+# Functions, the API Gateway deployment, the Vault secret and the IAM that
+# lets them work together. The deployment is built from the same JSON
+# specification that `oci api-gateway deployment create` takes (deploy/*.json):
+# one source of truth, read with file() and jsondecode().
+
+locals {
+  spec_file = var.topology == "authorizer-context" ? "apigw-authorizer-context.json" : "apigw-function-backend.json"
+  spec = jsondecode(
+    replace(replace(replace(replace(
+      file("${path.module}/../${local.spec_file}"),
+      "<authorizer-context-function-ocid>", oci_functions_function.authorizer.id),
+      "<authorizer-function-ocid>", oci_functions_function.authorizer.id),
+      "<token-exchange-function-ocid>", oci_functions_function.token_exchange.id),
+    "<oic-host>", var.oic_host)
+  )
+  authentication = local.spec.requestPolicies.authentication
+
+  authorizer_config = {
+    IDCS_DOMAIN_URL = var.idcs_domain_url
+    TOKEN_AUDIENCES = var.token_audiences
+    REQUIRED_SCOPES = var.required_scopes
+  }
+  exchange_config = {
+    IDCS_DOMAIN_URL        = var.idcs_domain_url
+    OIC_CLIENT_ID          = var.oic_client_id
+    OIC_CLIENT_SECRET_OCID = oci_vault_secret.oic_client_secret.id
+    OIC_SCOPE              = var.oic_scope
+  }
+}
+
+resource "oci_functions_application" "oic_gateway" {
+  compartment_id = var.compartment_ocid
+  display_name   = "oic-gateway"
+  subnet_ids     = [var.subnet_ocid]
+}
+
+resource "oci_functions_function" "authorizer" {
+  application_id     = oci_functions_application.oic_gateway.id
+  display_name       = "oic-authorizer"
+  image              = var.authorizer_image
+  memory_in_mbs      = 256
+  timeout_in_seconds = 30
+  # In the authorizer-context topology the authorizer also obtains the OIC token.
+  config = var.topology == "authorizer-context" ? merge(local.authorizer_config, local.exchange_config) : local.authorizer_config
+}
+
+resource "oci_functions_function" "token_exchange" {
+  application_id     = oci_functions_application.oic_gateway.id
+  display_name       = "oic-token-exchange"
+  image              = var.token_exchange_image
+  memory_in_mbs      = 512
+  timeout_in_seconds = 60
+  config = merge(local.exchange_config, {
+    OIC_BASE_URL        = "https://${var.oic_host}"
+    GATEWAY_PATH_PREFIX = var.path_prefix
+  })
+}
+
+resource "oci_vault_secret" "oic_client_secret" {
+  compartment_id = var.compartment_ocid
+  vault_id       = var.vault_ocid
+  key_id         = var.vault_key_ocid
+  secret_name    = "oic-client-secret"
+  secret_content {
+    content_type = "BASE64"
+    content      = base64encode(var.oic_client_secret)
+  }
+}
+
+resource "oci_identity_dynamic_group" "functions" {
+  compartment_id = var.tenancy_ocid
+  name           = "oic-gateway-functions"
+  description    = "The OIC gateway functions (resource principals)"
+  matching_rule  = "ALL {resource.type = 'fnfunc', resource.compartment.id = '${var.compartment_ocid}'}"
+}
+
+resource "oci_identity_policy" "functions_read_secrets" {
+  compartment_id = var.compartment_ocid
+  name           = "oic-gateway-functions-read-secrets"
+  description    = "The functions read their secrets from Vault"
+  statements = [
+    "Allow dynamic-group ${oci_identity_dynamic_group.functions.name} to read secret-bundles in compartment id ${var.compartment_ocid}",
+  ]
+}
+
+resource "oci_identity_policy" "gateway_invokes_functions" {
+  compartment_id = var.compartment_ocid
+  name           = "oic-gateway-invokes-functions"
+  description    = "API Gateway may invoke the authorizer and the backend function"
+  statements = [
+    "ALLOW any-user to use functions-family in compartment id ${var.compartment_ocid} where ALL {request.principal.type = 'ApiGateway', request.resource.compartment.id = '${var.compartment_ocid}'}",
+  ]
+}
+
+resource "oci_apigateway_gateway" "oic" {
+  compartment_id = var.compartment_ocid
+  endpoint_type  = "PUBLIC"
+  subnet_id      = var.subnet_ocid
+  display_name   = "oic-gateway"
+}
+
+resource "oci_apigateway_deployment" "oic" {
+  compartment_id = var.compartment_ocid
+  gateway_id     = oci_apigateway_gateway.oic.id
+  path_prefix    = var.path_prefix
+  display_name   = "oic-${var.topology}"
+
+  specification {
+    request_policies {
+      authentication {
+        type                        = local.authentication.type
+        function_id                 = local.authentication.functionId
+        is_anonymous_access_allowed = local.authentication.isAnonymousAccessAllowed
+        parameters                  = try(local.authentication.parameters, null)
+        cache_key                   = try(local.authentication.cacheKey, null)
+        token_header                = try(local.authentication.tokenHeader, null)
+      }
+    }
+
+    dynamic "routes" {
+      for_each = local.spec.routes
+      content {
+        path    = routes.value.path
+        methods = routes.value.methods
+
+        backend {
+          type                       = routes.value.backend.type
+          url                        = try(routes.value.backend.url, null)
+          function_id                = try(routes.value.backend.functionId, null)
+          connect_timeout_in_seconds = try(routes.value.backend.connectTimeoutInSeconds, null)
+          read_timeout_in_seconds    = try(routes.value.backend.readTimeoutInSeconds, null)
+          send_timeout_in_seconds    = try(routes.value.backend.sendTimeoutInSeconds, null)
+        }
+
+        request_policies {
+          dynamic "authorization" {
+            for_each = try([routes.value.requestPolicies.authorization], [])
+            content {
+              type          = authorization.value.type
+              allowed_scope = try(authorization.value.allowedScope, null)
+            }
+          }
+          dynamic "header_transformations" {
+            for_each = try([routes.value.requestPolicies.headerTransformations], [])
+            content {
+              set_headers {
+                dynamic "items" {
+                  for_each = header_transformations.value.setHeaders.items
+                  content {
+                    name      = items.value.name
+                    values    = items.value.values
+                    if_exists = items.value.ifExists
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}

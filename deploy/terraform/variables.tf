@@ -1,0 +1,92 @@
+variable "region" {
+  description = "OCI region, e.g. us-ashburn-1."
+  type        = string
+}
+
+variable "tenancy_ocid" {
+  description = "Tenancy OCID (dynamic groups live in the tenancy)."
+  type        = string
+}
+
+variable "compartment_ocid" {
+  description = "Compartment for the functions, the gateway and the secrets."
+  type        = string
+}
+
+variable "subnet_ocid" {
+  description = "Subnet for the functions application and the gateway."
+  type        = string
+}
+
+variable "topology" {
+  description = "authorizer-context (the authorizer returns the OIC token) or function-backend (the token-exchange function calls OIC)."
+  type        = string
+  default     = "authorizer-context"
+  validation {
+    condition     = contains(["authorizer-context", "function-backend"], var.topology)
+    error_message = "topology must be authorizer-context or function-backend."
+  }
+}
+
+variable "authorizer_image" {
+  description = "OCIR image of the authorizer function (what `fn deploy` pushed), e.g. iad.ocir.io/<ns>/oic-gateway/oic-authorizer:0.0.1."
+  type        = string
+}
+
+variable "token_exchange_image" {
+  description = "OCIR image of the token-exchange function."
+  type        = string
+}
+
+variable "idcs_domain_url" {
+  description = "Identity domain URL, https://idcs-<id>.identity.oraclecloud.com"
+  type        = string
+}
+
+variable "token_audiences" {
+  description = "Primary audience(s) of the API Gateway resource app (comma-separated)."
+  type        = string
+}
+
+variable "required_scopes" {
+  description = "Scope(s) a caller's token must carry (space-separated)."
+  type        = string
+  default     = "oic-invoke"
+}
+
+variable "oic_host" {
+  description = "OIC runtime host, without scheme, e.g. myinstance-ns-ia.integration.ocp.oraclecloud.com"
+  type        = string
+}
+
+variable "oic_client_id" {
+  description = "Client id of the OIC confidential app."
+  type        = string
+}
+
+variable "oic_client_secret" {
+  description = "Its client secret; stored in OCI Vault, never in function configuration."
+  type        = string
+  sensitive   = true
+}
+
+variable "oic_scope" {
+  description = "IDCS-form OIC scope, e.g. https://<oic-host>:443urn:opc:resource:consumer::all"
+  type        = string
+}
+
+variable "vault_ocid" {
+  description = "OCI Vault that holds the secret."
+  type        = string
+}
+
+variable "vault_key_ocid" {
+  description = "Master encryption key for the secret."
+  type        = string
+}
+
+variable "path_prefix" {
+  description = "Deployment path prefix."
+  type        = string
+  default     = "/oic"
+}

@@ -1,0 +1,126 @@
+"""The deployment artefacts agree with each other and with the local stack:
+the JSON specifications (deployed with `oci api-gateway deployment create`),
+the Terraform example built from them, the fn files and the image filter."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from typing import Any
+
+import hcl2
+import pytest
+
+from local.fnrun import ROOT
+
+DEPLOY = ROOT / "deploy"
+SPECS = sorted(DEPLOY.glob("apigw-*.json"))
+PLACEHOLDERS = {"<authorizer-context-function-ocid>", "<authorizer-function-ocid>", "<token-exchange-function-ocid>",
+                "<oic-host>"}
+# Maps whose keys are the user's own names: their contents are passed whole.
+OPAQUE = {"requestPolicies.authentication.parameters"}
+
+
+def leaf_paths(value: Any, prefix: str = "") -> set[str]:
+    if prefix in OPAQUE:
+        return {prefix}
+    if isinstance(value, dict):
+        return set().union(*(leaf_paths(v, f"{prefix}.{k}" if prefix else k) for k, v in value.items())) or {prefix}
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return set().union(*(leaf_paths(v, prefix + "[]") for v in value))
+    return {prefix}
+
+
+def terraform_paths() -> set[str]:
+    """The JSON paths that main.tf reads, from its expressions."""
+    text = (DEPLOY / "terraform" / "main.tf").read_text()
+    aliases = {
+        "local.authentication": "requestPolicies.authentication",
+        "local.spec.routes": "routes",
+        "routes.value": "routes[]",
+        "authorization.value": "routes[].requestPolicies.authorization",
+        "header_transformations.value": "routes[].requestPolicies.headerTransformations",
+        "items.value": "routes[].requestPolicies.headerTransformations.setHeaders.items[]",
+    }
+    paths = set()
+    for alias, json_path in aliases.items():
+        for match in re.finditer(re.escape(alias) + r"((?:\.[A-Za-z]+)*)", text):
+            paths.add(json_path + match.group(1))
+    return paths
+
+
+@pytest.mark.parametrize("spec_path", SPECS, ids=lambda p: p.name)
+def test_terraform_maps_every_field_of_the_json_spec(spec_path: Any) -> None:
+    spec = json.loads(spec_path.read_text())
+    missing = leaf_paths(spec) - terraform_paths()
+    assert not missing, f"main.tf does not carry {sorted(missing)} from {spec_path.name}"
+    assert spec_path.name in (DEPLOY / "terraform" / "main.tf").read_text()
+
+
+@pytest.mark.parametrize("spec_path", SPECS, ids=lambda p: p.name)
+def test_specs_use_only_known_placeholders(spec_path: Any) -> None:
+    found = set(re.findall(r"<[a-z-]+>", spec_path.read_text()))
+    assert found and found <= PLACEHOLDERS
+    main = (DEPLOY / "terraform" / "main.tf").read_text()
+    assert all(p in main for p in found), "terraform must replace every placeholder"
+
+
+def test_terraform_parses_and_is_fmt_clean() -> None:
+    for path in (DEPLOY / "terraform").glob("*.tf"):
+        with path.open() as handle:
+            assert hcl2.load(handle)
+    terraform = shutil.which("terraform")
+    assert terraform, "terraform is needed for this check"
+    result = subprocess.run([terraform, "fmt", "-check", "-recursive", str(DEPLOY / "terraform")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_terraform_keeps_secrets_in_vault_and_grants_least_privilege() -> None:
+    text = (DEPLOY / "terraform" / "main.tf").read_text()
+    assert "OIC_CLIENT_SECRET_OCID" in text and "OIC_CLIENT_SECRET " not in text
+    assert "read secret-bundles" in text and "request.principal.type = 'ApiGateway'" in text
+
+
+def test_fn_files() -> None:
+    for func_dir, name in ((ROOT, "oic-authorizer"), (ROOT / "token_exchange", "oic-token-exchange")):
+        func_yaml = (func_dir / "func.yaml").read_text()
+        assert f"name: {name}" in func_yaml and "runtime: python" in func_yaml
+        assert "entrypoint: /python/bin/fdk /function/func.py handler" in func_yaml
+        assert re.search(r"build_image: fnproject/python:3\.1[12]-dev", func_yaml)
+        requirements = (func_dir / "requirements.txt").read_text()
+        assert all("==" in line for line in requirements.splitlines() if line and not line.startswith("#"))
+    assert "name:" in (ROOT / "app.yaml").read_text()
+
+
+def test_token_exchange_imports_nothing_from_outside_its_folder() -> None:
+    for path in (ROOT / "token_exchange").glob("*.py"):
+        source = path.read_text()
+        assert not re.search(r"^\s*(from|import)\s+(authorizer|local|tests)\b", source, re.M), path.name
+
+
+def dockerignore_excludes(path: str) -> bool:
+    """Docker's rule: the last matching pattern wins; '!' re-includes."""
+    excluded = False
+    for line in (ROOT / ".dockerignore").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        negate = line.startswith("!")
+        pattern = line.lstrip("!")
+        regex = re.escape(pattern).replace(r"\*\*", ".*").replace(r"\*", "[^/]*")
+        if re.fullmatch(regex, path) or re.fullmatch(regex + "/.*", path):
+            excluded = not negate
+    return excluded
+
+
+@pytest.mark.parametrize("path, excluded", [
+    ("func.py", False), ("func.yaml", False), ("requirements.txt", False), ("authorizer/jws.py", False),
+    ("token_exchange/oauth.py", False), ("tests/test_gateway.py", True), (".venv/bin/python", True),
+    ("local/idp.py", True), ("bench/__main__.py", True), ("README.md", True), ("deploy/app.json", True),
+    ("authorizer/__pycache__/jws.cpython-311.pyc", True), ("token_exchange/func.py", True),
+])
+def test_root_image_ships_only_the_function(path: str, excluded: bool) -> None:
+    assert dockerignore_excludes(path) is excluded
