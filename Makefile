@@ -42,3 +42,7 @@ demo: $(STAMP)
 
 up: $(STAMP)
 	$(PY) -m local.demo --up
+
+.PHONY: soak
+soak: $(STAMP)
+	$(PY) -m bench.soak
