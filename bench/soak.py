@@ -101,8 +101,8 @@ def main() -> int:
     latencies.sort()
     idp_used = sum(stack.idp.requests.values()) - idp_before
     growth = rss[-1][1] - rss[1][1] if len(rss) > 1 else 0.0
-    print(f"\n{total} calls in {elapsed:.0f} s ({total / elapsed:.0f}/s); "
-          f"p50 {latencies[len(latencies) // 2] * 1e3:.2f} ms, p99 {latencies[int(len(latencies) * 0.99)] * 1e3:.2f} ms")
+    p50, p99 = latencies[len(latencies) // 2] * 1e3, latencies[int(len(latencies) * 0.99)] * 1e3
+    print(f"\n{total} calls in {elapsed:.0f} s ({total / elapsed:.0f}/s); p50 {p50:.2f} ms, p99 {p99:.2f} ms")
     print(f"decisions: {counts}")
     print(f"function RSS: {rss[0][1]:.1f} MB at start, {rss[1][1] if len(rss) > 1 else 0:.1f} MB after 10,000, "
           f"{rss[-1][1]:.1f} MB at the end (growth after warm-up {growth:+.1f} MB)")
