@@ -24,12 +24,12 @@ from token_exchange.secrets import secret_from_env
 
 from .cache import ExpiringLru
 from .claims import ClaimRules, Claims
-from .config import AuthorizerConfig
+from .config import TOKEN_PATH, AuthorizerConfig
 from .errors import CannotDecide, ConfigError, TokenRejected
 from .event import parse_request
-from .idp import JWKS_SCOPE, ClientCredentialsToken, JwksFetcher
+from .idp import JWKS_SCOPE, ClientCredentialsToken, DiscoveryJwksFetcher, JwksFetcher
 from .keystore import KeyStore
-from .verifier import JwtVerifier
+from .verifier import JwtVerifier, TrustedIssuer
 
 VERIFIED_CACHE_ENTRIES = 4096
 ANSWER_CACHE_ENTRIES = 4096
@@ -208,18 +208,38 @@ def build_authorizer(env: Mapping[str, str], backend_factory: BackendFactory | N
             raise ConfigError(error.key, error.problem) from None
         assert secret is not None
         access_token = ClientCredentialsToken(config.token_url, config.jwks_client_id, secret.get, JWKS_SCOPE)
-    keys = KeyStore(
-        JwksFetcher(config.jwks_url, access_token=access_token),
-        time.monotonic,
-        fresh_seconds=config.jwks_cache_seconds,
-        max_stale_seconds=config.jwks_max_stale_seconds,
-    )
-    rules = ClaimRules(
-        issuers=config.issuers,
-        audiences=config.audiences,
-        required_scopes=config.required_scopes,
-        leeway=config.clock_skew,
-        max_lifetime=config.max_token_lifetime,
-    )
+    domain = config.token_url[: -len(TOKEN_PATH)] if config.token_url else None
+    stores: dict[tuple[str, frozenset[str]], KeyStore] = {}
+    issuers: dict[str, TrustedIssuer] = {}
+    for settings in config.trusted:
+        # One key store per key source: issuers never share keys unless they
+        # name the very same JWKS (the identity domain's TOKEN_ISSUERS do).
+        source = (settings.key_source, settings.algorithms)
+        if source not in stores:
+            token = access_token if domain and settings.key_source.startswith(domain + "/") else None
+            fetcher: JwksFetcher
+            if settings.jwks_url is not None:
+                fetcher = JwksFetcher(settings.jwks_url, access_token=token, algorithms=settings.algorithms)
+            else:
+                assert settings.discovery_url is not None
+                fetcher = DiscoveryJwksFetcher(settings.discovery_url, settings.issuer, algorithms=settings.algorithms)
+            stores[source] = KeyStore(
+                fetcher,
+                time.monotonic,
+                fresh_seconds=config.jwks_cache_seconds,
+                max_stale_seconds=config.jwks_max_stale_seconds,
+            )
+        rules = ClaimRules(
+            issuers=frozenset({settings.issuer}),
+            audiences=settings.audiences,
+            required_scopes=settings.required_scopes if settings.required_scopes is not None
+            else config.required_scopes,
+            leeway=config.clock_skew,
+            max_lifetime=config.max_token_lifetime,
+            principal_claim=settings.principal_claim,
+            scope_claims=settings.scope_claims,
+            client_id_claims=settings.client_id_claims,
+        )
+        issuers[settings.issuer] = TrustedIssuer(stores[source], rules, settings.algorithms)
     backend = backend_factory(env) if backend_factory is not None else None
-    return Authorizer(config, JwtVerifier(keys, rules, time.time), backend=backend)
+    return Authorizer(config, JwtVerifier(issuers, time.time), backend=backend)

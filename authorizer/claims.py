@@ -32,6 +32,11 @@ class ClaimRules:
     required_scopes: frozenset[str]  # any-of; empty means no scope check
     leeway: int
     max_lifetime: int
+    # Which claims carry what, for issuers other than IDCS (e.g. Entra ID:
+    # principal "oid", scopes in "scp" and "roles", client in "azp"/"appid").
+    principal_claim: str = "sub"
+    scope_claims: tuple[str, ...] = ("scope",)
+    client_id_claims: tuple[str, ...] = ("client_id",)
 
 
 class Claims(NamedTuple):
@@ -45,6 +50,7 @@ class Claims(NamedTuple):
     iat: float
     jti: str | None
     issuer: str
+    payload: dict[str, Any]  # all verified claims, for subject mapping and access rules
 
 
 def _time(payload: dict[str, Any], name: str, required: bool) -> float | None:
@@ -110,15 +116,43 @@ def check_claims(payload: dict[str, Any], rules: ClaimRules, now: float) -> Clai
     if rules.audiences.isdisjoint(audiences):
         raise InvalidAudience("audience not accepted")
 
-    sub = _optional_string(payload, "sub")
-    if sub is None:
-        raise InvalidClaims("'sub' missing", reason="missing_sub")
-    client_id = _optional_string(payload, "client_id")
+    principal = _optional_string(payload, rules.principal_claim)
+    if principal is None:
+        raise InvalidClaims(f"'{rules.principal_claim}' missing", reason=f"missing_{rules.principal_claim}")
+    if rules.principal_claim != "sub":
+        _optional_string(payload, "sub")  # present or not, it must not be malformed
+    client_id = None
+    for name in rules.client_id_claims:
+        client_id = _optional_string(payload, name)
+        if client_id is not None:
+            break
     jti = _optional_string(payload, "jti")
 
-    scope = _optional_string(payload, "scope", MAX_SCOPE_STRING)
-    scopes = parse_scopes(scope) if scope is not None else ()
+    if rules.scope_claims == ("scope",):  # the IDCS case, kept fast
+        scope = _optional_string(payload, "scope", MAX_SCOPE_STRING)
+        scopes = parse_scopes(scope) if scope is not None else ()
+    else:
+        scopes = _scopes(payload, rules.scope_claims)
     if rules.required_scopes and rules.required_scopes.isdisjoint(scopes):
         raise InsufficientScope("none of the required scopes granted")
 
-    return Claims(sub, client_id, scopes, exp, iat, jti, iss)
+    return Claims(principal, client_id, scopes, exp, iat, jti, iss, payload)
+
+
+def _scopes(payload: dict[str, Any], names: tuple[str, ...]) -> tuple[str, ...]:
+    """Scopes from space-separated strings (``scope``, ``scp``) and string
+    arrays (``roles``)."""
+    found: list[str] = []
+    for name in names:
+        value = payload.get(name)
+        if value is None:
+            if name in payload:
+                raise InvalidClaims(f"'{name}' is null", reason=f"bad_{name}")
+            continue
+        if type(value) is str and len(value) <= MAX_SCOPE_STRING:
+            found.extend(parse_scopes(value))
+        elif type(value) is list and len(value) <= 256 and all(type(v) is str and v for v in value):
+            found.extend(value)
+        else:
+            raise InvalidClaims(f"'{name}' is not a scope string or a list of strings", reason=f"bad_{name}")
+    return tuple(found)

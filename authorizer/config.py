@@ -14,6 +14,7 @@ from token_exchange import errors as settings_errors
 from token_exchange.settings import integer, optional_url
 
 from .errors import ConfigError
+from .issuers import IssuerSettings, trusted_issuers_from_env
 
 DEFAULT_ISSUER = "https://identity.oraclecloud.com/"
 JWKS_PATH = "/admin/v1/SigningCert/jwk"
@@ -22,10 +23,8 @@ TOKEN_PATH = "/oauth2/v1/token"
 
 @dataclass(frozen=True)
 class AuthorizerConfig:
-    jwks_url: str
+    trusted: tuple[IssuerSettings, ...]  # every accepted issuer, with its key source and rules
     token_url: str | None  # the domain's token endpoint, when IDCS_DOMAIN_URL is set
-    issuers: frozenset[str]
-    audiences: frozenset[str]
     required_scopes: frozenset[str]
     clock_skew: int
     max_token_lifetime: int
@@ -46,18 +45,9 @@ class AuthorizerConfig:
         domain = optional_url(env, "IDCS_DOMAIN_URL")
         if domain is not None:
             domain = domain.rstrip("/")
-        jwks_url = optional_url(env, "JWKS_URL")
-        if jwks_url is None:
-            if domain is None:
-                raise ConfigError("IDCS_DOMAIN_URL", "not set (set it, or set JWKS_URL)")
-            jwks_url = domain + JWKS_PATH
-
-        issuers = frozenset(_split(env.get("TOKEN_ISSUERS", DEFAULT_ISSUER), ","))
-        if not issuers:
-            raise ConfigError("TOKEN_ISSUERS", "empty (give at least one issuer)")
-        audiences = frozenset(_split(env.get("TOKEN_AUDIENCES", ""), ","))
-        if not audiences:
-            raise ConfigError("TOKEN_AUDIENCES", "not set (give the audiences tokens must carry, comma-separated)")
+        trusted = trusted_issuers_from_env(env)
+        if trusted is None:
+            trusted = _identity_domain_issuers(env, domain)
         required_scopes = frozenset(_split(env.get("REQUIRED_SCOPES", ""), " "))
 
         jwks_client_id = env.get("JWKS_CLIENT_ID", "").strip() or None
@@ -68,10 +58,8 @@ class AuthorizerConfig:
                 raise ConfigError("JWKS_CLIENT_SECRET", "not set, but JWKS_CLIENT_ID is")
 
         return cls(
-            jwks_url=jwks_url,
+            trusted=tuple(trusted),
             token_url=domain + TOKEN_PATH if domain is not None else None,
-            issuers=issuers,
-            audiences=audiences,
             required_scopes=required_scopes,
             clock_skew=integer(env, "CLOCK_SKEW_SECONDS", 60, 0, 300),
             max_token_lifetime=integer(env, "MAX_TOKEN_LIFETIME_SECONDS", 86400, 60, 7 * 86400),
@@ -80,6 +68,22 @@ class AuthorizerConfig:
             jwks_client_id=jwks_client_id,
             realm=_realm(env),
         )
+
+
+def _identity_domain_issuers(env: Mapping[str, str], domain: str | None) -> list[IssuerSettings]:
+    """The default: one identity domain, its JWKS, TOKEN_ISSUERS and TOKEN_AUDIENCES."""
+    jwks_url = optional_url(env, "JWKS_URL")
+    if jwks_url is None:
+        if domain is None:
+            raise ConfigError("IDCS_DOMAIN_URL", "not set (set it, or set JWKS_URL, or TRUSTED_ISSUERS)")
+        jwks_url = domain + JWKS_PATH
+    issuers = _split(env.get("TOKEN_ISSUERS", DEFAULT_ISSUER), ",")
+    if not issuers:
+        raise ConfigError("TOKEN_ISSUERS", "empty (give at least one issuer)")
+    audiences = frozenset(_split(env.get("TOKEN_AUDIENCES", ""), ","))
+    if not audiences:
+        raise ConfigError("TOKEN_AUDIENCES", "not set (give the audiences tokens must carry, comma-separated)")
+    return [IssuerSettings(issuer, jwks_url, None, audiences, frozenset({"RS256"})) for issuer in issuers]
 
 
 def _split(value: str, sep: str) -> list[str]:

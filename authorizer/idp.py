@@ -9,7 +9,11 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote, urlencode
+
+from token_exchange.errors import ConfigError as SettingsConfigError
+from token_exchange.settings import checked_url
 
 from . import http
 from .errors import FetchError
@@ -29,22 +33,67 @@ class JwksFetcher:
         *,
         timeout: float = JWKS_TIMEOUT_SECONDS,
         access_token: Callable[[], str] | None = None,
+        algorithms: frozenset[str] = frozenset({"RS256"}),
     ) -> None:
         self.url = url
         self.timeout = timeout
         self._access_token = access_token
+        self._algorithms = algorithms
 
     def __call__(self) -> KeySet:
         headers = {"Accept": "application/json"}
         if self._access_token is not None:
             headers["Authorization"] = "Bearer " + self._access_token()
-        response = http.request("GET", self.url, headers=headers, timeout=self.timeout, max_bytes=JWKS_MAX_BYTES)
+        url = self.jwks_url()
+        response = http.request("GET", url, headers=headers, timeout=self.timeout, max_bytes=JWKS_MAX_BYTES)
         if response.status != 200:
-            raise FetchError(f"{self.url}: HTTP {response.status}")
+            raise FetchError(f"{url}: HTTP {response.status}")
         try:
-            return parse_jwks(response.body)
+            return parse_jwks(response.body, self._algorithms)
         except ValueError as exc:
-            raise FetchError(f"{self.url}: {exc}") from None
+            raise FetchError(f"{url}: {exc}") from None
+
+    def jwks_url(self) -> str:
+        return self.url
+
+
+class DiscoveryJwksFetcher(JwksFetcher):
+    """Finds the key set through OpenID discovery (``jwks_uri``), with the same
+    timeout and size rules. The discovery document must name the configured
+    issuer (OpenID Connect Discovery 4.3), and its ``jwks_uri`` must be https
+    (http only on loopback)."""
+
+    def __init__(self, discovery_url: str, issuer: str, **kwargs: Any) -> None:
+        super().__init__(discovery_url, **kwargs)
+        self.issuer = issuer
+        self._jwks_uri: str | None = None
+
+    def jwks_url(self) -> str:
+        if self._jwks_uri is None:
+            response = http.request("GET", self.url, headers={"Accept": "application/json"}, timeout=self.timeout,
+                                    max_bytes=JWKS_MAX_BYTES)
+            if response.status != 200:
+                raise FetchError(f"{self.url}: HTTP {response.status}")
+            try:
+                document = json.loads(response.body)
+                jwks_uri = document["jwks_uri"]
+                named_issuer = document.get("issuer")
+            except (ValueError, KeyError, TypeError):
+                raise FetchError(f"{self.url}: not a discovery document with a jwks_uri") from None
+            if named_issuer != self.issuer:
+                raise FetchError(f"{self.url}: discovery names another issuer")
+            try:
+                self._jwks_uri = checked_url("jwks_uri", str(jwks_uri))
+            except SettingsConfigError as error:
+                raise FetchError(f"{self.url}: jwks_uri {error.problem}") from None
+        return self._jwks_uri
+
+    def __call__(self) -> KeySet:
+        try:
+            return super().__call__()
+        except FetchError:
+            self._jwks_uri = None  # look it up again next time: it may have moved
+            raise
 
 
 class ClientCredentialsToken:

@@ -1,8 +1,13 @@
-"""JSON Web Keys: turn a JWKS document into the RSA keys we may verify with.
+"""JSON Web Keys: turn a JWKS document into the keys we may verify with.
 
 A key set is screened key by key. An unusable key (wrong type or use, short
-modulus, bad exponent, private material, duplicate ``kid``) is dropped with a
-reason and never takes the usable keys down with it.
+modulus, bad exponent, private material, duplicate ``kid``, a curve or
+algorithm we do not accept) is dropped with a reason and never takes the
+usable keys down with it.
+
+Each algorithm is bound to one key type: RS256 and PS256 to RSA keys of at
+least 2048 bits, ES256 to EC keys on P-256. A key that names its ``alg``
+verifies only that algorithm.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, EllipticCurvePublicKey, EllipticCurvePublicNumbers
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPublicNumbers
 
 from .encoding import DecodeError, b64url_decode, strict_json_object
@@ -20,15 +26,18 @@ MAX_KID_LENGTH = 128
 MAX_KEYS = 64
 # Members that only a private (or symmetric) key carries.
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+ALGORITHM_KEY_TYPE = {"RS256": "RSA", "PS256": "RSA", "ES256": "EC"}
+SUPPORTED_ALGORITHMS = frozenset(ALGORITHM_KEY_TYPE)
 
 
 @dataclass(frozen=True)
 class SigningKey:
-    """A trusted RS256 verification key."""
+    """A trusted verification key, and the algorithms it may verify."""
 
     kid: str
-    public_key: RSAPublicKey
-    modulus_bytes: int
+    public_key: RSAPublicKey | EllipticCurvePublicKey
+    algorithms: frozenset[str]
+    signature_bytes: int  # the exact signature length for this key
 
 
 @dataclass(frozen=True)
@@ -54,24 +63,7 @@ def _uint(member: str, jwk: dict[str, Any]) -> int:
     return int.from_bytes(raw, "big")
 
 
-def parse_signing_key(jwk: Any) -> SigningKey:
-    """Screen one JWK; raise ``UnusableKey`` with the reason if we must not use it."""
-    if not isinstance(jwk, dict):
-        raise UnusableKey("not an object")
-    kid = jwk.get("kid")
-    if not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_LENGTH:
-        raise UnusableKey("'kid' missing or not a short string")
-    if _PRIVATE_MEMBERS.intersection(jwk):
-        raise UnusableKey("publishes private or symmetric key material")
-    if jwk.get("kty") != "RSA":
-        raise UnusableKey("'kty' is not RSA")
-    if jwk.get("use", "sig") != "sig":
-        raise UnusableKey("'use' is not sig")
-    if jwk.get("alg", "RS256") != "RS256":
-        raise UnusableKey("'alg' is not RS256")
-    key_ops = jwk.get("key_ops")
-    if key_ops is not None and (not isinstance(key_ops, list) or "verify" not in key_ops):
-        raise UnusableKey("'key_ops' does not allow verify")
+def _rsa(jwk: dict[str, Any]) -> tuple[RSAPublicKey, int]:
     n = _uint("n", jwk)
     e = _uint("e", jwk)
     bits = n.bit_length()
@@ -80,13 +72,50 @@ def parse_signing_key(jwk: Any) -> SigningKey:
     if e < 3 or e % 2 == 0 or e.bit_length() > 32:
         raise UnusableKey("bad public exponent")
     try:
-        public_key = RSAPublicNumbers(e, n).public_key()
+        return RSAPublicNumbers(e, n).public_key(), (bits + 7) // 8
     except ValueError:
         raise UnusableKey("not a valid RSA public key") from None
-    return SigningKey(kid=kid, public_key=public_key, modulus_bytes=(bits + 7) // 8)
 
 
-def parse_jwks(document: bytes) -> KeySet:
+def _ec(jwk: dict[str, Any]) -> tuple[EllipticCurvePublicKey, int]:
+    if jwk.get("crv") != "P-256":
+        raise UnusableKey("'crv' is not P-256")
+    x, y = _uint("x", jwk), _uint("y", jwk)
+    try:
+        return EllipticCurvePublicNumbers(x, y, SECP256R1()).public_key(), 64
+    except ValueError:
+        raise UnusableKey("not a point on P-256") from None
+
+
+def parse_signing_key(jwk: Any, allowed: frozenset[str] = frozenset({"RS256"})) -> SigningKey:
+    """Screen one JWK; raise ``UnusableKey`` with the reason if we must not use it."""
+    if not isinstance(jwk, dict):
+        raise UnusableKey("not an object")
+    kid = jwk.get("kid")
+    if not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_LENGTH:
+        raise UnusableKey("'kid' missing or not a short string")
+    if _PRIVATE_MEMBERS.intersection(jwk):
+        raise UnusableKey("publishes private or symmetric key material")
+    kty = jwk.get("kty")
+    algorithms = frozenset(a for a in allowed if ALGORITHM_KEY_TYPE[a] == kty)
+    if not algorithms:
+        raise UnusableKey(f"'kty' {kty!r} fits none of the accepted algorithms")
+    if jwk.get("use", "sig") != "sig":
+        raise UnusableKey("'use' is not sig")
+    alg = jwk.get("alg")
+    if alg is not None:
+        if alg not in algorithms:
+            raise UnusableKey(f"'alg' {alg!r} is not accepted for this key")
+        algorithms = frozenset({alg})
+    key_ops = jwk.get("key_ops")
+    if key_ops is not None and (not isinstance(key_ops, list) or "verify" not in key_ops):
+        raise UnusableKey("'key_ops' does not allow verify")
+    public_key: RSAPublicKey | EllipticCurvePublicKey
+    public_key, size = _rsa(jwk) if kty == "RSA" else _ec(jwk)
+    return SigningKey(kid=kid, public_key=public_key, algorithms=algorithms, signature_bytes=size)
+
+
+def parse_jwks(document: bytes, allowed: frozenset[str] = frozenset({"RS256"})) -> KeySet:
     """Parse a JWKS document. Raises ``ValueError`` only if the document itself
     is unusable (not a JSON object with a ``keys`` list, or no usable key)."""
     try:
@@ -105,7 +134,7 @@ def parse_jwks(document: bytes) -> KeySet:
         label = entry.get("kid") if isinstance(entry, dict) else None
         label = label if isinstance(label, str) else "?"
         try:
-            key = parse_signing_key(entry)
+            key = parse_signing_key(entry, allowed)
         except UnusableKey as exc:
             rejected.append((label[:MAX_KID_LENGTH], str(exc)))
             continue
@@ -118,5 +147,5 @@ def parse_jwks(document: bytes) -> KeySet:
             continue
         keys[key.kid] = key
     if not keys:
-        raise ValueError("JWKS has no usable RS256 key")
+        raise ValueError("JWKS has no usable key")
     return KeySet(keys=keys, rejected=rejected)

@@ -1,7 +1,9 @@
-"""Compact JWS: split, decode and verify, RS256 only.
+"""Compact JWS: split, decode and verify (RS256; PS256 and ES256 where an
+issuer is configured for them).
 
 The header is checked before any key lookup, and nothing in it ever selects a
-key source: ``kid`` is only a dictionary key into the trusted key set.
+key source: ``kid`` is only a dictionary key into the trusted key set. The
+algorithm must be one the key itself is bound to (see ``jwk``).
 """
 
 from __future__ import annotations
@@ -9,12 +11,15 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
-from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
+from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePublicKey
+from cryptography.hazmat.primitives.asymmetric.padding import MGF1, PSS, PKCS1v15
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.hashes import SHA256
 
 from .encoding import DecodeError, b64url_decode, strict_json_object
 from .errors import InvalidSignature, MalformedToken, UnsupportedToken
-from .jwk import MAX_KID_LENGTH, SigningKey
+from .jwk import MAX_KID_LENGTH, SUPPORTED_ALGORITHMS, SigningKey
 
 # IDCS access tokens are 1.5 to 3 KB; a token far above that is an attack or a
 # mistake, and refusing it early bounds the work any request can cause.
@@ -34,8 +39,11 @@ _FORBIDDEN_HEADER_MEMBERS = {
 }
 _ACCEPTED_TYP = frozenset({"jwt", "at+jwt", "application/at+jwt"})
 
-_PADDING = PKCS1v15()
+_PKCS1 = PKCS1v15()
+_PSS = PSS(mgf=MGF1(SHA256()), salt_length=32)  # RFC 7518 3.5: salt as long as the hash
 _HASH = SHA256()
+_ECDSA = ECDSA(SHA256())
+_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
 class DecodedJws(NamedTuple):
@@ -44,6 +52,7 @@ class DecodedJws(NamedTuple):
     signing_input: bytes
     signature: bytes
     kid: str
+    alg: str
 
 
 def decode(token: str) -> DecodedJws:
@@ -65,29 +74,29 @@ def decode(token: str) -> DecodedJws:
         if len(_checked_headers) >= _HEADER_CACHE_ENTRIES:
             _checked_headers.clear()
         _checked_headers[header_b64] = checked
-    header, kid = checked
+    header, kid, alg = checked
     try:
         payload = strict_json_object(b64url_decode(payload_b64))
         signature = b64url_decode(signature_b64)
     except DecodeError as exc:
         raise MalformedToken(f"payload or signature: {exc}") from None
-    return DecodedJws(header, payload, f"{header_b64}.{payload_b64}".encode("ascii"), signature, kid)
+    return DecodedJws(header, payload, f"{header_b64}.{payload_b64}".encode("ascii"), signature, kid, alg)
 
 
 # An issuer signs every token with the same few headers, so the checked result
 # is kept per header segment (a pure function of that string). Only headers
 # that pass are kept; the cache is small and simply cleared when full.
 _HEADER_CACHE_ENTRIES = 64
-_checked_headers: dict[str, tuple[dict[str, Any], str]] = {}
+_checked_headers: dict[str, tuple[dict[str, Any], str, str]] = {}
 
 
-def _check_header(header_b64: str) -> tuple[dict[str, Any], str]:
+def _check_header(header_b64: str) -> tuple[dict[str, Any], str, str]:
     try:
         header = strict_json_object(b64url_decode(header_b64), max_depth=4)
     except DecodeError as exc:
         raise MalformedToken(f"header: {exc}") from None
     alg = header.get("alg")
-    if alg != "RS256":
+    if not isinstance(alg, str) or alg not in SUPPORTED_ALGORITHMS:
         raise UnsupportedToken("algorithm not allowed", reason="algorithm_not_allowed")
     for member, what in _FORBIDDEN_HEADER_MEMBERS.items():
         if member in header:
@@ -98,16 +107,32 @@ def _check_header(header_b64: str) -> tuple[dict[str, Any], str]:
     kid = header.get("kid")
     if not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_LENGTH:
         raise MalformedToken("'kid' missing or not a short string")
-    return header, kid
+    return header, kid, alg
 
 
 def verify_signature(jws: DecodedJws, key: SigningKey) -> None:
-    """RS256 (RSASSA-PKCS1-v1_5 with SHA-256) with a key screened by ``jwk``."""
-    # The signature must be exactly the modulus length (RFC 8017 8.2.2 step 1);
-    # a shorter or longer one is malformed however the library would treat it.
-    if len(jws.signature) != key.modulus_bytes:
+    """Verify with ``key``, which must be bound to the token's algorithm."""
+    if jws.alg not in key.algorithms:
+        raise UnsupportedToken("algorithm not allowed for this key", reason="algorithm_not_allowed")
+    # The signature must be exactly as long as the key makes it (RFC 8017
+    # 8.2.2 step 1; RFC 7518 3.4): a shorter or longer one is malformed,
+    # however lenient the library would be.
+    signature = jws.signature
+    if len(signature) != key.signature_bytes:
         raise InvalidSignature("signature length does not match the key")
+    public_key = key.public_key
     try:
-        key.public_key.verify(jws.signature, jws.signing_input, _PADDING, _HASH)
+        if jws.alg == "RS256" and isinstance(public_key, RSAPublicKey):
+            public_key.verify(signature, jws.signing_input, _PKCS1, _HASH)
+        elif jws.alg == "PS256" and isinstance(public_key, RSAPublicKey):
+            public_key.verify(signature, jws.signing_input, _PSS, _HASH)
+        elif jws.alg == "ES256" and isinstance(public_key, EllipticCurvePublicKey):
+            r = int.from_bytes(signature[:32], "big")
+            s = int.from_bytes(signature[32:], "big")
+            if not (0 < r < _P256_ORDER and 0 < s < _P256_ORDER):
+                raise InvalidSignature("signature out of range")  # e.g. r = s = 0 (CVE-2022-21449)
+            public_key.verify(encode_dss_signature(r, s), jws.signing_input, _ECDSA)
+        else:
+            raise UnsupportedToken("algorithm does not fit the key", reason="algorithm_not_allowed")
     except _CryptoInvalidSignature:
         raise InvalidSignature("signature does not verify") from None

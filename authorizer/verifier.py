@@ -1,31 +1,48 @@
 """The verifier facade: ``verify(token) -> Claims`` and ``hydrate()``.
 
 Order of work follows cost: the cheap structural checks of ``jws.decode``
-first, then the key lookup, then the signature, then the claims.
+first, then the issuer (an unknown ``iss`` is refused before any key is
+fetched), its algorithms, the key lookup in *that issuer's* key store, the
+signature, and the claims.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from . import jws
 from .claims import ClaimRules, Claims, check_claims
+from .errors import InvalidIssuer, UnsupportedToken
 from .keystore import KeyStore
 
 
+@dataclass(frozen=True)
+class TrustedIssuer:
+    keys: KeyStore
+    rules: ClaimRules
+    algorithms: frozenset[str]
+
+
 class JwtVerifier:
-    def __init__(self, keys: KeyStore, rules: ClaimRules, clock: Callable[[], float]) -> None:
-        self.keys = keys
-        self.rules = rules
+    def __init__(self, issuers: dict[str, TrustedIssuer], clock: Callable[[], float]) -> None:
+        self.issuers = issuers
         self._clock = clock
 
     def verify(self, token: str) -> Claims:
         """Raise a ``TokenRejected`` subclass, or ``KeysUnavailable``; else the claims."""
         decoded = jws.decode(token)
-        key = self.keys.get(decoded.kid)
+        iss = decoded.payload.get("iss")
+        issuer = self.issuers.get(iss) if type(iss) is str else None
+        if issuer is None:
+            raise InvalidIssuer("issuer not accepted")
+        if decoded.alg not in issuer.algorithms:
+            raise UnsupportedToken("algorithm not allowed", reason="algorithm_not_allowed")
+        key = issuer.keys.get(decoded.kid)
         jws.verify_signature(decoded, key)
-        return check_claims(decoded.payload, self.rules, self._clock())
+        return check_claims(decoded.payload, issuer.rules, self._clock())
 
     def hydrate(self) -> None:
-        """Load the signing keys ahead of the first token."""
-        self.keys.hydrate()
+        """Load every issuer's signing keys ahead of the first token."""
+        for store in {id(i.keys): i.keys for i in self.issuers.values()}.values():
+            store.hydrate()

@@ -13,7 +13,7 @@ def signer():
 
 def test_usable_key(signer):
     key = parse_signing_key(signer.jwk())
-    assert key.kid == "k1" and key.modulus_bytes == 256
+    assert key.kid == "k1" and key.signature_bytes == 256 and key.algorithms == {"RS256"}
 
 
 @pytest.mark.parametrize(
