@@ -29,6 +29,8 @@ from .errors import CannotDecide, ConfigError, TokenRejected
 from .event import parse_request
 from .idp import JWKS_SCOPE, ClientCredentialsToken, DiscoveryJwksFetcher, JwksFetcher
 from .keystore import KeyStore
+from .policy import AccessPolicy, access_policy_from_env
+from .subjects import SubjectMapper, subject_mapper_from_env
 from .verifier import JwtVerifier, TrustedIssuer
 
 VERIFIED_CACHE_ENTRIES = 4096
@@ -47,7 +49,7 @@ class BackendTokenProvider(Protocol):
     """Obtains the OIC token for a validated caller (authorizer-context topology).
     Raises ``CannotDecide`` when it cannot."""
 
-    def backend_token(self, claims: Claims) -> BackendToken: ...
+    def backend_token(self, claims: Claims, subject: str) -> BackendToken: ...
 
 
 class Verified(NamedTuple):
@@ -56,6 +58,7 @@ class Verified(NamedTuple):
     claims: Claims
     backend: BackendToken | None
     expires_at: float
+    oic_subject: str | None  # the mapped identity-domain user, when mapping is configured
 
 
 class Allowed(NamedTuple):
@@ -95,11 +98,15 @@ class Authorizer:
         *,
         clock: Callable[[], float] = time.time,
         backend: BackendTokenProvider | None = None,
+        policy: AccessPolicy | None = None,
+        subjects: SubjectMapper | None = None,
         logger: StructuredLogger | None = None,
     ) -> None:
         self.config = config
         self.verifier = verifier
         self.backend = backend
+        self.policy = policy
+        self.subjects = subjects
         self._clock = clock
         self._log = logger or get_logger("authorizer")
         self._answers: ExpiringLru[bytes, Allowed] = ExpiringLru(ANSWER_CACHE_ENTRIES)
@@ -128,7 +135,8 @@ class Authorizer:
                 verified = self.verify_token(request.token)
                 self._verified.put(token_key, verified, verified.expires_at, now)
                 reason = "verified"
-            answer = self.render_allowed(verified, token_hash)
+            rule = self.policy.decide(verified.claims, request.arguments) if self.policy is not None else None
+            answer = self.render_allowed(verified, token_hash, rule)
             self._answers.put(body_key, answer, verified.expires_at, now)
             self._log.write(
                 log.INFO,
@@ -151,14 +159,15 @@ class Authorizer:
     def verify_token(self, token: str) -> Verified:
         claims = self.verifier.verify(token)
         expires_at = claims.exp
+        subject = self.subjects.subject(claims) if self.subjects is not None else None
         backend = None
         if self.backend is not None:
-            backend = self.backend.backend_token(claims)
+            backend = self.backend.backend_token(claims, subject or claims.sub)
             expires_at = min(expires_at, backend.expires_at)
         # Served from cache until the whole second that expiresAt names.
-        return Verified(claims, backend, float(int(expires_at)))
+        return Verified(claims, backend, float(int(expires_at)), subject)
 
-    def render_allowed(self, verified: Verified, token_hash: str) -> Allowed:
+    def render_allowed(self, verified: Verified, token_hash: str, rule: str | None = None) -> Allowed:
         # Built by hand from C-escaped strings: this runs for every new
         # token, and a dict plus json.dumps costs several times as much.
         claims = verified.claims
@@ -167,6 +176,10 @@ class Authorizer:
         context = f'"sub":{sub}'
         if client_id is not None:
             context += f',"client_id":{client_id}'
+        if verified.oic_subject is not None:
+            context += f',"oic_sub":{_json_string(verified.oic_subject)}'
+        if rule is not None:
+            context += f',"rule":{_json_string(rule)}'
         if verified.backend is not None:
             context += f',"back_end_token":{_json_string(verified.backend.authorization)}'
         scopes = ",".join(map(_json_string, claims.scopes))
@@ -180,6 +193,8 @@ class Authorizer:
             members += f',"client_id":{client_id}'
         if claims.jti is not None:
             members += f',"jti":{_json_string(claims.jti)}'
+        if rule is not None:
+            members += f',"rule":{_json_string(rule)}'
         members += f',"token_hash":"{token_hash}"'
         return Allowed(body.encode(), members)
 
@@ -241,5 +256,10 @@ def build_authorizer(env: Mapping[str, str], backend_factory: BackendFactory | N
             client_id_claims=settings.client_id_claims,
         )
         issuers[settings.issuer] = TrustedIssuer(stores[source], rules, settings.algorithms)
+    try:
+        policy = access_policy_from_env(env)
+        subjects = subject_mapper_from_env(env)
+    except settings_errors.ConfigError as error:
+        raise ConfigError(error.key, error.problem) from None
     backend = backend_factory(env) if backend_factory is not None else None
-    return Authorizer(config, JwtVerifier(issuers, time.time), backend=backend)
+    return Authorizer(config, JwtVerifier(issuers, time.time), backend=backend, policy=policy, subjects=subjects)

@@ -34,9 +34,9 @@ class ContextTokenProvider:
     def __init__(self, exchanger: TokenExchanger) -> None:
         self.exchanger = exchanger
 
-    def backend_token(self, claims: Claims) -> BackendToken:
+    def backend_token(self, claims: Claims, subject: str) -> BackendToken:
         try:
-            exchanged = self.exchanger.token_for(claims.sub, claims.exp)
+            exchanged = self.exchanger.token_for(subject, claims.exp)
         except ExchangeError as error:
             # Not the caller's fault: the gateway must answer 502, not 401.
             raise CannotDecide(f"OIC token unavailable: {error}") from None

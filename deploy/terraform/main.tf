@@ -4,7 +4,11 @@
 # one source of truth, read with file() and jsondecode().
 
 locals {
-  spec_file = var.topology == "authorizer-context" ? "apigw-authorizer-context.json" : "apigw-function-backend.json"
+  spec_file = {
+    "authorizer-context" = "apigw-authorizer-context.json"
+    "function-backend"   = "apigw-function-backend.json"
+    "access-policy"      = "apigw-access-policy.json"
+  }[var.topology]
   spec = jsondecode(
     replace(replace(replace(replace(
       file("${path.module}/../${local.spec_file}"),
@@ -15,11 +19,11 @@ locals {
   )
   authentication = local.spec.requestPolicies.authentication
 
-  authorizer_config = {
+  authorizer_config = merge({
     IDCS_DOMAIN_URL = var.idcs_domain_url
     TOKEN_AUDIENCES = var.token_audiences
     REQUIRED_SCOPES = var.required_scopes
-  }
+  }, var.access_policy == "" ? {} : { ACCESS_POLICY = var.access_policy })
   exchange_config = {
     IDCS_DOMAIN_URL        = var.idcs_domain_url
     OIC_CLIENT_ID          = var.oic_client_id
@@ -41,7 +45,7 @@ resource "oci_functions_function" "authorizer" {
   memory_in_mbs      = 256
   timeout_in_seconds = 30
   # In the authorizer-context topology the authorizer also obtains the OIC token.
-  config = var.topology == "authorizer-context" ? merge(local.authorizer_config, local.exchange_config) : local.authorizer_config
+  config = var.topology == "function-backend" ? local.authorizer_config : merge(local.authorizer_config, local.exchange_config)
 }
 
 resource "oci_functions_function" "token_exchange" {

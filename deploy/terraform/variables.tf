@@ -19,13 +19,19 @@ variable "subnet_ocid" {
 }
 
 variable "topology" {
-  description = "authorizer-context (the authorizer returns the OIC token) or function-backend (the token-exchange function calls OIC)."
+  description = "authorizer-context (the authorizer returns the OIC token), function-backend (the token-exchange function calls OIC), or access-policy (authorizer-context with per-integration rules)."
   type        = string
   default     = "authorizer-context"
   validation {
-    condition     = contains(["authorizer-context", "function-backend"], var.topology)
-    error_message = "topology must be authorizer-context or function-backend."
+    condition     = contains(["authorizer-context", "function-backend", "access-policy"], var.topology)
+    error_message = "topology must be authorizer-context, function-backend or access-policy."
   }
+}
+
+variable "access_policy" {
+  description = "ACCESS_POLICY JSON for the access-policy topology (rules by path, scopes and client ids)."
+  type        = string
+  default     = ""
 }
 
 variable "authorizer_image" {

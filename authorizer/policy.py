@@ -1,0 +1,138 @@
+"""Per-integration access rules (``ACCESS_POLICY``, JSON, or
+``ACCESS_POLICY_FILE``). Pure: a rule table in, a verdict out.
+
+OIC's client-credentials scope grants every integration of an instance, so
+limits per integration belong at the gateway. The multi-argument authorizer
+receives the request's path (and, where the deployment can pass it, the
+method) as arguments; the first rule that matches both decides, and when a
+policy is set, a request no rule matches is refused::
+
+    {"rules": [
+      {"name": "hello-world", "path": "/HELLO_WORLD/*", "scopes": ["oic-invoke"]},
+      {"name": "orders-partner", "path": "/ORDERS/1.0/*", "methods": ["POST"], "client_ids": ["partner-app"]}
+    ]}
+
+``path`` is matched against the ``path`` argument (``*`` matches anything,
+slashes included; everything else is literal). A rule with ``methods`` needs
+the ``method`` argument and never matches without it. ``scopes`` and
+``client_ids`` are any-of; a rule with neither lets any valid token through.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from token_exchange.errors import ConfigError
+
+from .claims import Claims
+from .errors import InsufficientScope, InvalidRequest
+
+MAX_RULES = 64
+PATH_ARGUMENT = "path"
+METHOD_ARGUMENT = "method"
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    pattern: re.Pattern[str]
+    methods: frozenset[str] | None
+    scopes: frozenset[str]
+    client_ids: frozenset[str]
+
+    def matches(self, path: str, method: str | None) -> bool:
+        if self.methods is not None and (method is None or method.upper() not in self.methods):
+            return False
+        return self.pattern.fullmatch(path) is not None
+
+    def grants(self, claims: Claims) -> bool:
+        if not self.scopes and not self.client_ids:
+            return True
+        return bool(self.scopes.intersection(claims.scopes)) or claims.client_id in self.client_ids
+
+
+@dataclass(frozen=True)
+class AccessPolicy:
+    rules: tuple[Rule, ...]
+
+    def decide(self, claims: Claims, arguments: Mapping[str, str]) -> str:
+        """The name of the rule that allows this request; else raise."""
+        path = arguments.get(PATH_ARGUMENT)
+        if path is None:
+            raise InvalidRequest("an access policy is set but the gateway sent no 'path' argument",
+                                 reason="policy_without_path")
+        path = "/" + path.lstrip("/")
+        decoded = unquote(path)
+        if any(seg in (".", "..") for seg in decoded.split("/")) or "\\" in decoded or "\x00" in decoded:
+            raise InvalidRequest("path traversal in the 'path' argument", reason="bad_path")
+        method = arguments.get(METHOD_ARGUMENT)
+        for rule in self.rules:
+            if rule.matches(decoded, method):
+                if rule.grants(claims):
+                    return rule.name
+                raise InsufficientScope(f"rule '{rule.name}' does not grant this token", reason="policy_denied")
+        raise InsufficientScope("no access rule matches this request", reason="policy_no_rule")
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")))
+
+
+def access_policy_from_env(env: Mapping[str, str]) -> AccessPolicy | None:
+    raw = env.get("ACCESS_POLICY", "").strip()
+    path = env.get("ACCESS_POLICY_FILE", "").strip()
+    if raw and path:
+        raise ConfigError("ACCESS_POLICY", "set both ACCESS_POLICY and ACCESS_POLICY_FILE; keep one")
+    key = "ACCESS_POLICY"
+    if path:
+        key = "ACCESS_POLICY_FILE"
+        try:
+            raw = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError(key, f"cannot read {path} ({exc.strerror})") from None
+    if not raw:
+        return None
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        raise ConfigError(key, "is not valid JSON") from None
+    entries = document.get("rules") if isinstance(document, dict) else None
+    if not isinstance(entries, list) or not 0 < len(entries) <= MAX_RULES:
+        raise ConfigError(key, f'must be {{"rules": [...]}} with 1 to {MAX_RULES} rules')
+    return AccessPolicy(tuple(_rule(key, i + 1, entry) for i, entry in enumerate(entries)))
+
+
+def _string_set(key: str, where: str, entry: dict[str, Any], name: str) -> frozenset[str]:
+    value = entry.get(name, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(key, f"{where}: '{name}' must be a list of strings")
+    return frozenset(value)
+
+
+def _rule(key: str, number: int, entry: Any) -> Rule:
+    where = f"rule #{number}"
+    if not isinstance(entry, dict):
+        raise ConfigError(key, f"{where} is not an object")
+    unknown = sorted(set(entry) - {"name", "path", "methods", "scopes", "client_ids"})
+    if unknown:
+        raise ConfigError(key, f"{where}: unknown member(s) {', '.join(unknown)}")
+    name = entry.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", name):
+        raise ConfigError(key, f"{where}: 'name' must be 1 to 64 letters, digits, '.', '_' or '-'")
+    pattern = entry.get("path")
+    if not isinstance(pattern, str) or not pattern.startswith("/"):
+        raise ConfigError(key, f"rule {name}: 'path' must be a pattern starting with /, e.g. /HELLO_WORLD/*")
+    methods = entry.get("methods")
+    method_set = None
+    if methods is not None:
+        method_set = frozenset(m.upper() for m in _string_set(key, f"rule {name}", entry, "methods"))
+        if not method_set:
+            raise ConfigError(key, f"rule {name}: 'methods' is empty (leave it out to match any method)")
+    return Rule(name, _glob(pattern), method_set, _string_set(key, f"rule {name}", entry, "scopes"),
+                _string_set(key, f"rule {name}", entry, "client_ids"))
