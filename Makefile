@@ -46,3 +46,8 @@ up: $(STAMP)
 .PHONY: soak
 soak: $(STAMP)
 	$(PY) -m bench.soak
+
+# Explain the configuration in the environment (and a token given on stdin).
+.PHONY: doctor
+doctor: $(STAMP)
+	$(PY) -m authorizer doctor

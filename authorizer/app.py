@@ -28,6 +28,7 @@ from .config import TOKEN_PATH, AuthorizerConfig
 from .errors import CannotDecide, ConfigError, TokenRejected
 from .event import parse_request
 from .idp import JWKS_SCOPE, ClientCredentialsToken, DiscoveryJwksFetcher, JwksFetcher
+from .introspection import Introspector, introspector_from_env
 from .keystore import KeyStore
 from .policy import AccessPolicy, access_policy_from_env
 from .subjects import SubjectMapper, subject_mapper_from_env
@@ -100,6 +101,7 @@ class Authorizer:
         backend: BackendTokenProvider | None = None,
         policy: AccessPolicy | None = None,
         subjects: SubjectMapper | None = None,
+        introspector: Introspector | None = None,
         logger: StructuredLogger | None = None,
     ) -> None:
         self.config = config
@@ -107,6 +109,7 @@ class Authorizer:
         self.backend = backend
         self.policy = policy
         self.subjects = subjects
+        self.introspector = introspector
         self._clock = clock
         self._log = logger or get_logger("authorizer")
         self._answers: ExpiringLru[bytes, Allowed] = ExpiringLru(ANSWER_CACHE_ENTRIES)
@@ -135,9 +138,14 @@ class Authorizer:
                 verified = self.verify_token(request.token)
                 self._verified.put(token_key, verified, verified.expires_at, now)
                 reason = "verified"
+            expires_at = verified.expires_at
+            if self.introspector is not None:
+                self.introspector.check(request.token, token_key, verified.claims.exp, now)
+                # Ask again after the cache period: so must API Gateway.
+                expires_at = min(expires_at, float(int(now + self.introspector.cache_seconds)))
             rule = self.policy.decide(verified.claims, request.arguments) if self.policy is not None else None
-            answer = self.render_allowed(verified, token_hash, rule)
-            self._answers.put(body_key, answer, verified.expires_at, now)
+            answer = self.render_allowed(verified, token_hash, rule, expires_at)
+            self._answers.put(body_key, answer, expires_at, now)
             self._log.write(
                 log.INFO,
                 f'{answer.log_members},"reason":"{reason}","call_id":{_json_str(call_id)},"ms":{elapsed_ms(started)}',
@@ -167,7 +175,8 @@ class Authorizer:
         # Served from cache until the whole second that expiresAt names.
         return Verified(claims, backend, float(int(expires_at)), subject)
 
-    def render_allowed(self, verified: Verified, token_hash: str, rule: str | None = None) -> Allowed:
+    def render_allowed(self, verified: Verified, token_hash: str, rule: str | None = None,
+                       expires_at: float | None = None) -> Allowed:
         # Built by hand from C-escaped strings: this runs for every new
         # token, and a dict plus json.dumps costs several times as much.
         claims = verified.claims
@@ -183,8 +192,9 @@ class Authorizer:
         if verified.backend is not None:
             context += f',"back_end_token":{_json_string(verified.backend.authorization)}'
         scopes = ",".join(map(_json_string, claims.scopes))
+        until = iso_utc(expires_at if expires_at is not None else verified.expires_at)
         body = (
-            f'{{"active":true,"principal":{sub},"scope":[{scopes}],"expiresAt":"{iso_utc(verified.expires_at)}",'
+            f'{{"active":true,"principal":{sub},"scope":[{scopes}],"expiresAt":"{until}",'
             f'"context":{{{context}}}'
         )
         body += f',"clientId":{client_id}}}' if client_id is not None else "}"
@@ -261,5 +271,7 @@ def build_authorizer(env: Mapping[str, str], backend_factory: BackendFactory | N
         subjects = subject_mapper_from_env(env)
     except settings_errors.ConfigError as error:
         raise ConfigError(error.key, error.problem) from None
+    introspector = introspector_from_env(env, domain)
     backend = backend_factory(env) if backend_factory is not None else None
-    return Authorizer(config, JwtVerifier(issuers, time.time), backend=backend, policy=policy, subjects=subjects)
+    return Authorizer(config, JwtVerifier(issuers, time.time), backend=backend, policy=policy, subjects=subjects,
+                      introspector=introspector)

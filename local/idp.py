@@ -29,6 +29,7 @@ from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc6749 import ClientMixin, grants
 from authlib.oauth2.rfc6749.errors import InvalidClientError, InvalidScopeError
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion, JWTBearerGrant
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, Response, jsonify, request
 from joserfc.jwk import RSAKey
@@ -118,6 +119,7 @@ class IdentityProvider:
         self.jwks_requires_token = False  # "Access signing certificate" off
         self.faults: dict[str, str] = {}  # path -> "status:503" | "hang:<s>" | "html" | "slow:<s>"
         self.issued: list[str] = []  # every access token, for the tests' leak scan
+        self.revoked: set[str] = set()  # tokens the introspection endpoint reports inactive
         self._used_jti: set[str] = set()
         self._lock = threading.Lock()
         self.flask = self._build_flask()
@@ -267,6 +269,39 @@ class IdentityProvider:
         server.register_grant(ClientCredentials)
         server.register_grant(UserAssertion)
 
+        class IssuedJwt:
+            """A token this provider issued, as the introspection endpoint sees it."""
+
+            def __init__(self, claims: dict[str, Any], raw: str) -> None:
+                self.claims, self.raw = claims, raw
+
+            def is_expired(self) -> bool:
+                return bool(self.claims["exp"] <= time.time())
+
+            def is_revoked(self) -> bool:
+                return self.raw in idp.revoked
+
+        class Introspection(IntrospectionEndpoint):  # type: ignore[misc]
+            CLIENT_AUTH_METHODS: ClassVar[list[str]] = ["client_secret_basic"]
+
+            def query_token(self, token_string: str, token_type_hint: str | None) -> IssuedJwt | None:
+                try:
+                    claims = jwt.decode(token_string, idp.signing_key.public_key(), algorithms=["RS256"],
+                                        options={"verify_aud": False, "verify_exp": False})
+                except jwt.PyJWTError:
+                    return None
+                return IssuedJwt(claims, token_string)
+
+            def check_permission(self, token: IssuedJwt, client: _Client, req: Any) -> bool:
+                return True
+
+            def introspect_token(self, token: IssuedJwt) -> dict[str, Any]:
+                keep = ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti")
+                return {"active": True, "token_type": "Bearer", **{k: token.claims[k] for k in keep
+                                                                    if k in token.claims}}
+
+        server.register_endpoint(Introspection)
+
         @app.before_request
         def count_and_fault() -> Response | None:
             idp.requests[request.path] += 1
@@ -290,6 +325,10 @@ class IdentityProvider:
         @app.post("/oauth2/v1/token")
         def token() -> Any:
             return server.create_token_response()
+
+        @app.post("/oauth2/v1/introspect")
+        def introspect() -> Any:
+            return server.create_endpoint_response(Introspection.ENDPOINT_NAME)
 
         @app.get("/admin/v1/SigningCert/jwk")
         def signing_cert() -> Any:

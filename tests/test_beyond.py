@@ -5,6 +5,7 @@ assertions."""
 
 from __future__ import annotations
 
+import calendar
 import json
 import time
 from collections.abc import Iterator
@@ -226,3 +227,46 @@ def test_subject_mapping_errors_name_the_key(stack: Seeded) -> None:
         assert "OIC_SUBJECT_MAP" in fn.output()
 
 
+
+
+# -- optional revocation check (RFC 7662 introspection) ----------------------------------------
+
+
+def test_introspection_refuses_a_revoked_token_and_caches_verdicts(stack: Seeded) -> None:
+    from local.seed import AUTHORIZER_ID
+
+    env = {**stack.authorizer_env(), "IDCS_DOMAIN_URL": stack.idp.url, "INTROSPECTION_CLIENT_ID": AUTHORIZER_ID,
+           "INTROSPECTION_CLIENT_SECRET": stack.authorizer_secret, "INTROSPECTION_CACHE_SECONDS": "2"}
+    path = "/oauth2/v1/introspect"
+    with start_fn(env) as fn:
+        token = stack.vendor_token()
+        before = stack.idp.requests[path]
+        first = fn.call(single(token)).json()
+        assert first["active"] is True
+        expires = first["expiresAt"]
+        assert calendar.timegm(time.strptime(expires, "%Y-%m-%dT%H:%M:%SZ")) <= time.time() + 2
+        for _ in range(5):
+            assert fn.call(single(token)).json()["active"] is True
+        assert stack.idp.requests[path] - before == 1  # cached verdict
+        stack.idp.revoked.add(token)
+        time.sleep(2.1)
+        revoked = fn.call(single(token)).json()
+        assert revoked["active"] is False and "revoked" in revoked["wwwAuthenticate"]
+        # The local checks still come first: a forged token costs no introspection.
+        count = stack.idp.requests[path]
+        assert fn.call(single(token[:-4] + "AAAA")).json()["active"] is False
+        assert stack.idp.requests[path] == count
+
+
+def test_introspection_failure_is_cannot_decide(stack: Seeded) -> None:
+    from local.seed import AUTHORIZER_ID
+
+    env = {**stack.authorizer_env(), "INTROSPECTION_URL": "http://127.0.0.1:9/introspect",
+           "INTROSPECTION_CLIENT_ID": AUTHORIZER_ID, "INTROSPECTION_CLIENT_SECRET": "x"}
+    with start_fn(env) as fn:
+        result = fn.call(single(stack.vendor_token()))
+        assert result.status == 502 and "introspection unavailable" in fn.output()
+    env.update(INTROSPECTION_URL=stack.idp.url + "/oauth2/v1/introspect", INTROSPECTION_CLIENT_SECRET="wrong")
+    with start_fn(env) as fn:
+        assert fn.call(single(stack.vendor_token())).status == 502
+        assert "INTROSPECTION_CLIENT_SECRET" in fn.output()

@@ -1,0 +1,90 @@
+"""`python -m authorizer doctor`: what it says for each misconfiguration, for
+a healthy configuration against the local identity provider, and for tokens
+given on stdin, read as an operator would. It never prints a token."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import jwt
+import pytest
+
+from local.fnrun import ROOT
+from local.seed import APIGW_AUDIENCE, APIGW_SCOPE, Seeded
+from tests.tokens import SENSITIVE, leaked
+
+
+def doctor(env: dict[str, str], stdin: str = "", *args: str) -> tuple[int, str]:
+    result = subprocess.run([sys.executable, "-m", "authorizer", "doctor", *args], cwd=ROOT, input=stdin,
+                            capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin", **env})
+    output = result.stdout + result.stderr
+    assert not leaked(output), "doctor printed a token, signature or secret"
+    return result.returncode, output
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({}, ["FAIL  configuration IDCS_DOMAIN_URL: not set", "fix:"]),
+    ({"IDCS_DOMAIN_URL": "http://idcs.example.com", "TOKEN_AUDIENCES": "x"},
+     ["FAIL  configuration IDCS_DOMAIN_URL: must use https://"]),
+    ({"JWKS_URL": "https://x/jwk", "TOKEN_AUDIENCES": "x", "CLOCK_SKEW_SECONDS": "600",
+      "JWKS_CACHE_SECONDS": "soon"},
+     ["configuration CLOCK_SKEW_SECONDS: 600 is out of range", "configuration JWKS_CACHE_SECONDS: 'soon' is not"]),
+    ({"JWKS_URL": "https://x/jwk"}, ["FAIL  configuration TOKEN_AUDIENCES: not set", "primary audience"]),
+    ({"JWKS_URL": "https://x/jwk", "TOKEN_AUDIENCES": "x", "OIC_CLIENT_ID": "oic"},
+     ["FAIL  configuration OIC_SCOPE: not set", "urn:opc:resource:consumer::all"]),
+    ({"JWKS_URL": "https://x/jwk", "TOKEN_AUDIENCES": "x", "ACCESS_POLICY": '{"rules": [{"name": "a b"}]}'},
+     ["FAIL  configuration ACCESS_POLICY: rule #1: 'name' must be"]),
+    ({"JWKS_URL": "https://x/jwk", "TOKEN_AUDIENCES": "x", "TOKEN_AUDIENCE": "y"},
+     ["WARN  unknown key TOKEN_AUDIENCE (a typo?)"]),
+])
+def test_each_misconfiguration(env: dict[str, str], expected: list[str]) -> None:
+    code, output = doctor(env)
+    for text in expected:
+        assert text in output, output
+    if any(line.startswith("FAIL") for line in output.splitlines()):
+        assert code == 1
+
+
+def test_healthy_configuration_and_tokens(stack: Seeded) -> None:
+    env = {**stack.authorizer_env(), **stack.exchange_env()}
+    code, output = doctor(env)
+    assert code == 0, output
+    assert "OK    configuration: every key is well formed" in output
+    assert "OK    signing keys for https://identity.oraclecloud.com/: 1 usable" in output
+    assert "key SIGNING_KEY: RS256" in output
+    assert "OK    OIC token obtained" in output and "scope: urn:opc:resource:consumer::all" in output
+    assert "sub: oic-client" in output
+
+    good = stack.vendor_token()
+    code, output = doctor(env, good)
+    assert code == 0 and "token: ACCEPTED for vendor-app" in output and "expires in" in output
+
+    now = int(time.time())
+    expired = stack.idp.mint(stack.idp.apps["vendor-app"], None, APIGW_AUDIENCE + APIGW_SCOPE,
+                             iat=now - 8000, exp=now - 7300)
+    code, output = doctor(env, "Bearer " + expired)
+    assert code == 1 and "REFUSED (expired)" in output and "expired 2h 1" in output
+
+    claims = jwt.decode(good, options={"verify_signature": False})
+    other_audience = jwt.encode({**claims, "aud": ["https://elsewhere/"]}, stack.idp.signing_key, algorithm="RS256",
+                                headers={"kid": "SIGNING_KEY"})
+    SENSITIVE.add(other_audience)
+    code, output = doctor(env, other_audience)
+    assert "REFUSED (invalid_audience)" in output and "expected one of https://apigw.local/" in output
+
+    unknown_kid = jwt.encode(claims, stack.idp.signing_key, algorithm="RS256", headers={"kid": "OLD_KEY"})
+    SENSITIVE.add(unknown_kid)
+    code, output = doctor(env, unknown_kid)
+    assert "REFUSED (unknown_key)" in output and "'OLD_KEY' is not among the issuer's keys (SIGNING_KEY)" in output
+
+    code, output = doctor(env, "not-a-token")
+    assert code == 1 and "REFUSED (malformed_token)" in output
+
+
+def test_unreachable_keys(stack: Seeded) -> None:
+    env = {"JWKS_URL": "http://127.0.0.1:9/jwk", "TOKEN_AUDIENCES": APIGW_AUDIENCE}
+    code, output = doctor(env)
+    assert code == 1 and "FAIL  signing keys for https://identity.oraclecloud.com/" in output
+    assert "Access signing certificate" in output
