@@ -359,6 +359,33 @@ def bench_footprint() -> None:
             f"{total / fdk_only:.1f}x; largest: {top}", "reported", True)
 
 
+def bench_introspection(n: int = 300) -> None:
+    from local.seed import AUTHORIZER_ID, seeded_stack
+
+    print(f"introspection cost: warm calls via fdk, {n} new tokens each, interleaved", flush=True)
+    stack = seeded_stack()
+    try:
+        env = stack.authorizer_env()
+        checked_env = {**env, "IDCS_DOMAIN_URL": stack.idp.url, "INTROSPECTION_CLIENT_ID": AUTHORIZER_ID,
+                       "INTROSPECTION_CLIENT_SECRET": stack.authorizer_secret}
+        with FnProcess(ROOT, env) as plain, FnProcess(ROOT, checked_env) as checked:
+            warm = json.dumps(single(stack.vendor_token())).encode()
+            for _ in range(50):
+                plain.call(warm)
+                checked.call(warm)
+            t_plain: list[float] = []
+            t_checked: list[float] = []
+            for _ in range(n):
+                body = json.dumps(single(stack.vendor_token())).encode()
+                t_plain.append(plain.call(body).seconds)
+                t_checked.append(checked.call(body).seconds)
+        p, c = statistics.median(t_plain) * 1e3, statistics.median(t_checked) * 1e3
+        row("first decision with introspection (p50, loopback IdP)", f"{c:.2f} ms", f"without {p:.2f} ms",
+            f"+{c - p:.2f} ms ({c / p:.1f}x)", "reported (cached verdicts cost nothing)", True)
+    finally:
+        stack.stop()
+
+
 FIGURES: dict[str, Callable[[], None]] = {
     "inprocess": bench_inprocess,
     "warm": bench_warm,
@@ -366,6 +393,7 @@ FIGURES: dict[str, Callable[[], None]] = {
     "idp": bench_idp,
     "rss": bench_rss,
     "footprint": bench_footprint,
+    "introspection": bench_introspection,
 }
 
 
