@@ -15,10 +15,11 @@ from fdk import response
 from authorizer.app import Authorizer, build_authorizer
 from authorizer.errors import ConfigError
 from token_exchange import log
-from token_exchange.log import emit, get_logger, quiet_other_loggers
+from token_exchange.log import defer_to_event_loop, emit, get_logger, quiet_other_loggers
 
 quiet_other_loggers()
 _log = get_logger("authorizer")
+defer_to_event_loop(_log)
 _authorizer: Authorizer | None = None
 _config_error: ConfigError | None = None
 _JSON = {"Content-Type": "application/json"}

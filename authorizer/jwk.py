@@ -12,6 +12,7 @@ verifies only that algorithm.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,9 @@ ALGORITHM_KEY_TYPE = {"RS256": "RSA", "PS256": "RSA", "ES256": "EC"}
 SUPPORTED_ALGORITHMS = frozenset(ALGORITHM_KEY_TYPE)
 
 
+Verify = Callable[[bytes, bytes], None]  # (signature, signing input); raises InvalidSignature
+
+
 @dataclass(frozen=True)
 class SigningKey:
     """A trusted verification key, and the algorithms it may verify."""
@@ -38,6 +42,9 @@ class SigningKey:
     public_key: RSAPublicKey | EllipticCurvePublicKey
     algorithms: frozenset[str]
     signature_bytes: int  # the exact signature length for this key
+    # One ready verify function per algorithm the key is bound to: the hot path
+    # does a dictionary lookup instead of type checks.
+    verifiers: Mapping[str, Verify] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -112,7 +119,35 @@ def parse_signing_key(jwk: Any, allowed: frozenset[str] = frozenset({"RS256"})) 
         raise UnusableKey("'key_ops' does not allow verify")
     public_key: RSAPublicKey | EllipticCurvePublicKey
     public_key, size = _rsa(jwk) if kty == "RSA" else _ec(jwk)
-    return SigningKey(kid=kid, public_key=public_key, algorithms=algorithms, signature_bytes=size)
+    verifiers = {alg: _verifier(alg, public_key) for alg in algorithms}
+    return SigningKey(kid=kid, public_key=public_key, algorithms=algorithms, signature_bytes=size,
+                      verifiers=verifiers)
+
+
+_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+def _verifier(alg: str, public_key: RSAPublicKey | EllipticCurvePublicKey) -> Verify:
+    """Bind the algorithm's padding and hash to the key once."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ec import ECDSA
+    from cryptography.hazmat.primitives.asymmetric.padding import MGF1, PSS, PKCS1v15
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+    from cryptography.hazmat.primitives.hashes import SHA256
+
+    if isinstance(public_key, RSAPublicKey):
+        padding = PKCS1v15() if alg == "RS256" else PSS(mgf=MGF1(SHA256()), salt_length=32)  # RFC 7518 3.5
+        verify_rsa, sha256 = public_key.verify, SHA256()
+        return lambda signature, data: verify_rsa(signature, data, padding, sha256)
+    verify_ec, ecdsa = public_key.verify, ECDSA(SHA256())
+
+    def es256(signature: bytes, data: bytes) -> None:
+        r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+        if not (0 < r < _P256_ORDER and 0 < s < _P256_ORDER):
+            raise InvalidSignature  # e.g. r = s = 0 (CVE-2022-21449)
+        verify_ec(encode_dss_signature(r, s), data, ecdsa)
+
+    return es256
 
 
 def parse_jwks(document: bytes, allowed: frozenset[str] = frozenset({"RS256"})) -> KeySet:

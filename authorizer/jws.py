@@ -11,11 +11,6 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ec import ECDSA, EllipticCurvePublicKey
-from cryptography.hazmat.primitives.asymmetric.padding import MGF1, PSS, PKCS1v15
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-from cryptography.hazmat.primitives.hashes import SHA256
 
 from .encoding import DecodeError, b64url_decode, strict_json_object
 from .errors import InvalidSignature, MalformedToken, UnsupportedToken
@@ -39,11 +34,6 @@ _FORBIDDEN_HEADER_MEMBERS = {
 }
 _ACCEPTED_TYP = frozenset({"jwt", "at+jwt", "application/at+jwt"})
 
-_PKCS1 = PKCS1v15()
-_PSS = PSS(mgf=MGF1(SHA256()), salt_length=32)  # RFC 7518 3.5: salt as long as the hash
-_HASH = SHA256()
-_ECDSA = ECDSA(SHA256())
-_P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 
 
 class DecodedJws(NamedTuple):
@@ -112,27 +102,15 @@ def _check_header(header_b64: str) -> tuple[dict[str, Any], str, str]:
 
 def verify_signature(jws: DecodedJws, key: SigningKey) -> None:
     """Verify with ``key``, which must be bound to the token's algorithm."""
-    if jws.alg not in key.algorithms:
+    verify = key.verifiers.get(jws.alg)
+    if verify is None:
         raise UnsupportedToken("algorithm not allowed for this key", reason="algorithm_not_allowed")
     # The signature must be exactly as long as the key makes it (RFC 8017
     # 8.2.2 step 1; RFC 7518 3.4): a shorter or longer one is malformed,
     # however lenient the library would be.
-    signature = jws.signature
-    if len(signature) != key.signature_bytes:
+    if len(jws.signature) != key.signature_bytes:
         raise InvalidSignature("signature length does not match the key")
-    public_key = key.public_key
     try:
-        if jws.alg == "RS256" and isinstance(public_key, RSAPublicKey):
-            public_key.verify(signature, jws.signing_input, _PKCS1, _HASH)
-        elif jws.alg == "PS256" and isinstance(public_key, RSAPublicKey):
-            public_key.verify(signature, jws.signing_input, _PSS, _HASH)
-        elif jws.alg == "ES256" and isinstance(public_key, EllipticCurvePublicKey):
-            r = int.from_bytes(signature[:32], "big")
-            s = int.from_bytes(signature[32:], "big")
-            if not (0 < r < _P256_ORDER and 0 < s < _P256_ORDER):
-                raise InvalidSignature("signature out of range")  # e.g. r = s = 0 (CVE-2022-21449)
-            public_key.verify(encode_dss_signature(r, s), jws.signing_input, _ECDSA)
-        else:
-            raise UnsupportedToken("algorithm does not fit the key", reason="algorithm_not_allowed")
+        verify(jws.signature, jws.signing_input)
     except _CryptoInvalidSignature:
         raise InvalidSignature("signature does not verify") from None

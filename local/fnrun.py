@@ -127,6 +127,9 @@ class FnProcess:
     def output(self) -> str:
         if self._captured is not None:
             return self._captured
+        # The functions write their log line just after the answer is sent:
+        # give that write a moment to land before reading.
+        time.sleep(0.02)
         text = ""
         for path in (self.stdout_path, self.stderr_path):
             if path.exists():

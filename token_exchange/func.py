@@ -38,10 +38,11 @@ from token_exchange import log  # noqa: E402
 from token_exchange.backend import BackendConfig, GatewayRequest, OicForwarder, json_error  # noqa: E402
 from token_exchange.errors import ConfigError  # noqa: E402
 from token_exchange.exchange import TokenExchanger  # noqa: E402
-from token_exchange.log import elapsed_ms, emit, get_logger, quiet_other_loggers  # noqa: E402
+from token_exchange.log import defer_to_event_loop, elapsed_ms, emit, get_logger, quiet_other_loggers  # noqa: E402
 
 quiet_other_loggers()
 _log = get_logger("token_exchange")
+defer_to_event_loop(_log)
 _forwarder: OicForwarder | None = None
 DEADLINE_MARGIN_SECONDS = 0.5
 

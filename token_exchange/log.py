@@ -11,10 +11,12 @@ library's debug output (request headers included) reach the function's logs.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
 _NOISY = ("urllib3", "requests", "oci", "fdk", "asyncio", "authlib", "werkzeug")
@@ -30,6 +32,9 @@ class StructuredLogger:
         self.level = level
         self._stream = stream
         self._prefix = {lvl: f'"level":"{label}","logger":{_dumps(name)},' for lvl, label in _LEVEL_NAMES.items()}
+        # How a finished line is handed over. The fdk adapter sets this to
+        # "write right after the response is sent" (see defer_to_event_loop).
+        self.schedule: Callable[[Callable[[str], None], str], None] | None = None
 
     def log(self, level: int, msg: str, **fields: Any) -> None:
         if level < self.level:
@@ -42,8 +47,15 @@ class StructuredLogger:
         """Write a line from pre-encoded JSON members (``"a":1,"b":"x"``)."""
         if level < self.level:
             return
+        line = f'{{"ts":{time.time():.3f},{self._prefix[level]}{members}}}\n'
+        if self.schedule is not None:
+            self.schedule(self._emit, line)
+        else:
+            self._emit(line)
+
+    def _emit(self, line: str) -> None:
         stream = self._stream or sys.stderr
-        stream.write(f'{{"ts":{time.time():.3f},{self._prefix[level]}{members}}}\n')
+        stream.write(line)
         stream.flush()
 
     def info(self, msg: str, **fields: Any) -> None:
@@ -66,6 +78,22 @@ def get_logger(name: str) -> StructuredLogger:
     if logger is None:
         logger = _LOGGERS[name] = StructuredLogger(name)
     return logger
+
+
+def defer_to_event_loop(logger: StructuredLogger) -> None:
+    """Write lines from the event loop right after the current call's answer is
+    sent, not before: fdk runs a synchronous handler on its event loop, so a
+    ``call_soon`` callback runs as soon as the response is handed to the
+    socket. The line is written microseconds later, off the caller's latency.
+    Without a running loop (tests, tools) lines are written at once."""
+
+    def schedule(emit: Callable[[str], None], line: str) -> None:
+        try:
+            asyncio.get_running_loop().call_soon(emit, line)
+        except RuntimeError:
+            emit(line)
+
+    logger.schedule = schedule
 
 
 def quiet_other_loggers() -> None:
