@@ -237,6 +237,14 @@ CATALOGUE: list[Case] = [
          signed(header={"alg": "RS256", "kid": "SIGNING_KEY", "typ": "secevent+jwt"})),
     # -- claims and time --------------------------------------------------------
     Case("expired", "invalid_token", "exp", signed(exp=_NOW - 3600, iat=_NOW - 7200)),
+    Case("expired 30 s ago, inside the leeway", "allow", "CLOCK_SKEW_SECONDS (60) tolerates clock drift",
+         lambda s, a: single(s.mint(exp=int(time.time()) - 30, iat=int(time.time()) - 600))),
+    Case("nbf 30 s ahead, inside the leeway", "allow", "CLOCK_SKEW_SECONDS", lambda s, a: single(
+        s.mint(nbf=int(time.time()) + 30))),
+    Case("iat 30 s ahead, inside the leeway", "allow", "CLOCK_SKEW_SECONDS", lambda s, a: single(
+        s.mint(iat=int(time.time()) + 30, exp=int(time.time()) + 600))),
+    Case("expired 90 s ago, past the leeway", "invalid_token", "leeway boundary", lambda s, a: single(
+        s.mint(exp=int(time.time()) - 90, iat=int(time.time()) - 600))),
     Case("expired just past leeway", "invalid_token", "leeway boundary", signed(exp=_NOW - 120, iat=_NOW - 3000)),
     Case("nbf in the future", "invalid_token", "nbf", signed(nbf=_NOW + 600)),
     Case("iat in the future", "invalid_token", "iat", signed(iat=_NOW + 600, exp=_NOW + 3000)),
