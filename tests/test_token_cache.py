@@ -117,3 +117,15 @@ def test_min_remaining_for_the_gateway_cache():
     clock.now += 185  # 115 s left: below the 120 s the authorizer needs
     _, until = cache.get("k", issuer)
     assert issuer.calls == 2 and until - clock.now >= 120
+
+
+def test_short_lived_tokens_still_serve_half_their_life():
+    clock = Clock()
+    cache, issuer = TokenCache(clock, min_remaining=120), Issuer(clock, lifetime=120)
+    for _ in range(39):
+        cache.get("k", issuer)
+        clock.now += 1  # 39 s of calls: one token (not one per call)
+    assert issuer.calls == 1
+    clock.now += 2  # 79 s left: the advisory window (80 s) opens, one caller refreshes
+    _, until = cache.get("k", issuer)
+    assert issuer.calls == 2 and until - clock.now == 120

@@ -6,8 +6,9 @@ For an entry of lifetime L:
 * in the advisory window one caller refreshes while the others keep using the
   current token; a failed refresh keeps the still-valid token and is not
   retried for ``failure_backoff`` seconds (no request storm);
-* in the mandatory window (min(300 s, L/6) before expiry) the token is no
-  longer handed out: the caller must obtain a new one, single-flight per key.
+* in the mandatory window (min(300 s, L/6) before expiry, or more when the
+  caller needs a minimum remaining life, up to L/2) the token is no longer
+  handed out: the caller must obtain a new one, single-flight per key.
 
 So a token handed out always has at least the mandatory window left, which
 is what lets the authorizer give API Gateway an ``expiresAt`` that its cache
@@ -124,8 +125,11 @@ class TokenCache:
         state.last_failure = float("-inf")
         expires_at = token.expires_at if cap is None else min(token.expires_at, cap)
         lifetime = max(expires_at - token.issued_at, 0.0)
-        mandatory_gap = max(min(MANDATORY_SECONDS, lifetime / 6), self._min_remaining)
-        advisory_gap = max(min(ADVISORY_SECONDS, lifetime / 3), mandatory_gap)
+        # A token must keep min_remaining seconds when handed out, but a
+        # short-lived one (say 120 s) must still serve for half its life
+        # rather than be fetched anew on every call.
+        mandatory_gap = max(min(MANDATORY_SECONDS, lifetime / 6), min(self._min_remaining, lifetime / 2))
+        advisory_gap = max(min(ADVISORY_SECONDS, lifetime / 3), mandatory_gap + min(60.0, lifetime / 6))
         entry = _Entry(
             token=token,
             expires_at=expires_at,
