@@ -21,14 +21,12 @@ issuer has its own key store.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from token_exchange.errors import ConfigError
-from token_exchange.settings import checked_url
+from token_exchange.settings import checked_url, json_setting
 
 from .jwk import SUPPORTED_ALGORITHMS
 
@@ -55,23 +53,10 @@ class IssuerSettings:
 
 def trusted_issuers_from_env(env: Mapping[str, str]) -> list[IssuerSettings] | None:
     """The TRUSTED_ISSUERS list, or None when the default (identity domain) applies."""
-    raw = env.get("TRUSTED_ISSUERS", "").strip()
-    path = env.get("TRUSTED_ISSUERS_FILE", "").strip()
-    if raw and path:
-        raise ConfigError("TRUSTED_ISSUERS", "set both TRUSTED_ISSUERS and TRUSTED_ISSUERS_FILE; keep one")
-    key = "TRUSTED_ISSUERS"
-    if path:
-        key = "TRUSTED_ISSUERS_FILE"
-        try:
-            raw = Path(path).read_text()
-        except OSError as exc:
-            raise ConfigError(key, f"cannot read {path} ({exc.strerror})") from None
-    if not raw:
+    setting = json_setting(env, "TRUSTED_ISSUERS")
+    if setting is None:
         return None
-    try:
-        entries = json.loads(raw)
-    except ValueError:
-        raise ConfigError(key, "is not valid JSON") from None
+    key, entries = setting
     if not isinstance(entries, list) or not 0 < len(entries) <= MAX_ISSUERS:
         raise ConfigError(key, f"must be a JSON list of 1 to {MAX_ISSUERS} issuer objects")
     parsed = [_issuer(key, i + 1, entry) for i, entry in enumerate(entries)]

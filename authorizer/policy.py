@@ -20,15 +20,14 @@ the ``method`` argument and never matches without it. ``scopes`` and
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 from token_exchange.errors import ConfigError
+from token_exchange.settings import json_setting
 
 from .claims import Claims
 from .errors import InsufficientScope, InvalidRequest
@@ -85,23 +84,10 @@ def _glob(pattern: str) -> re.Pattern[str]:
 
 
 def access_policy_from_env(env: Mapping[str, str]) -> AccessPolicy | None:
-    raw = env.get("ACCESS_POLICY", "").strip()
-    path = env.get("ACCESS_POLICY_FILE", "").strip()
-    if raw and path:
-        raise ConfigError("ACCESS_POLICY", "set both ACCESS_POLICY and ACCESS_POLICY_FILE; keep one")
-    key = "ACCESS_POLICY"
-    if path:
-        key = "ACCESS_POLICY_FILE"
-        try:
-            raw = Path(path).read_text()
-        except OSError as exc:
-            raise ConfigError(key, f"cannot read {path} ({exc.strerror})") from None
-    if not raw:
+    setting = json_setting(env, "ACCESS_POLICY")
+    if setting is None:
         return None
-    try:
-        document = json.loads(raw)
-    except ValueError:
-        raise ConfigError(key, "is not valid JSON") from None
+    key, document = setting
     entries = document.get("rules") if isinstance(document, dict) else None
     if not isinstance(entries, list) or not 0 < len(entries) <= MAX_RULES:
         raise ConfigError(key, f'must be {{"rules": [...]}} with 1 to {MAX_RULES} rules')

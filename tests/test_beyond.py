@@ -270,3 +270,18 @@ def test_introspection_failure_is_cannot_decide(stack: Seeded) -> None:
     with start_fn(env) as fn:
         assert fn.call(single(stack.vendor_token())).status == 502
         assert "INTROSPECTION_CLIENT_SECRET" in fn.output()
+
+
+def test_json_settings_from_files_in_the_image(tmp_path: Any) -> None:
+    from token_exchange.errors import ConfigError
+
+    policy_file = tmp_path / "policy.json"
+    policy_file.write_text(POLICY)
+    policy = access_policy_from_env({"ACCESS_POLICY_FILE": str(policy_file)})
+    assert policy is not None and [r.name for r in policy.rules] == ["hello-world", "orders-partner", "reports-get"]
+    with pytest.raises(ConfigError) as both:
+        access_policy_from_env({"ACCESS_POLICY_FILE": str(policy_file), "ACCESS_POLICY": POLICY})
+    assert "keep one" in both.value.problem
+    with pytest.raises(ConfigError) as missing:
+        access_policy_from_env({"ACCESS_POLICY_FILE": str(tmp_path / "nope.json")})
+    assert missing.value.key == "ACCESS_POLICY_FILE" and "cannot read" in missing.value.problem

@@ -7,7 +7,10 @@ Shared by both functions (the authorizer imports it too). Every problem is a
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
@@ -45,6 +48,28 @@ def checked_url(key: str, raw: str) -> str:
     if parts.fragment:
         raise ConfigError(key, "must not have a #fragment")
     return raw
+
+
+def json_setting(env: Mapping[str, str], key: str) -> tuple[str, Any] | None:
+    """A JSON value given inline (``KEY``) or as a file in the image
+    (``KEY_FILE``): the key it came from, and the parsed value; None if unset."""
+    raw = env.get(key, "").strip()
+    path = env.get(key + "_FILE", "").strip()
+    if raw and path:
+        raise ConfigError(key, f"set both {key} and {key}_FILE; keep one")
+    source = key
+    if path:
+        source = key + "_FILE"
+        try:
+            raw = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError(source, f"cannot read {path} ({exc.strerror})") from None
+    if not raw:
+        return None
+    try:
+        return source, json.loads(raw)
+    except ValueError:
+        raise ConfigError(source, "is not valid JSON") from None
 
 
 def integer(env: Mapping[str, str], key: str, default: int, low: int, high: int) -> int:
