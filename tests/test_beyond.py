@@ -9,6 +9,7 @@ import calendar
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import jwt
 import pytest
@@ -272,7 +273,7 @@ def test_introspection_failure_is_cannot_decide(stack: Seeded) -> None:
         assert "INTROSPECTION_CLIENT_SECRET" in fn.output()
 
 
-def test_json_settings_from_files_in_the_image(tmp_path: Any) -> None:
+def test_json_settings_from_files_in_the_image(tmp_path: Path) -> None:
     from token_exchange.errors import ConfigError
 
     policy_file = tmp_path / "policy.json"
