@@ -25,7 +25,7 @@ from token_exchange.secrets import secret_from_env
 from .cache import ExpiringLru
 from .claims import ClaimRules, Claims
 from .config import TOKEN_PATH, AuthorizerConfig
-from .errors import CannotDecide, ConfigError, TokenRejected
+from .errors import CannotDecide, ConfigError, InvalidRequest, TokenRejected
 from .event import parse_request
 from .idp import JWKS_SCOPE, ClientCredentialsToken, DiscoveryJwksFetcher, JwksFetcher
 from .introspection import Introspector, introspector_from_env
@@ -163,6 +163,15 @@ class Authorizer:
                 call_id=call_id, token_hash=token_hash, ms=elapsed_ms(started),
             )
             raise
+        except Exception as bug:
+            # A defect must not turn a bad request into a 502, nor let anything
+            # through: refuse, and log the exception's type only (its message
+            # could quote the input).
+            emit(
+                self._log, log.ERROR, "decision", verdict="deny", reason="internal_error", detail=type(bug).__name__,
+                call_id=call_id, token_hash=token_hash, ms=elapsed_ms(started),
+            )
+            return self._denial(InvalidRequest("the request could not be processed", reason="internal_error"))
 
     def verify_token(self, token: str) -> Verified:
         claims = self.verifier.verify(token)

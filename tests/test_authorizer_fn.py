@@ -184,3 +184,24 @@ def test_expires_at_never_after_exp(authorizer_fn: FnProcess, signer: Signer) ->
     exp = time.time() + 120.9
     answer = authorizer_fn.call(single(signer.mint(claims=idcs_claims(exp=exp)))).json()
     assert datetime.fromisoformat(answer["expiresAt"].replace("Z", "+00:00")).timestamp() <= exp
+
+
+def test_a_defect_is_a_denial_not_a_crash(signer: Signer, capsys: pytest.CaptureFixture[str]) -> None:
+    """Fail closed even on a bug: here the verifier is broken on purpose."""
+    from authorizer.app import build_authorizer
+
+    server = JwksServer([signer.jwk()]).start()
+    try:
+        authorizer = build_authorizer(authorizer_env(server.url))
+
+        def broken(token: str) -> None:
+            raise KeyError("boom " + token)
+
+        authorizer.verifier.verify = broken  # type: ignore[assignment,method-assign]
+        token = signer.mint()
+        answer = json.loads(authorizer.handle(json.dumps(single(token)).encode(), "call"))
+        assert answer["active"] is False and 'error="invalid_token"' in answer["wwwAuthenticate"]
+        logged = capsys.readouterr().err
+        assert '"reason":"internal_error","detail":"KeyError"' in logged and token not in logged
+    finally:
+        server.stop()
