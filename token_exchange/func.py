@@ -82,7 +82,7 @@ def handler(ctx, data: io.BytesIO | None = None):  # type: ignore[no-untyped-def
     except ConfigError as error:
         emit(_log, log.ERROR, "cannot forward", call_id=ctx.CallID(), reason=error.reason, detail=str(error))
         result = json_error(502, "configuration_error", str(error))
-    except Exception as bug:  # noqa: BLE001 (an answer the gateway can show, never the exception's text)
+    except Exception as bug:  # an answer the gateway can show, never the exception text
         emit(_log, log.ERROR, "cannot forward", call_id=ctx.CallID(), reason="internal_error",
              detail=type(bug).__name__)
         result = json_error(502, "internal_error", "the request could not be forwarded")
