@@ -167,7 +167,7 @@ def check_endpoints(authorizer: Authorizer, report: Report) -> None:
         started = time.monotonic()
         try:
             key_set = fetcher()
-        except Exception as exc:
+        except Exception as exc:  # report whatever went wrong, in one line
             report.fail(f"signing keys for {issuer_name}: {exc}",
                         "check the URL; if it answers 401, turn on 'Access signing certificate' or set "
                         "JWKS_CLIENT_ID / JWKS_CLIENT_SECRET")
@@ -178,7 +178,7 @@ def check_endpoints(authorizer: Authorizer, report: Report) -> None:
         try:
             raw = json.loads(http.request("GET", fetcher.jwks_url(), timeout=3, max_bytes=256 * 1024).body)
             documents = {k.get("kid"): k for k in raw.get("keys", []) if isinstance(k, dict)}
-        except Exception:
+        except Exception:  # the certificate details are a bonus
             documents = {}
         for kid, key in sorted(key_set.keys.items()):
             report.info(f"key {kid}: {', '.join(sorted(key.algorithms))}{_certificate_dates(documents.get(kid, {}))}")

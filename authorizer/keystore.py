@@ -172,7 +172,7 @@ class KeyStore:
                 self._last_failure = self._clock()
                 self._last_error = str(exc)
                 return
-            except Exception as exc:
+            except Exception as exc:  # a fetch defect must not become a crash, nor leak its text
                 self._last_failure = self._clock()
                 self._last_error = f"JWKS fetch failed ({type(exc).__name__})"
                 return

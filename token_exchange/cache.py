@@ -84,7 +84,7 @@ class TokenCache:
                 return entry.token, entry.expires_at
             try:
                 return self._refresh(key, state, fetch, cap_expires_at)
-            except Exception:
+            except Exception:  # any failure: keep the still-valid token
                 return entry.token, entry.expires_at
             finally:
                 state.lock.release()

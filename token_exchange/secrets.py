@@ -119,7 +119,7 @@ class OciVaultReader:
             return base64.b64decode(content.content, validate=True).decode("utf-8")
         except SecretUnavailable:
             raise
-        except Exception as exc:
+        except Exception as exc:  # the SDK raises many kinds; none may leak the secret's content
             status = getattr(exc, "status", None)
             code = getattr(exc, "code", None)
             detail = f"HTTP {status} {code}" if status else type(exc).__name__
