@@ -82,7 +82,10 @@ def parse_scopes(value: str) -> tuple[str, ...]:
     return tuple(filter(None, value.split(" ")))
 
 
-def check_claims(payload: dict[str, Any], rules: ClaimRules, now: float) -> Claims:
+def check_claims(payload: dict[str, Any], rules: ClaimRules, now: float, *, scopes_too: bool = True) -> Claims:
+    """Check every claim rule. ``scopes_too=False`` leaves out the required
+    scopes, so the verifier can refuse a token on its claims before it needs
+    a key, yet answer ``insufficient_scope`` only for a genuine token."""
     exp = _time(payload, "exp", required=True)
     iat = _time(payload, "iat", required=True)
     nbf = _time(payload, "nbf", required=False)
@@ -133,10 +136,15 @@ def check_claims(payload: dict[str, Any], rules: ClaimRules, now: float) -> Clai
         scopes = parse_scopes(scope) if scope is not None else ()
     else:
         scopes = _scopes(payload, rules.scope_claims)
-    if rules.required_scopes and rules.required_scopes.isdisjoint(scopes):
-        raise InsufficientScope("none of the required scopes granted")
+    claims = Claims(principal, client_id, scopes, exp, iat, jti, iss, payload)
+    if scopes_too:
+        check_scopes(claims, rules)
+    return claims
 
-    return Claims(principal, client_id, scopes, exp, iat, jti, iss, payload)
+
+def check_scopes(claims: Claims, rules: ClaimRules) -> None:
+    if rules.required_scopes and rules.required_scopes.isdisjoint(claims.scopes):
+        raise InsufficientScope("none of the required scopes granted")
 
 
 def _scopes(payload: dict[str, Any], names: tuple[str, ...]) -> tuple[str, ...]:

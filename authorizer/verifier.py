@@ -1,9 +1,11 @@
 """The verifier facade: ``verify(token) -> Claims`` and ``hydrate()``.
 
-Order of work follows cost: the cheap structural checks of ``jws.decode``
-first, then the issuer (an unknown ``iss`` is refused before any key is
-fetched), its algorithms, the key lookup in *that issuer's* key store, the
-signature, and the claims.
+Order of work: the structural checks of ``jws.decode``; the issuer (an
+unknown ``iss`` is refused before any key is fetched) and its algorithms;
+the claims (time, issuer, audience, types), which need no key, so that a
+token that is wrong anyway is refused even while the keys are unavailable;
+then the key, in *that issuer's* store, the signature, and last the required
+scopes (``insufficient_scope`` is only ever said of a genuine token).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import jws
-from .claims import ClaimRules, Claims, check_claims
+from .claims import ClaimRules, Claims, check_claims, check_scopes
 from .errors import InvalidIssuer, UnsupportedToken
 from .keystore import KeyStore
 
@@ -38,9 +40,11 @@ class JwtVerifier:
             raise InvalidIssuer("issuer not accepted")
         if decoded.alg not in issuer.algorithms:
             raise UnsupportedToken("algorithm not allowed", reason="algorithm_not_allowed")
+        claims = check_claims(decoded.payload, issuer.rules, self._clock(), scopes_too=False)
         key = issuer.keys.get(decoded.kid)
         jws.verify_signature(decoded, key)
-        return check_claims(decoded.payload, issuer.rules, self._clock())
+        check_scopes(claims, issuer.rules)
+        return claims
 
     def hydrate(self) -> None:
         """Load every issuer's signing keys ahead of the first token."""

@@ -205,3 +205,26 @@ def test_a_defect_is_a_denial_not_a_crash(signer: Signer, capsys: pytest.Capture
         assert '"reason":"internal_error","detail":"KeyError"' in logged and token not in logged
     finally:
         server.stop()
+
+
+def test_tokens_wrong_on_their_claims_are_refused_even_without_keys(signer: Signer, attacker: Signer) -> None:
+    """With the JWKS down and nothing cached, only a token that could be
+    genuine is 'cannot decide'; one that is wrong anyway is a plain denial."""
+    server = JwksServer([signer.jwk()]).start()
+    server.mode = "status:503"
+    try:
+        with start_fn(authorizer_env(server.url)) as fn:
+            now = int(time.time())
+            for token in (signer.mint(exp=now - 3600, iat=now - 7200), signer.mint(aud=["https://other/"]),
+                          signer.mint(iss="https://evil.example/"), attacker.mint(exp=now - 3600, iat=now - 7200)):
+                result = fn.call(single(token))
+                assert result.status == 200 and result.json()["active"] is False
+            assert fn.call(single(signer.mint())).status == 502  # could be genuine: cannot decide
+    finally:
+        server.stop()
+
+
+def test_insufficient_scope_is_only_said_of_a_genuine_token(authorizer_fn: FnProcess, attacker: Signer) -> None:
+    forged = attacker.mint(scope="read")
+    answer = authorizer_fn.call(single(forged)).json()
+    assert answer["active"] is False and 'error="invalid_token"' in answer["wwwAuthenticate"]
