@@ -96,3 +96,27 @@ def test_validly_signed_arbitrary_claims_never_crash(authorizer_fn: FnProcess, s
     answer = decision(authorizer_fn, single(signer.mint(claims=claims)))
     if answer["active"]:
         assert claims.get("iss") == "https://identity.oraclecloud.com/" and isinstance(claims.get("sub"), str)
+
+
+@SETTINGS
+@given(segments=st.lists(st.sampled_from(["HELLO_WORLD", "ORDERS", "1.0", "..", ".", "%2e%2e", "%2E%2e", "x", ""]),
+                         min_size=1, max_size=6))
+def test_access_rules_cannot_be_escaped(segments: list[str]) -> None:
+    """No path that climbs out of a matched prefix is ever allowed by it."""
+    from authorizer.claims import Claims
+    from authorizer.errors import TokenRejected
+    from authorizer.policy import access_policy_from_env
+
+    policy = access_policy_from_env({"ACCESS_POLICY": json.dumps(
+        {"rules": [{"name": "hello", "path": "/HELLO_WORLD/*"}]})})
+    assert policy is not None
+    path = "/" + "/".join(segments)
+    claims = Claims("s", "c", (), 0.0, 0.0, None, "i", {})
+    try:
+        rule = policy.decide(claims, {"path": path})
+    except TokenRejected:
+        return
+    # Leading slashes are one slash (a path parameter has none): compare the normalised path.
+    normalised = "/" + path.lstrip("/")
+    assert rule == "hello" and normalised.startswith("/HELLO_WORLD/")
+    assert ".." not in path.split("/") and "%2e%2e" not in path.lower()
