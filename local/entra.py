@@ -7,15 +7,14 @@ keys never verify another's tokens."""
 from __future__ import annotations
 
 import base64
-import json
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from local.loopback import QuietHandler, http_server
 
 TENANT = "11111111-2222-3333-4444-555555555555"
 API_AUDIENCE = "api://oic-gateway"
@@ -35,12 +34,7 @@ class EntraLikeIssuer:
         self.discovery_issuer: str | None = None  # set to lie about the issuer in discovery
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 outer.requests += 1
                 if self.path == f"/{TENANT}/v2.0/.well-known/openid-configuration":
@@ -50,23 +44,15 @@ class EntraLikeIssuer:
                 elif self.path == f"/{TENANT}/discovery/v2.0/keys":
                     body = outer.jwks()
                 else:
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
+                    self.send_body(404, b"")
                     return
-                raw = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
+                self.send_json(200, body)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self._server = http_server(Handler)
+        self.base = self._server.base_url
         self.issuer = f"{self.base}/{TENANT}/v2.0"
         self.discovery_url = f"{self.issuer}/.well-known/openid-configuration"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self._server.start("entra-like-issuer")
 
     def jwks(self) -> dict[str, Any]:
         numbers = self.rsa_key.public_key().public_numbers()
@@ -94,5 +80,4 @@ class EntraLikeIssuer:
         return jwt.encode(claims, self.rsa_key, algorithm=alg, headers={"kid": self.rsa_kid, "typ": "JWT"})
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._server.stop()

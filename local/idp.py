@@ -33,7 +33,8 @@ from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from cryptography.hazmat.primitives.asymmetric import rsa
 from flask import Flask, Response, jsonify, request
 from joserfc.jwk import RSAKey
-from werkzeug.serving import make_server
+
+from local.loopback import Loopback, wsgi_server
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
@@ -123,7 +124,7 @@ class IdentityProvider:
         self._used_jti: set[str] = set()
         self._lock = threading.Lock()
         self.flask = self._build_flask()
-        self._server: Any = None
+        self._server: Loopback | None = None
         self.url = ""
 
     # -- keys and tokens -----------------------------------------------------
@@ -351,15 +352,13 @@ class IdentityProvider:
         return DOMAIN_SCOPE in str(claims.get("scope", "")).split()
 
     def start(self) -> IdentityProvider:
-        self._server = make_server("127.0.0.1", 0, self.flask, threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        threading.Thread(target=self._server.serve_forever, name="local-idp", daemon=True).start()
+        self._server = wsgi_server(self.flask).start("local-idp")
+        self.url = self._server.base_url
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
 
     @property
     def token_url(self) -> str:

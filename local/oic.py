@@ -9,7 +9,6 @@ who called, so tests can prove which identity reached OIC.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import Counter
 from typing import Any
@@ -17,7 +16,8 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from flask import Flask, Response, jsonify, request
-from werkzeug.serving import make_server
+
+from local.loopback import Loopback, wsgi_server
 
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
@@ -35,7 +35,7 @@ class OicStub:
         self.seen_tokens: list[str] = []
         self.fault: str | None = None  # "status:503" | "hang:<s>" | "reject_next:<n>"
         self.flask = self._build()
-        self._server: Any = None
+        self._server: Loopback | None = None
         self.url = ""
 
     def _verify(self, authorization: str | None) -> dict[str, Any] | None:
@@ -100,12 +100,10 @@ class OicStub:
         return app
 
     def start(self) -> OicStub:
-        self._server = make_server("127.0.0.1", 0, self.flask, threaded=True)
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        threading.Thread(target=self._server.serve_forever, name="oic-stub", daemon=True).start()
+        self._server = wsgi_server(self.flask).start("oic-stub")
+        self.url = self._server.base_url
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()

@@ -10,17 +10,16 @@ principal, not merely that some request arrived.
 from __future__ import annotations
 
 import base64
-import json
 import re
-import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import BaseHTTPRequestHandler
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+from local.loopback import QuietHandler, http_server
 
 _PARAM = re.compile(r'(\w+)="([^"]*)"')
 
@@ -34,38 +33,23 @@ class VaultStub:
         self._rpst = rpst
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 if not outer._signed_by_resource_principal(self):
                     outer.rejected += 1
-                    return self._send(401, {"code": "NotAuthenticated", "message": "bad signature"})
+                    return self.send_json(401, {"code": "NotAuthenticated", "message": "bad signature"})
                 match = re.fullmatch(r"/20190301/secretbundles/([^/?]+)(\?.*)?", self.path)
                 ocid = match.group(1) if match else ""
                 if ocid not in outer.secrets:
-                    return self._send(404, {"code": "NotAuthorizedOrNotFound", "message": "not found"})
+                    return self.send_json(404, {"code": "NotAuthorizedOrNotFound", "message": "not found"})
                 outer.reads[ocid] += 1
                 content = base64.b64encode(outer.secrets[ocid].encode()).decode()
-                self._send(200, {"secretId": ocid, "versionNumber": outer.reads[ocid], "stages": ["CURRENT"],
-                                 "secretBundleContent": {"contentType": "BASE64", "content": content}})
+                self.send_json(200, {"secretId": ocid, "versionNumber": outer.reads[ocid], "stages": ["CURRENT"],
+                                     "secretBundleContent": {"contentType": "BASE64", "content": content}},
+                               {"opc-request-id": "local"})
 
-            def _send(self, status: int, body: dict[str, Any]) -> None:
-                raw = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.send_header("opc-request-id", "local")
-                self.end_headers()
-                self.wfile.write(raw)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self._server = http_server(Handler).start("vault-stub")
+        self.url = self._server.base_url
 
     def _signed_by_resource_principal(self, request: BaseHTTPRequestHandler) -> bool:
         authorization = request.headers.get("Authorization", "")
@@ -88,5 +72,4 @@ class VaultStub:
         return "date" in params.get("headers", "") and "(request-target)" in params.get("headers", "")
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._server.stop()

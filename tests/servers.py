@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from local.loopback import QuietHandler, http_server
 
 
 class JwksServer:
@@ -24,22 +25,17 @@ class JwksServer:
         self._stop = threading.Event()
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def do_GET(self) -> None:
                 outer.requests += 1
                 outer.last_headers = dict(self.headers)
                 mode = outer.mode
                 if mode == "ok":
-                    self._send(200, json.dumps(outer.document).encode(), "application/json")
+                    self.send_json(200, outer.document)
                 elif mode.startswith("status:"):
-                    self._send(int(mode.split(":")[1]), b'{"error":"x"}', "application/json")
+                    self.send_json(int(mode.split(":")[1]), {"error": "x"})
                 elif mode == "html":
-                    self._send(200, b"<html><body>Maintenance</body></html>", "text/html")
+                    self.send_body(200, b"<html><body>Maintenance</body></html>", "text/html")
                 elif mode == "truncated":
                     body = json.dumps(outer.document).encode()
                     self.send_response(200)
@@ -49,7 +45,7 @@ class JwksServer:
                     self.wfile.flush()
                     self.connection.close()
                 elif mode == "oversized":
-                    self._send(200, b'{"keys":[' + b" " * (2 * 1024 * 1024) + b"]}", "application/json")
+                    self.send_body(200, b'{"keys":[' + b" " * (2 * 1024 * 1024) + b"]}")
                 elif mode == "redirect":
                     self.send_response(302)
                     self.send_header("Location", "http://127.0.0.1:1/jwk")
@@ -72,27 +68,17 @@ class JwksServer:
                         self.wfile.flush()
                         time.sleep(0.05)
 
-            def _send(self, status: int, body: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
         self.last_headers: dict[str, str] = {}
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/jwk"
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._server = http_server(Handler)
+        self.url = f"{self._server.base_url}/jwk"
 
     def start(self) -> JwksServer:
-        self._thread.start()
+        self._server.start("jwks-server")
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._server.stop()
 
 
 class EchoServer:
@@ -103,12 +89,7 @@ class EchoServer:
         self.received: list[dict[str, Any]] = []
         outer = self
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
+        class Handler(QuietHandler):
             def _echo(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
@@ -117,21 +98,12 @@ class EchoServer:
                 outer.received.append(seen)
                 if outer.hang_seconds:
                     time.sleep(outer.hang_seconds)
-                raw = json.dumps(seen).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("X-Echo", "yes")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
+                self.send_json(200, seen, {"X-Echo": "yes"})
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _echo  # noqa: N815
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self._server = http_server(Handler).start("echo-server")
+        self.url = self._server.base_url
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._server.stop()
