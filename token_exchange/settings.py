@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
@@ -73,26 +73,29 @@ def json_setting(env: Mapping[str, str], key: str) -> tuple[str, Any] | None:
 
 
 def integer(env: Mapping[str, str], key: str, default: int, low: int, high: int) -> int:
-    raw = env.get(key, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(key, f"{raw!r} is not an integer") from None
-    if not low <= value <= high:
-        raise ConfigError(key, f"{value} is out of range ({low} to {high})")
-    return value
+    return _bounded(env, key, default, low, high, int, "an integer")
 
 
 def number(env: Mapping[str, str], key: str, default: float, low: float, high: float) -> float:
+    return _bounded(env, key, default, low, high, float, "a number")
+
+
+N = TypeVar("N", int, float)
+
+
+def _bounded(env: Mapping[str, str], key: str, default: N, low: N, high: N, parse: Callable[[str], N],
+             what: str) -> N:
     raw = env.get(key, "").strip()
     if not raw:
         return default
     try:
-        value = float(raw)
+        value = parse(raw)
     except ValueError:
-        raise ConfigError(key, f"{raw!r} is not a number") from None
+        raise ConfigError(key, f"{raw!r} is not {what}") from None
     if not low <= value <= high:
-        raise ConfigError(key, f"{value:g} is out of range ({low:g} to {high:g})")
+        raise ConfigError(key, f"{_show(value)} is out of range ({_show(low)} to {_show(high)})")
     return value
+
+
+def _show(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
