@@ -24,6 +24,7 @@ from . import errors, jws
 from .app import Authorizer, build_authorizer
 from .config import AuthorizerConfig
 from .exchange import backend_factory
+from .idp import JwksFetcher
 from .issuers import trusted_issuers_from_env
 from .policy import access_policy_from_env
 from .subjects import subject_mapper_from_env
@@ -155,18 +156,18 @@ def _certificate_dates(jwk: dict[str, Any]) -> str:
 
 
 def check_endpoints(authorizer: Authorizer, report: Report) -> None:
-    from . import http
-
     seen: set[int] = set()
     for issuer_name, issuer in authorizer.verifier.issuers.items():
         store = issuer.keys
         if id(store) in seen:
             continue
         seen.add(id(store))
-        fetcher: Any = store._fetch
+        fetcher = store.fetcher
+        assert isinstance(fetcher, JwksFetcher)
         started = time.monotonic()
         try:
-            key_set = fetcher()
+            document = fetcher.document()
+            key_set = fetcher.parse(document)
         except Exception as exc:  # report whatever went wrong, in one line
             report.fail(f"signing keys for {issuer_name}: {exc}",
                         "check the URL; if it answers 401, turn on 'Access signing certificate' or set "
@@ -175,11 +176,9 @@ def check_endpoints(authorizer: Authorizer, report: Report) -> None:
         elapsed = (time.monotonic() - started) * 1000
         report.ok(f"signing keys for {issuer_name}: {len(key_set.keys)} usable, fetched in {elapsed:.0f} ms "
                   f"from {fetcher.jwks_url()}")
-        try:
-            raw = json.loads(http.request("GET", fetcher.jwks_url(), timeout=3, max_bytes=256 * 1024).body)
-            documents = {k.get("kid"): k for k in raw.get("keys", []) if isinstance(k, dict)}
-        except Exception:  # the certificate details are a bonus
-            documents = {}
+        # The same document, read again for what parsing drops: the certificates.
+        keys = json.loads(document).get("keys", [])
+        documents = {k.get("kid"): k for k in keys if isinstance(k, dict)}
         for kid, key in sorted(key_set.keys.items()):
             report.info(f"key {kid}: {', '.join(sorted(key.algorithms))}{_certificate_dates(documents.get(kid, {}))}")
         for kid, why in key_set.rejected:

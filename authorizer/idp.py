@@ -41,6 +41,10 @@ class JwksFetcher:
         self._algorithms = algorithms
 
     def __call__(self) -> KeySet:
+        return self.parse(self.document())
+
+    def document(self) -> bytes:
+        """The key set as served (``doctor`` also reads its certificates)."""
         headers = {"Accept": "application/json"}
         if self._access_token is not None:
             headers["Authorization"] = "Bearer " + self._access_token()
@@ -48,10 +52,13 @@ class JwksFetcher:
         response = http.request("GET", url, headers=headers, timeout=self.timeout, max_bytes=JWKS_MAX_BYTES)
         if response.status != 200:
             raise FetchError(f"{url}: HTTP {response.status}")
+        return response.body
+
+    def parse(self, document: bytes) -> KeySet:
         try:
-            return parse_jwks(response.body, self._algorithms)
+            return parse_jwks(document, self._algorithms)
         except ValueError as exc:
-            raise FetchError(f"{url}: {exc}") from None
+            raise FetchError(f"{self.jwks_url()}: {exc}") from None
 
     def jwks_url(self) -> str:
         return self.url
@@ -88,9 +95,9 @@ class DiscoveryJwksFetcher(JwksFetcher):
                 raise FetchError(f"{self.url}: jwks_uri {error.problem}") from None
         return self._jwks_uri
 
-    def __call__(self) -> KeySet:
+    def document(self) -> bytes:
         try:
-            return super().__call__()
+            return super().document()
         except FetchError:
             self._jwks_uri = None  # look it up again next time: it may have moved
             raise

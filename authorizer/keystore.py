@@ -85,6 +85,10 @@ class KeyStore:
 
     # -- public ------------------------------------------------------------
 
+    @property
+    def fetcher(self) -> Fetch:
+        return self._fetch
+
     def get(self, kid: str) -> SigningKey:
         """The key for ``kid``. Raises ``UnknownKey`` (deny) or
         ``KeysUnavailable`` (cannot decide)."""
