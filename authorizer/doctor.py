@@ -190,6 +190,7 @@ def check_token_endpoint(env: Mapping[str, str], report: Report, subject: str | 
         report.info("token exchange: not configured (no OIC_CLIENT_ID): nothing to check")
         return
     from token_exchange.exchange import TokenExchanger
+    from token_exchange.oauth import unverified_claims
 
     try:
         exchanger = TokenExchanger.from_env(env)
@@ -204,22 +205,13 @@ def check_token_endpoint(env: Mapping[str, str], report: Report, subject: str | 
     except exchange_errors.ExchangeError as error:
         report.fail(f"OIC token: {error}", "see the key named above")
         return
-    claims = _unverified_claims(exchanged.token.access_token)
+    claims = unverified_claims(exchanged.token.access_token)
     lifetime = exchanged.token.expires_at - time.time()
     report.ok(f"OIC token obtained from {exchanger.config.token_url} (shown as claims only)")
     for name in ("iss", "aud", "scope", "sub", "sub_type", "client_id"):
         if name in claims:
             report.info(f"{name}: {claims[name]}")
     report.info(f"valid for {lifetime:.0f} s")
-
-
-def _unverified_claims(token: str) -> dict[str, Any]:
-    try:
-        payload = token.split(".")[1]
-        value = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return value if isinstance(value, dict) else {}
-    except (IndexError, ValueError):
-        return {}
 
 
 def _duration(seconds: float) -> str:

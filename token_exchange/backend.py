@@ -9,7 +9,6 @@ is taken only from the header the deployment sets from ``request.auth[sub]``
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import time
@@ -21,6 +20,7 @@ import requests
 
 from .errors import ConfigError, ExchangeError
 from .exchange import TokenExchanger
+from .oauth import unverified_claims
 from .settings import checked_url, number
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # OCI Functions' request and response limit
@@ -102,14 +102,7 @@ def _unverified_exp(authorization: str | None) -> float | None:
     before the gateway calls this function."""
     if not authorization or " " not in authorization:
         return None
-    parts = authorization.split(" ", 1)[1].split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-        exp = payload.get("exp") if isinstance(payload, dict) else None
-    except ValueError:
-        return None
+    exp = unverified_claims(authorization.split(" ", 1)[1]).get("exp")
     return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
 
 

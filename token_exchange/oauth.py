@@ -56,6 +56,19 @@ class IssuedToken:
         return hashlib.sha256(self.access_token.encode()).hexdigest()[:12]
 
 
+def unverified_claims(token: str) -> dict[str, Any]:
+    """A JWT's claims WITHOUT verifying it: only for display (doctor) or to
+    shorten a cache lifetime, never to decide access. Empty if not a JWT."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return {}
+    try:
+        value = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 class _Retryable(Exception):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
