@@ -75,7 +75,7 @@ def request(
             if remaining <= 0:
                 raise FetchError(f"{url}: timed out after {timeout:g} s")
             sock.settimeout(remaining)
-            chunk = response.read1(_CHUNK) if hasattr(response, "read1") else response.read(_CHUNK)
+            chunk = response.read1(_CHUNK)
             if not chunk:
                 break
             size += len(chunk)
