@@ -19,7 +19,19 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 
-from tests.tokens import AUDIENCE, DROP, ISSUER, Signer, b64url, b64url_json, idcs_claims, multi, remember, single
+from tests.tokens import (
+    AUDIENCE,
+    DROP,
+    ISSUER,
+    Signer,
+    b64url,
+    b64url_json,
+    idcs_claims,
+    multi,
+    remember,
+    single,
+    with_overrides,
+)
 
 Body = dict[str, Any] | str | bytes
 
@@ -33,13 +45,7 @@ class Case:
 
 
 def _hdr(signer: Signer, **extra: Any) -> dict[str, Any]:
-    header = {"alg": "RS256", "kid": signer.kid, "typ": "JWT"}
-    for k, v in extra.items():
-        if v is DROP:
-            header.pop(k, None)
-        else:
-            header[k] = v
-    return header
+    return with_overrides({"alg": "RS256", "kid": signer.kid, "typ": "JWT"}, extra)
 
 
 def signed(header: dict[str, Any] | None = None, claims: dict[str, Any] | None = None,

@@ -18,6 +18,7 @@ import requests
 from local.fnrun import ROOT, FnProcess
 from local.gateway import LocalGateway
 from tests.conftest import start_fn
+from tests.fakeclock import FakeClock
 from tests.servers import EchoServer
 
 SCRIPTED = ROOT / "tests" / "functions" / "scripted"
@@ -60,14 +61,6 @@ def iso(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture(scope="module")
 def authz(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scripted]:
     scripted = Scripted(tmp_path_factory.mktemp("authz"), "authz")
@@ -103,7 +96,7 @@ def spec(authn: dict[str, Any] | None = None, **route: Any) -> dict[str, Any]:
 def gateway_for(authz: Scripted, backend_fn: Scripted, echo: EchoServer) -> Iterator[Any]:
     started: list[LocalGateway] = []
 
-    def make(specification: dict[str, Any], clock: Clock | None = None) -> LocalGateway:
+    def make(specification: dict[str, Any], clock: FakeClock | None = None) -> LocalGateway:
         authz.record.write_text("")
         backend_fn.record.write_text("")
         authz.answer({"active": True, "principal": "p", "scope": ["oic-invoke"], "expiresAt": iso(time.time() + 3600),
@@ -153,7 +146,7 @@ def test_multi_argument_without_any_argument_still_asks_the_authorizer(gateway_f
 
 
 def test_cache_by_cache_key_and_expiry_clamping(gateway_for: Any, authz: Scripted) -> None:
-    clock = Clock()
+    clock = FakeClock(time.time())
     gw = gateway_for(spec({"parameters": {"token": "request.headers[Authorization]", "p": "request.path[integration]"},
                            "cacheKey": ["token"]}), clock)
     authz.answer({"active": True, "scope": [], "expiresAt": iso(clock.now + 10), "context": {}})

@@ -3,18 +3,11 @@ import pytest
 from authorizer.errors import FetchError, KeysUnavailable, UnknownKey
 from authorizer.jwk import KeySet, parse_signing_key
 from authorizer.keystore import KeyStore
+from tests.fakeclock import FakeClock
 from tests.tokens import Signer
 
 K1 = parse_signing_key(Signer.generate("k1").jwk())
 K2 = parse_signing_key(Signer.generate("k2").jwk())
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class ScriptedFetch:

@@ -3,20 +3,13 @@ import time
 
 import pytest
 
+from tests.fakeclock import FakeClock
 from token_exchange.cache import TokenCache
 from token_exchange.oauth import IssuedToken
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 10_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class Issuer:
-    def __init__(self, clock: Clock, lifetime: float = 3600) -> None:
+    def __init__(self, clock: FakeClock, lifetime: float = 3600) -> None:
         self.clock = clock
         self.lifetime = lifetime
         self.calls = 0
@@ -31,7 +24,7 @@ class Issuer:
 
 
 def test_served_from_cache_until_the_advisory_window():
-    clock = Clock()
+    clock = FakeClock()
     cache, issuer = TokenCache(clock), Issuer(clock)
     first, until = cache.get("k", issuer)
     clock.now += 2999  # 601 s left: outside the 600 s advisory window
@@ -40,7 +33,7 @@ def test_served_from_cache_until_the_advisory_window():
 
 
 def test_advisory_refresh_failure_keeps_the_valid_token_and_backs_off():
-    clock = Clock()
+    clock = FakeClock()
     cache, issuer = TokenCache(clock), Issuer(clock)
     first, _ = cache.get("k", issuer)
     clock.now += 3100  # 500 s left: advisory window
@@ -55,7 +48,7 @@ def test_advisory_refresh_failure_keeps_the_valid_token_and_backs_off():
 
 
 def test_mandatory_window_requires_a_new_token():
-    clock = Clock()
+    clock = FakeClock()
     cache, issuer = TokenCache(clock), Issuer(clock)
     cache.get("k", issuer)
     clock.now += 3400  # 200 s left: inside the 300 s mandatory window
@@ -68,7 +61,7 @@ def test_mandatory_window_requires_a_new_token():
 
 
 def test_capped_by_the_subjects_own_expiry():
-    clock = Clock()
+    clock = FakeClock()
     cache, issuer = TokenCache(clock), Issuer(clock)
     _, until = cache.get("user", issuer, cap_expires_at=clock.now + 900)
     assert until == clock.now + 900
@@ -78,7 +71,7 @@ def test_capped_by_the_subjects_own_expiry():
 
 
 def test_bounded():
-    clock = Clock()
+    clock = FakeClock()
     cache, issuer = TokenCache(clock, max_entries=3), Issuer(clock)
     for i in range(10):
         cache.get(i, issuer)
@@ -86,7 +79,7 @@ def test_bounded():
 
 
 def test_single_flight_per_key():
-    clock = Clock()
+    clock = FakeClock()
     cache = TokenCache(time.time)
     gate = threading.Event()
     calls = []
@@ -111,7 +104,7 @@ def test_single_flight_per_key():
 
 
 def test_min_remaining_for_the_gateway_cache():
-    clock = Clock()
+    clock = FakeClock()
     cache, issuer = TokenCache(clock, min_remaining=120), Issuer(clock, lifetime=300)
     cache.get("k", issuer)
     clock.now += 185  # 115 s left: below the 120 s the authorizer needs
@@ -120,7 +113,7 @@ def test_min_remaining_for_the_gateway_cache():
 
 
 def test_short_lived_tokens_still_serve_half_their_life():
-    clock = Clock()
+    clock = FakeClock()
     cache, issuer = TokenCache(clock, min_remaining=120), Issuer(clock, lifetime=120)
     for _ in range(39):
         cache.get("k", issuer)

@@ -82,12 +82,17 @@ def idcs_claims(**overrides: Any) -> dict[str, Any]:
         "exp": now + 3600,
         "jti": uuid.uuid4().hex,
     }
+    return with_overrides(claims, overrides)
+
+
+def with_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with members set, or removed where the value is ``DROP``."""
     for name, value in overrides.items():
         if value is DROP:
-            claims.pop(name, None)
+            base.pop(name, None)
         else:
-            claims[name] = value
-    return claims
+            base[name] = value
+    return base
 
 
 DROP = object()
