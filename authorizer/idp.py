@@ -4,14 +4,14 @@ token to read it with."""
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
+from token_exchange.client_auth import basic_authorization
 from token_exchange.errors import ConfigError as SettingsConfigError
 from token_exchange.settings import checked_url
 
@@ -135,12 +135,11 @@ class ClientCredentialsToken:
             now = self._clock()
             if self._token is not None and now < self._expires:
                 return self._token
-            credentials = f"{quote(self._client_id, safe='')}:{quote(self._client_secret(), safe='')}"
             response = http.request(
                 "POST",
                 self._token_url,
                 headers={
-                    "Authorization": "Basic " + base64.b64encode(credentials.encode()).decode("ascii"),
+                    "Authorization": basic_authorization(self._client_id, self._client_secret()),
                     "Content-Type": "application/x-www-form-urlencoded",
                     "Accept": "application/json",
                 },

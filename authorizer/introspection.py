@@ -16,14 +16,14 @@ that fails or hangs is "cannot decide" (502): fail closed.
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from token_exchange import errors as settings_errors
+from token_exchange.client_auth import basic_authorization
 from token_exchange.secrets import SecretSource, secret_from_env
 from token_exchange.settings import integer, optional_url
 
@@ -64,12 +64,11 @@ class Introspector:
             raise TokenInactive("token revoked or no longer active")
 
     def _ask(self, token: str) -> bool:
-        pair = f"{quote(self.client_id, safe='')}:{quote(self.secret.get(), safe='')}"
         self.requests += 1
         try:
             response = http.request(
                 "POST", self.url,
-                headers={"Authorization": "Basic " + base64.b64encode(pair.encode()).decode("ascii"),
+                headers={"Authorization": basic_authorization(self.client_id, self.secret.get()),
                          "Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
                 body=urlencode({"token": token, "token_type_hint": "access_token"}).encode(),
                 timeout=self.timeout, max_bytes=64 * 1024,

@@ -18,10 +18,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import requests
 
+from .client_auth import basic_authorization
 from .config import GRANT_JWT_BEARER, ExchangeConfig
 from .errors import (
     ExchangeError,
@@ -186,9 +186,7 @@ class TokenClient:
             )
         else:
             assert cfg.client_secret is not None
-            # RFC 6749 2.3.1: form-encode both parts before Base64.
-            pair = f"{quote(cfg.client_id, safe='')}:{quote(cfg.client_secret.get(), safe='')}"
-            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode("ascii")
+            headers["Authorization"] = basic_authorization(cfg.client_id, cfg.client_secret.get())
         return form, headers
 
     def _sign(self, claims: dict[str, Any]) -> str:
