@@ -119,6 +119,7 @@ class LocalGateway:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._function_sessions: dict[str, aiohttp.ClientSession] = {}
 
     # -- life cycle (a thread with its own event loop) ---------------------------
 
@@ -155,6 +156,8 @@ class LocalGateway:
         async def shutdown() -> None:
             if self._session is not None:
                 await self._session.close()
+            for session in self._function_sessions.values():
+                await session.close()
             if self._runner is not None:
                 await self._runner.cleanup()
 
@@ -411,9 +414,13 @@ class LocalGateway:
         })
         for name, value in extra or []:
             all_headers.add(name, value)
-        connector = aiohttp.UnixConnector(path=socket_path)
+        session = self._function_sessions.get(socket_path)
+        if session is None:
+            # One persistent connection pool per function, as the Fn agent keeps.
+            session = aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=socket_path))
+            self._function_sessions[socket_path] = session
         try:
-            async with aiohttp.ClientSession(connector=connector) as session, session.post(
+            async with session.post(
                 "http://localhost/call", data=body, headers=all_headers,
                 timeout=aiohttp.ClientTimeout(total=timeout),
             ) as response:
