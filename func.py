@@ -13,9 +13,9 @@ import os
 from fdk import response
 
 from authorizer.app import Authorizer, build_authorizer
-from authorizer.errors import ConfigError
-from token_exchange import log
-from token_exchange.log import defer_to_event_loop, emit, get_logger, quiet_other_loggers
+from token_exchange.shared import log
+from token_exchange.shared.errors import ConfigError
+from token_exchange.shared.log import defer_to_event_loop, emit, get_logger, quiet_other_loggers
 
 quiet_other_loggers()
 _log = get_logger("authorizer")

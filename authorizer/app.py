@@ -17,22 +17,22 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii as _json_string
 from typing import NamedTuple, Protocol
 
-from token_exchange import errors as settings_errors
-from token_exchange import log
-from token_exchange.log import StructuredLogger, elapsed_ms, emit, get_logger
-from token_exchange.secrets import secret_from_env
+from token_exchange.shared import errors as settings_errors
+from token_exchange.shared import log
+from token_exchange.shared.claims import ClaimRules, Claims
+from token_exchange.shared.errors import CannotDecide, ConfigError, InvalidRequest, TokenRejected
+from token_exchange.shared.idp import JWKS_SCOPE, ClientCredentialsToken, DiscoveryJwksFetcher, JwksFetcher
+from token_exchange.shared.keystore import KeyStore
+from token_exchange.shared.log import StructuredLogger, elapsed_ms, emit, get_logger
+from token_exchange.shared.lru import ExpiringLru
+from token_exchange.shared.policy import AccessPolicy, access_policy_from_env
+from token_exchange.shared.secret_sources import secret_from_env
+from token_exchange.shared.subjects import SubjectMapper, subject_mapper_from_env
+from token_exchange.shared.verifier import JwtVerifier, TrustedIssuer
+from token_exchange.shared.verifier_config import TOKEN_PATH, VerifierConfig
 
-from .cache import ExpiringLru
-from .claims import ClaimRules, Claims
-from .config import TOKEN_PATH, AuthorizerConfig
-from .errors import CannotDecide, ConfigError, InvalidRequest, TokenRejected
 from .event import parse_request
-from .idp import JWKS_SCOPE, ClientCredentialsToken, DiscoveryJwksFetcher, JwksFetcher
 from .introspection import Introspector, introspector_from_env
-from .keystore import KeyStore
-from .policy import AccessPolicy, access_policy_from_env
-from .subjects import SubjectMapper, subject_mapper_from_env
-from .verifier import JwtVerifier, TrustedIssuer
 
 VERIFIED_CACHE_ENTRIES = 4096
 ANSWER_CACHE_ENTRIES = 4096
@@ -94,7 +94,7 @@ class Authorizer:
 
     def __init__(
         self,
-        config: AuthorizerConfig,
+        config: VerifierConfig,
         verifier: JwtVerifier,
         *,
         clock: Callable[[], float] = time.time,
@@ -233,7 +233,7 @@ BackendFactory = Callable[[Mapping[str, str]], BackendTokenProvider | None]
 
 def build_authorizer(env: Mapping[str, str], backend_factory: BackendFactory | None = None) -> Authorizer:
     """Read the configuration and wire the parts. Raises ``ConfigError``."""
-    config = AuthorizerConfig.from_env(env)
+    config = VerifierConfig.from_env(env)
     access_token = None
     if config.jwks_client_id is not None and config.token_url is not None:
         try:

@@ -15,13 +15,12 @@ from collections.abc import Mapping
 
 from token_exchange.cache import TokenCache
 from token_exchange.config import ExchangeConfig
-from token_exchange.errors import ConfigError as ExchangeConfigError
-from token_exchange.errors import ExchangeError
 from token_exchange.exchange import TokenExchanger
+from token_exchange.shared.claims import Claims
+from token_exchange.shared.errors import CannotDecide, ConfigError, ExchangeError
+from token_exchange.shared.errors import ConfigError as ExchangeConfigError
 
 from .app import BackendToken
-from .claims import Claims
-from .errors import CannotDecide, ConfigError
 
 # expiresAt is set this long before the OIC token expires, and a token is
 # only handed out with at least GATEWAY_MIN_CACHE + SAFETY_MARGIN left: API

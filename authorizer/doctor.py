@@ -17,17 +17,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from token_exchange import errors as exchange_errors
-from token_exchange.settings import integer, optional_url
+from token_exchange.shared import errors, jws
+from token_exchange.shared import errors as exchange_errors
+from token_exchange.shared.idp import JwksFetcher
+from token_exchange.shared.issuers import trusted_issuers_from_env
+from token_exchange.shared.policy import access_policy_from_env
+from token_exchange.shared.settings import integer, optional_url
+from token_exchange.shared.subjects import subject_mapper_from_env
+from token_exchange.shared.verifier_config import VerifierConfig
 
-from . import errors, jws
 from .app import Authorizer, build_authorizer
-from .config import AuthorizerConfig
 from .exchange import backend_factory
-from .idp import JwksFetcher
-from .issuers import trusted_issuers_from_env
-from .policy import access_policy_from_env
-from .subjects import subject_mapper_from_env
 
 KNOWN_KEYS = {
     "IDCS_DOMAIN_URL", "JWKS_URL", "TOKEN_ISSUERS", "TOKEN_AUDIENCES", "REQUIRED_SCOPES", "CLOCK_SKEW_SECONDS",
@@ -111,7 +111,7 @@ def check_configuration(env: Mapping[str, str], report: Report) -> bool:
     if report.failures == before:
         # The combinations (what is required given what is set), exactly as the
         # functions read them; each error found is patched over to find the next.
-        _every_error(env, report, AuthorizerConfig.from_env)
+        _every_error(env, report, VerifierConfig.from_env)
         if env.get("OIC_CLIENT_ID", "").strip():
             from token_exchange.config import ExchangeConfig
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .encoding import DecodeError, strict_json_object
-from .errors import InvalidRequest, MalformedToken, MissingToken
+from token_exchange.shared.encoding import DecodeError, strict_json_object
+from token_exchange.shared.errors import InvalidRequest, MalformedToken, MissingToken
 
 # The gateway limits a request's headers to 8 KB; the body it builds is small.
 MAX_BODY_BYTES = 64 * 1024

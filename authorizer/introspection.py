@@ -22,14 +22,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from token_exchange import errors as settings_errors
-from token_exchange.client_auth import basic_authorization
-from token_exchange.secrets import SecretSource, secret_from_env
-from token_exchange.settings import integer, optional_url
-
-from . import http
-from .cache import ExpiringLru
-from .errors import CannotDecide, ConfigError, FetchError, TokenRejected
+from token_exchange.shared import errors as settings_errors
+from token_exchange.shared import http
+from token_exchange.shared.client_auth import basic_authorization
+from token_exchange.shared.errors import CannotDecide, ConfigError, FetchError, TokenRejected
+from token_exchange.shared.lru import ExpiringLru
+from token_exchange.shared.secret_sources import SecretSource, secret_from_env
+from token_exchange.shared.settings import integer, optional_url
 
 INTROSPECT_PATH = "/oauth2/v1/introspect"
 TIMEOUT_SECONDS = 1.5

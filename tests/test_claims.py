@@ -1,8 +1,8 @@
 import pytest
 
-from authorizer import errors
-from authorizer.claims import ClaimRules, check_claims
 from tests.tokens import AUDIENCE, DROP, ISSUER, SCOPE, idcs_claims
+from token_exchange.shared import errors
+from token_exchange.shared.claims import ClaimRules, check_claims
 
 NOW = 1_800_000_000.0
 RULES = ClaimRules(

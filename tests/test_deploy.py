@@ -117,7 +117,7 @@ def dockerignore_excludes(path: str) -> bool:
 
 
 @pytest.mark.parametrize("path, excluded", [
-    ("func.py", False), ("func.yaml", False), ("requirements.txt", False), ("authorizer/jws.py", False),
+    ("func.py", False), ("func.yaml", False), ("requirements.txt", False), ("token_exchange/shared/jws.py", False),
     ("token_exchange/oauth.py", False), ("tests/test_gateway.py", True), (".venv/bin/python", True),
     ("local/idp.py", True), ("bench/__main__.py", True), ("README.md", True), ("deploy/app.json", True),
     ("authorizer/__pycache__/jws.cpython-311.pyc", True), ("token_exchange/func.py", True),

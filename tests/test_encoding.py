@@ -2,7 +2,7 @@ import base64
 
 import pytest
 
-from authorizer.encoding import DecodeError, b64url_decode, b64url_encode, strict_json_object
+from token_exchange.shared.encoding import DecodeError, b64url_decode, b64url_encode, strict_json_object
 
 
 @pytest.mark.parametrize("data", [b"", b"f", b"fo", b"foo", b"\xff\xfe\xfd\x00", bytes(range(256))])

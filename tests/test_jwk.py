@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from authorizer.jwk import UnusableKey, parse_jwks, parse_signing_key
 from tests.tokens import Signer, uint_b64
+from token_exchange.shared.jwk import UnusableKey, parse_jwks, parse_signing_key
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,10 @@
 import pytest
 
-from authorizer.errors import FetchError, KeysUnavailable, UnknownKey
-from authorizer.jwk import KeySet, parse_signing_key
-from authorizer.keystore import KeyStore
 from tests.fakeclock import FakeClock
 from tests.tokens import Signer
+from token_exchange.shared.errors import FetchError, KeysUnavailable, UnknownKey
+from token_exchange.shared.jwk import KeySet, parse_signing_key
+from token_exchange.shared.keystore import KeyStore
 
 K1 = parse_signing_key(Signer.generate("k1").jwk())
 K2 = parse_signing_key(Signer.generate("k2").jwk())

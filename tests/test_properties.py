@@ -103,9 +103,9 @@ def test_validly_signed_arbitrary_claims_never_crash(authorizer_fn: FnProcess, s
                          min_size=1, max_size=6))
 def test_access_rules_cannot_be_escaped(segments: list[str]) -> None:
     """No path that climbs out of a matched prefix is ever allowed by it."""
-    from authorizer.claims import Claims
-    from authorizer.errors import TokenRejected
-    from authorizer.policy import access_policy_from_env
+    from token_exchange.shared.claims import Claims
+    from token_exchange.shared.errors import TokenRejected
+    from token_exchange.shared.policy import access_policy_from_env
 
     policy = access_policy_from_env({"ACCESS_POLICY": json.dumps(
         {"rules": [{"name": "hello", "path": "/HELLO_WORLD/*"}]})})

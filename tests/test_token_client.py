@@ -6,11 +6,11 @@ import time
 import pytest
 
 from local.seed import OIC_AUDIENCE, Seeded
-from token_exchange import errors
 from token_exchange.config import ExchangeConfig
 from token_exchange.exchange import TokenExchanger
 from token_exchange.oauth import TokenClient
-from token_exchange.secrets import VaultSecret
+from token_exchange.shared import errors
+from token_exchange.shared.secret_sources import VaultSecret
 
 TOKEN_PATH = "/oauth2/v1/token"
 

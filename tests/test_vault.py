@@ -108,8 +108,8 @@ def test_missing_vault_secret_is_a_clear_failure(
     ],
 )
 def test_secret_settings_are_validated(env: dict[str, str], key: str) -> None:
-    from token_exchange.errors import ConfigError
-    from token_exchange.secrets import secret_from_env
+    from token_exchange.shared.errors import ConfigError
+    from token_exchange.shared.secret_sources import secret_from_env
 
     with pytest.raises(ConfigError) as caught:
         secret_from_env(env, "OIC_CLIENT_SECRET", required=True)

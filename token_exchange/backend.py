@@ -18,10 +18,10 @@ from urllib.parse import unquote, urlsplit
 
 import requests
 
-from .errors import ConfigError, ExchangeError
 from .exchange import TokenExchanger
 from .oauth import unverified_claims
-from .settings import checked_url, number
+from .shared.errors import ConfigError, ExchangeError
+from .shared.settings import checked_url, number
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # OCI Functions' request and response limit
 DEFAULT_OIC_PATH_PREFIX = "/ic/api/integration/v1/flows/rest"

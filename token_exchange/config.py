@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .errors import ConfigError
-from .secrets import SecretSource, secret_from_env
-from .settings import number, optional_url
+from .shared.errors import ConfigError
+from .shared.secret_sources import SecretSource, secret_from_env
+from .shared.settings import number, optional_url
 
 TOKEN_PATH = "/oauth2/v1/token"
 GRANT_CLIENT_CREDENTIALS = "client_credentials"

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from .cache import TokenCache
 from .config import GRANT_JWT_BEARER, ExchangeConfig
-from .errors import ExchangeError, InvalidClientError
 from .oauth import IssuedToken, TokenClient
+from .shared.errors import ExchangeError, InvalidClientError
 
 
 @dataclass(frozen=True)

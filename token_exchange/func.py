@@ -34,11 +34,11 @@ def _load_own_package() -> None:
 
 _load_own_package()
 
-from token_exchange import log  # noqa: E402
 from token_exchange.backend import BackendConfig, GatewayRequest, OicForwarder, json_error  # noqa: E402
-from token_exchange.errors import ConfigError  # noqa: E402
 from token_exchange.exchange import TokenExchanger  # noqa: E402
-from token_exchange.log import defer_to_event_loop, elapsed_ms, emit, get_logger, quiet_other_loggers  # noqa: E402
+from token_exchange.shared import log  # noqa: E402
+from token_exchange.shared.errors import ConfigError  # noqa: E402
+from token_exchange.shared.log import defer_to_event_loop, elapsed_ms, emit, get_logger, quiet_other_loggers  # noqa: E402
 
 quiet_other_loggers()
 _log = get_logger("token_exchange")

@@ -21,9 +21,9 @@ from typing import Any
 
 import requests
 
-from .client_auth import basic_authorization
 from .config import GRANT_JWT_BEARER, ExchangeConfig
-from .errors import (
+from .shared.client_auth import basic_authorization
+from .shared.errors import (
     ExchangeError,
     InvalidClientError,
     InvalidGrantError,

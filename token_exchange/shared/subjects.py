@@ -13,10 +13,8 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from token_exchange.errors import ConfigError
-
 from .claims import Claims
-from .errors import InsufficientScope
+from .errors import ConfigError, InsufficientScope
 
 MAX_MAPPED = 1000
 

@@ -11,13 +11,12 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from token_exchange.client_auth import basic_authorization
-from token_exchange.errors import ConfigError as SettingsConfigError
-from token_exchange.settings import checked_url
-
 from . import http
+from .client_auth import basic_authorization
+from .errors import ConfigError as SettingsConfigError
 from .errors import FetchError
 from .jwk import KeySet, parse_jwks
+from .settings import checked_url
 
 JWKS_TIMEOUT_SECONDS = 1.5
 JWKS_MAX_BYTES = 256 * 1024

@@ -26,11 +26,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from token_exchange.errors import ConfigError
-from token_exchange.settings import json_setting
-
 from .claims import Claims
-from .errors import InsufficientScope, InvalidRequest
+from .errors import ConfigError, InsufficientScope, InvalidRequest
+from .settings import json_setting
 
 MAX_RULES = 64
 PATH_ARGUMENT = "path"

@@ -25,10 +25,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from token_exchange.errors import ConfigError
-from token_exchange.settings import checked_url, json_setting
-
+from .errors import ConfigError
 from .jwk import SUPPORTED_ALGORITHMS
+from .settings import checked_url, json_setting
 
 PRINCIPAL_CLAIMS = ("sub", "oid", "appid", "azp", "client_id", "upn", "email", "preferred_username")
 MAX_ISSUERS = 8

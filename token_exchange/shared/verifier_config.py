@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from token_exchange import errors as settings_errors
-from token_exchange.settings import integer, optional_url
-
+from . import errors as settings_errors
 from .errors import ConfigError
 from .issuers import IssuerSettings, trusted_issuers_from_env
+from .settings import integer, optional_url
 
 DEFAULT_ISSUER = "https://identity.oraclecloud.com/"
 JWKS_PATH = "/admin/v1/SigningCert/jwk"
@@ -22,7 +21,7 @@ TOKEN_PATH = "/oauth2/v1/token"
 
 
 @dataclass(frozen=True)
-class AuthorizerConfig:
+class VerifierConfig:
     trusted: tuple[IssuerSettings, ...]  # every accepted issuer, with its key source and rules
     token_url: str | None  # the domain's token endpoint, when IDCS_DOMAIN_URL is set
     required_scopes: frozenset[str]
@@ -34,14 +33,14 @@ class AuthorizerConfig:
     realm: str
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> AuthorizerConfig:
+    def from_env(cls, env: Mapping[str, str]) -> VerifierConfig:
         try:
             return cls._from_env(env)
         except settings_errors.ConfigError as error:
             raise ConfigError(error.key, error.problem) from None
 
     @classmethod
-    def _from_env(cls, env: Mapping[str, str]) -> AuthorizerConfig:
+    def _from_env(cls, env: Mapping[str, str]) -> VerifierConfig:
         domain = optional_url(env, "IDCS_DOMAIN_URL")
         if domain is not None:
             domain = domain.rstrip("/")

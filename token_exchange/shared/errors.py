@@ -108,15 +108,6 @@ class CannotDecide(AuthorizerError):
     reason = "cannot_decide"
 
 
-class ConfigError(CannotDecide):
-    """A configuration key is missing or malformed. The message names the key."""
-
-    reason = "config_error"
-
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"configuration {key}: {problem}")
-        self.key = key
-        self.problem = problem
 
 
 class KeysUnavailable(CannotDecide):
@@ -131,3 +122,71 @@ class FetchError(Exception):
     Internal: the key store turns it into ``KeysUnavailable`` or keeps serving
     cached keys. The message names the URL and what went wrong, never a body.
     """
+
+
+# --------------------------------------------------------------------------
+# The token exchange failed (the OIC token could not be obtained).
+
+
+class ExchangeError(Exception):
+    """Base: the OIC token could not be obtained."""
+
+    reason = "exchange_error"
+
+
+
+
+class TokenEndpointError(ExchangeError):
+    """The token endpoint refused the request (RFC 6749 section 5.2)."""
+
+    reason = "token_endpoint_error"
+
+    def __init__(self, message: str, oauth_error: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.oauth_error = oauth_error
+        self.status = status
+
+
+class InvalidClientError(TokenEndpointError):
+    reason = "invalid_client"
+
+
+class InvalidGrantError(TokenEndpointError):
+    reason = "invalid_grant"
+
+
+class InvalidScopeError(TokenEndpointError):
+    reason = "invalid_scope"
+
+
+class TokenEndpointUnavailable(ExchangeError):
+    """5xx, 429, timeouts or connection failures, after retries within the deadline."""
+
+    reason = "token_endpoint_unavailable"
+
+
+class MalformedTokenResponse(ExchangeError):
+    reason = "malformed_token_response"
+
+
+class SecretUnavailable(ExchangeError):
+    """A secret could not be read from OCI Vault."""
+
+    reason = "secret_unavailable"
+
+
+# --------------------------------------------------------------------------
+# Configuration: one class for both functions. It is a ``CannotDecide`` (the
+# authorizer answers 502) and an ``ExchangeError`` (the backend cannot obtain a
+# token), so either function's handler treats it as its own failure.
+
+
+class ConfigError(CannotDecide, ExchangeError):
+    """A configuration key is missing or malformed. The message names the key."""
+
+    reason = "config_error"
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"configuration {key}: {problem}")
+        self.key = key
+        self.problem = problem
