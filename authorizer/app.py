@@ -17,19 +17,15 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii as _json_string
 from typing import NamedTuple, Protocol
 
-from token_exchange.shared import errors as settings_errors
 from token_exchange.shared import log
-from token_exchange.shared.claims import ClaimRules, Claims
-from token_exchange.shared.errors import CannotDecide, ConfigError, InvalidRequest, TokenRejected
-from token_exchange.shared.idp import JWKS_SCOPE, ClientCredentialsToken, DiscoveryJwksFetcher, JwksFetcher
-from token_exchange.shared.keystore import KeyStore
+from token_exchange.shared.claims import Claims
+from token_exchange.shared.errors import CannotDecide, InvalidRequest, TokenRejected
 from token_exchange.shared.log import StructuredLogger, elapsed_ms, emit, get_logger
 from token_exchange.shared.lru import ExpiringLru
 from token_exchange.shared.policy import AccessPolicy, access_policy_from_env
-from token_exchange.shared.secret_sources import secret_from_env
 from token_exchange.shared.subjects import SubjectMapper, subject_mapper_from_env
-from token_exchange.shared.verifier import JwtVerifier, TrustedIssuer
-from token_exchange.shared.verifier_config import TOKEN_PATH, VerifierConfig
+from token_exchange.shared.verifier import JwtVerifier
+from token_exchange.shared.verifier_config import TOKEN_PATH, VerifierConfig, build_verifier
 
 from .event import parse_request
 from .introspection import Introspector, introspector_from_env
@@ -233,54 +229,11 @@ BackendFactory = Callable[[Mapping[str, str]], BackendTokenProvider | None]
 
 def build_authorizer(env: Mapping[str, str], backend_factory: BackendFactory | None = None) -> Authorizer:
     """Read the configuration and wire the parts. Raises ``ConfigError``."""
-    config = VerifierConfig.from_env(env)
-    access_token = None
-    if config.jwks_client_id is not None and config.token_url is not None:
-        try:
-            secret = secret_from_env(env, "JWKS_CLIENT_SECRET", required=True)
-        except settings_errors.ConfigError as error:
-            raise ConfigError(error.key, error.problem) from None
-        assert secret is not None
-        access_token = ClientCredentialsToken(config.token_url, config.jwks_client_id, secret.get, JWKS_SCOPE)
+    config, verifier = build_verifier(env)
     domain = config.token_url[: -len(TOKEN_PATH)] if config.token_url else None
-    stores: dict[tuple[str, frozenset[str]], KeyStore] = {}
-    issuers: dict[str, TrustedIssuer] = {}
-    for settings in config.trusted:
-        # One key store per key source: issuers never share keys unless they
-        # name the very same JWKS (the identity domain's TOKEN_ISSUERS do).
-        source = (settings.key_source, settings.algorithms)
-        if source not in stores:
-            token = access_token if domain and settings.key_source.startswith(domain + "/") else None
-            fetcher: JwksFetcher
-            if settings.jwks_url is not None:
-                fetcher = JwksFetcher(settings.jwks_url, access_token=token, algorithms=settings.algorithms)
-            else:
-                assert settings.discovery_url is not None
-                fetcher = DiscoveryJwksFetcher(settings.discovery_url, settings.issuer, algorithms=settings.algorithms)
-            stores[source] = KeyStore(
-                fetcher,
-                time.monotonic,
-                fresh_seconds=config.jwks_cache_seconds,
-                max_stale_seconds=config.jwks_max_stale_seconds,
-            )
-        rules = ClaimRules(
-            issuers=frozenset({settings.issuer}),
-            audiences=settings.audiences,
-            required_scopes=settings.required_scopes if settings.required_scopes is not None
-            else config.required_scopes,
-            leeway=config.clock_skew,
-            max_lifetime=config.max_token_lifetime,
-            principal_claim=settings.principal_claim,
-            scope_claims=settings.scope_claims,
-            client_id_claims=settings.client_id_claims,
-        )
-        issuers[settings.issuer] = TrustedIssuer(stores[source], rules, settings.algorithms)
-    try:
-        policy = access_policy_from_env(env)
-        subjects = subject_mapper_from_env(env)
-    except settings_errors.ConfigError as error:
-        raise ConfigError(error.key, error.problem) from None
+    policy = access_policy_from_env(env)
+    subjects = subject_mapper_from_env(env)
     introspector = introspector_from_env(env, domain)
     backend = backend_factory(env) if backend_factory is not None else None
-    return Authorizer(config, JwtVerifier(issuers, time.time), backend=backend, policy=policy, subjects=subjects,
+    return Authorizer(config, verifier, backend=backend, policy=policy, subjects=subjects,
                       introspector=introspector)

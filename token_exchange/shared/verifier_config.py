@@ -7,13 +7,18 @@ variables (``ctx.Config()`` is ``os.environ``). Every problem is reported as
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from . import errors as settings_errors
+from .claims import ClaimRules
 from .errors import ConfigError
+from .idp import JWKS_SCOPE, ClientCredentialsToken, DiscoveryJwksFetcher, JwksFetcher
 from .issuers import IssuerSettings, trusted_issuers_from_env
+from .keystore import KeyStore
+from .secret_sources import secret_from_env
 from .settings import integer, optional_url
+from .verifier import JwtVerifier, TrustedIssuer
 
 DEFAULT_ISSUER = "https://identity.oraclecloud.com/"
 JWKS_PATH = "/admin/v1/SigningCert/jwk"
@@ -34,13 +39,6 @@ class VerifierConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> VerifierConfig:
-        try:
-            return cls._from_env(env)
-        except settings_errors.ConfigError as error:
-            raise ConfigError(error.key, error.problem) from None
-
-    @classmethod
-    def _from_env(cls, env: Mapping[str, str]) -> VerifierConfig:
         domain = optional_url(env, "IDCS_DOMAIN_URL")
         if domain is not None:
             domain = domain.rstrip("/")
@@ -94,3 +92,51 @@ def _realm(env: Mapping[str, str]) -> str:
     if not realm or not all(c.isprintable() and c not in '"\\' for c in realm) or len(realm) > 64:
         raise ConfigError("AUTH_REALM", 'must be 1 to 64 printable characters without " or \\')
     return realm
+
+
+def build_verifier(
+    env: Mapping[str, str], clock: Callable[[], float] = time.time
+) -> tuple[VerifierConfig, JwtVerifier]:
+    """Read the verifier's settings and wire one key store per key source.
+    Both functions call this: the authorizer and the backend verify callers
+    with the very same rules. Raises ``ConfigError``; fetches nothing."""
+    config = VerifierConfig.from_env(env)
+    access_token = None
+    if config.jwks_client_id is not None and config.token_url is not None:
+        secret = secret_from_env(env, "JWKS_CLIENT_SECRET", required=True)
+        assert secret is not None
+        access_token = ClientCredentialsToken(config.token_url, config.jwks_client_id, secret.get, JWKS_SCOPE)
+    domain = config.token_url[: -len(TOKEN_PATH)] if config.token_url else None
+    stores: dict[tuple[str, frozenset[str]], KeyStore] = {}
+    issuers: dict[str, TrustedIssuer] = {}
+    for settings in config.trusted:
+        # One key store per key source: issuers never share keys unless they
+        # name the very same JWKS (the identity domain's TOKEN_ISSUERS do).
+        source = (settings.key_source, settings.algorithms)
+        if source not in stores:
+            token = access_token if domain and settings.key_source.startswith(domain + "/") else None
+            fetcher: JwksFetcher
+            if settings.jwks_url is not None:
+                fetcher = JwksFetcher(settings.jwks_url, access_token=token, algorithms=settings.algorithms)
+            else:
+                assert settings.discovery_url is not None
+                fetcher = DiscoveryJwksFetcher(settings.discovery_url, settings.issuer, algorithms=settings.algorithms)
+            stores[source] = KeyStore(
+                fetcher,
+                time.monotonic,
+                fresh_seconds=config.jwks_cache_seconds,
+                max_stale_seconds=config.jwks_max_stale_seconds,
+            )
+        rules = ClaimRules(
+            issuers=frozenset({settings.issuer}),
+            audiences=settings.audiences,
+            required_scopes=settings.required_scopes if settings.required_scopes is not None
+            else config.required_scopes,
+            leeway=config.clock_skew,
+            max_lifetime=config.max_token_lifetime,
+            principal_claim=settings.principal_claim,
+            scope_claims=settings.scope_claims,
+            client_id_claims=settings.client_id_claims,
+        )
+        issuers[settings.issuer] = TrustedIssuer(stores[source], rules, settings.algorithms)
+    return config, JwtVerifier(issuers, clock)
