@@ -11,12 +11,15 @@ import time
 
 import requests
 
-from local.fnrun import ROOT
+from local.fnrun import FDK, ROOT
 
 
 def fdk_processes() -> set[int]:
+    """This checkout's fdk processes (its own .venv/bin/fdk), so another
+    checkout's tests running on the same machine are not counted."""
+    fdk = str(FDK)
     out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True, check=True).stdout
-    return {int(line.split()[0]) for line in out.splitlines()[1:] if "bin/fdk" in line}
+    return {int(line.split()[0]) for line in out.splitlines()[1:] if fdk in line}
 
 
 def test_demo_runs_the_whole_chain_and_cleans_up() -> None:
