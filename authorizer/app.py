@@ -18,6 +18,7 @@ from json.encoder import encode_basestring_ascii as _json_string
 from typing import NamedTuple, Protocol
 
 from token_exchange.shared import log
+from token_exchange.shared.bearer import www_authenticate
 from token_exchange.shared.claims import Claims
 from token_exchange.shared.errors import CannotDecide, InvalidRequest, TokenRejected
 from token_exchange.shared.log import StructuredLogger, elapsed_ms, emit, get_logger
@@ -67,16 +68,6 @@ class Allowed(NamedTuple):
 
 def iso_utc(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(seconds)))
-
-
-def _www_authenticate(realm: str, error: TokenRejected) -> str:
-    value = f'Bearer realm="{realm}"'
-    if error.oauth_error is not None:
-        value += f', error="{error.oauth_error}"'
-        description = str(error).replace('"', "'").replace("\\", "/")
-        if description:
-            value += f', error_description="{description}"'
-    return value
 
 
 class Authorizer:
@@ -214,9 +205,7 @@ class Authorizer:
         return Allowed(body.encode(), members)
 
     def _denial(self, rejected: TokenRejected) -> bytes:
-        challenge = _www_authenticate(self.config.realm, rejected)
-        if rejected.oauth_error == "insufficient_scope" and self._required_scope:
-            challenge += f', scope="{self._required_scope}"'
+        challenge = www_authenticate(self.config.realm, rejected, self._required_scope)
         return json.dumps({"active": False, "wwwAuthenticate": challenge}, separators=(",", ":")).encode()
 
 

@@ -11,17 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from token_exchange.shared.bearer import bearer_token
 from token_exchange.shared.encoding import DecodeError, strict_json_object
-from token_exchange.shared.errors import InvalidRequest, MalformedToken, MissingToken
+from token_exchange.shared.errors import InvalidRequest
 
 # The gateway limits a request's headers to 8 KB; the body it builds is small.
 MAX_BODY_BYTES = 64 * 1024
 TOKEN_ARGUMENT = "token"
-
-# RFC 6750 section 2.1: "Bearer" 1*SP b64token. We accept exactly one space
-# and a case-insensitive scheme. Whatever follows must be a compact JWS, which
-# ``jws.decode`` checks character by character (no whitespace can pass).
-_SCHEME = "bearer "
 
 
 @dataclass(frozen=True)
@@ -54,12 +50,4 @@ def parse_request(body: bytes) -> AuthorizerRequest:
                 arguments[name] = value
     else:
         raise InvalidRequest("request 'type' is neither TOKEN nor USER_DEFINED")
-    if header is None or header == "":
-        raise MissingToken("no token")
-    if isinstance(header, list):
-        raise InvalidRequest("the token header was sent more than once", reason="repeated_header")
-    if not isinstance(header, str):
-        raise InvalidRequest("the token argument is not a string")
-    if header[:7].lower() != _SCHEME or len(header) == 7:
-        raise MalformedToken("not a 'Bearer <token>' value", reason="bad_scheme")
-    return AuthorizerRequest(token=header[7:], arguments=arguments)
+    return AuthorizerRequest(token=bearer_token(header), arguments=arguments)

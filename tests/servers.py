@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -106,4 +107,86 @@ class EchoServer:
         self.url = self._server.base_url
 
     def stop(self) -> None:
+        self._server.stop()
+
+
+class Peer:
+    """A misbehaving HTTP peer (an OIC host or a token endpoint) for the
+    backend's tests. Each request takes the next entry of ``script`` (then
+    ``default``) and records what arrived:
+
+    ok (200 JSON), token (a token-endpoint success), trickle_headers,
+    trickle_body (one byte every ``trickle_seconds``), redirect (302 with
+    Location at this very host, Server and X-Oracle-Dms-Ecid),
+    invalid_token (401 with ``WWW-Authenticate: Bearer error="invalid_token"``),
+    integration_401 (401 from the integration itself), set_cookie, status:<code>.
+    """
+
+    def __init__(self) -> None:
+        self.script: list[str] = []
+        self.default = "ok"
+        self.trickle_seconds = 0.2
+        self.received: list[dict[str, Any]] = []
+        self._stop = threading.Event()
+        outer = self
+
+        class Handler(QuietHandler):
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                outer.received.append({"method": self.command, "path": self.path, "body": body,
+                                       "headers": {k.lower(): v for k, v in self.headers.items()}})
+                mode = outer.script.pop(0) if outer.script else outer.default
+                with contextlib.suppress(OSError):  # the client gave up (as it should with a trickling peer)
+                    outer._answer(self, mode)
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve  # noqa: N815
+
+        self._server = http_server(Handler).start("peer")
+        self.url = self._server.base_url
+
+    def _trickle(self, handler: QuietHandler, data: bytes) -> None:
+        for i in range(len(data)):
+            if self._stop.wait(self.trickle_seconds):
+                return
+            handler.wfile.write(data[i : i + 1])
+            handler.wfile.flush()
+
+    def _answer(self, handler: QuietHandler, mode: str) -> None:
+        ok = json.dumps({"message": "hello", "n": len(self.received)}).encode()
+        if mode == "ok":
+            handler.send_body(200, ok, headers={"X-Oic-Trace": "peer", "Server": "Oracle-HTTP-Server",
+                                                "X-Oracle-Dms-Ecid": "ecid-1", "Connection": "keep-alive"})
+        elif mode == "token":
+            handler.send_json(200, {"access_token": "peer." + "a" * 20 + ".sig", "token_type": "Bearer",
+                                    "expires_in": 3600})
+        elif mode == "trickle_headers":
+            head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(ok)}\r\n\r\n"
+            self._trickle(handler, head.encode() + ok)
+            handler.close_connection = True
+        elif mode == "trickle_body":
+            handler.send_response(200)
+            handler.send_header("Content-Type", "application/json")
+            handler.send_header("Content-Length", str(len(ok) + 200))
+            handler.end_headers()
+            handler.wfile.flush()
+            self._trickle(handler, ok + b" " * 200)
+            handler.close_connection = True
+        elif mode == "redirect":
+            handler.send_body(302, b"", headers={"Location": f"{self.url}/ic/home", "Server": "Oracle-HTTP-Server",
+                                                 "X-Oracle-Dms-Ecid": "ecid-2"})
+        elif mode == "invalid_token":
+            handler.send_body(401, b"", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        elif mode == "integration_401":
+            handler.send_json(401, {"title": "the integration refused"})
+        elif mode == "set_cookie":
+            handler.send_body(200, ok, headers={"Set-Cookie": "OICSESSION=s3cr3t-session; Path=/; HttpOnly"})
+        elif mode.startswith("status:"):
+            handler.send_json(int(mode.split(":")[1]), {"error": "temporarily_unavailable",
+                                                        "error_description": "idp internal detail"})
+        else:
+            raise ValueError(mode)
+
+    def stop(self) -> None:
+        self._stop.set()
         self._server.stop()

@@ -1,38 +1,70 @@
-"""The function-backend topology: forward the gateway's request to OIC with an
-OIC-scoped token, and hand OIC's answer back.
+"""The function-backend topology: verify the caller, forward its request to
+OIC with an OIC-scoped token, and hand OIC's answer back.
 
-The client's own ``Authorization`` never reaches OIC. The caller's identity
-is taken only from the header the deployment sets from ``request.auth[sub]``
-(``CALLER_SUB_HEADER``, default ``X-Caller-Sub``; the route must set it with
-``ifExists: OVERWRITE`` so a client cannot supply its own).
+Nothing the request says about who is calling is believed: the caller's own
+bearer token (``Authorization``, which the route passes on) is verified here
+with the authorizer's verifier, and the OIC user is derived from it
+(``caller.py``). The client's token never reaches OIC.
+
+Headers travel by allow-list in both directions, no state (cookies) is kept
+between calls, and the whole call (token endpoint and OIC) has one
+wall-clock deadline that a trickling peer cannot stretch (``deadline.py``).
+Errors carry a code for the caller; the reason and detail go to the log.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import requests
 
+from .caller import Caller, CallerVerifier
+from .deadline import guard, stateless_session
 from .exchange import TokenExchanger
-from .oauth import unverified_claims
-from .shared.errors import ConfigError, ExchangeError
+from .shared.errors import CannotDecide, ConfigError, ExchangeError, TokenRejected
 from .shared.settings import checked_url, number
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # OCI Functions' request and response limit
 DEFAULT_OIC_PATH_PREFIX = "/ic/api/integration/v1/flows/rest"
+# OIC's auth layer rejecting a token is retried with a fresh one at most this
+# often per cache key: a backend that rejects every token must not turn each
+# call into a token request.
+INVALIDATE_AT_MOST_EVERY_SECONDS = 30.0
 
-# RFC 9110 7.6.1 hop-by-hop headers, plus the ones we set or must not pass.
+# To OIC: only these request headers (plus FORWARD_REQUEST_HEADERS). The
+# backend sets Authorization itself; everything else is dropped.
+FORWARDED_HEADERS = frozenset({
+    "accept", "accept-language", "content-type", "content-language",
+    "if-match", "if-none-match", "if-modified-since", "if-unmodified-since",
+})
+# Back to the caller: only these response headers (plus RETURN_RESPONSE_HEADERS).
+# Location only when it points at another host than OIC's.
+RETURNED_HEADERS = frozenset({
+    "content-type", "content-language", "content-disposition", "cache-control", "expires", "etag",
+    "last-modified", "retry-after", "location",
+})
+# Never, whatever the settings say (they are refused at start).
 _HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te",
     "trailer", "transfer-encoding", "upgrade", "host", "content-length",
 })
-_NOT_FORWARDED = _HOP_BY_HOP | {"authorization", "cookie"}
-_NOT_RETURNED = _HOP_BY_HOP | {"content-encoding", "set-cookie", "www-authenticate"}
+NEVER_FORWARDED = _HOP_BY_HOP | {
+    "authorization", "cookie", "forwarded", "x-original-url", "x-rewrite-url", "x-http-method-override",
+    "x-http-method", "x-method-override", "x-real-ip",
+}
+NEVER_FORWARDED_PREFIXES = ("x-forwarded-", "fn-")
+NEVER_RETURNED = _HOP_BY_HOP | {
+    "set-cookie", "set-cookie2", "server", "www-authenticate", "content-encoding", "x-powered-by", "via",
+}
+NEVER_RETURNED_PREFIXES = ("x-oracle-", "fn-")
+_TOKEN_CHARS = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")
+_INVALID_TOKEN = re.compile(r'\berror\s*=\s*"?invalid_token"?', re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -41,7 +73,9 @@ class BackendConfig:
     gateway_path_prefix: str
     oic_path_prefix: str
     caller_sub_header: str
-    timeout: float
+    timeout: float  # the whole call: token endpoint and OIC
+    forwarded_headers: frozenset[str] = FORWARDED_HEADERS
+    returned_headers: frozenset[str] = RETURNED_HEADERS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BackendConfig:
@@ -53,13 +87,17 @@ class BackendConfig:
             raise ConfigError("OIC_BASE_URL", "must be scheme://host[:port] only; put paths in OIC_PATH_PREFIX")
         gateway_prefix = _prefix(env, "GATEWAY_PATH_PREFIX", "")
         oic_prefix = _prefix(env, "OIC_PATH_PREFIX", DEFAULT_OIC_PATH_PREFIX)
-        header = env.get("CALLER_SUB_HEADER", "X-Caller-Sub").strip() or "X-Caller-Sub"
+        header = (env.get("CALLER_SUB_HEADER", "X-Caller-Sub").strip() or "X-Caller-Sub").lower()
         return cls(
             oic_base_url=base,
             gateway_path_prefix=gateway_prefix,
             oic_path_prefix=oic_prefix,
-            caller_sub_header=header.lower(),
+            caller_sub_header=header,
             timeout=number(env, "OIC_TIMEOUT_SECONDS", 25.0, 1.0, 300.0),
+            forwarded_headers=FORWARDED_HEADERS | _header_names(
+                env, "FORWARD_REQUEST_HEADERS", NEVER_FORWARDED | {header}, NEVER_FORWARDED_PREFIXES),
+            returned_headers=RETURNED_HEADERS | _header_names(
+                env, "RETURN_RESPONSE_HEADERS", NEVER_RETURNED, NEVER_RETURNED_PREFIXES),
         )
 
 
@@ -70,11 +108,22 @@ def _prefix(env: Mapping[str, str], key: str, default: str) -> str:
     return value
 
 
+def _header_names(env: Mapping[str, str], key: str, never: frozenset[str] | set[str],
+                  never_prefixes: tuple[str, ...]) -> frozenset[str]:
+    names = frozenset(n.strip().lower() for n in env.get(key, "").split(",") if n.strip())
+    for name in sorted(names):
+        if not _TOKEN_CHARS.fullmatch(name):
+            raise ConfigError(key, f"{name!r} is not a header name")
+        if name in never or name.startswith(never_prefixes):
+            raise ConfigError(key, f"{name} may never pass (see the README's header lists)")
+    return names
+
+
 @dataclass(frozen=True)
 class GatewayRequest:
     method: str
     url: str  # as the gateway gave it: a path with query, or a full URL
-    headers: dict[str, str | list[str]]
+    headers: dict[str, str | list[str]]  # names in lower case
     body: bytes
 
 
@@ -83,11 +132,15 @@ class BackendResponse:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    error: str | None = None  # the caller's error code; the body is rendered at the edge with the call id
+    detail: str | None = None  # for the log only
+    oic_rejected_token: bool = False  # OIC's auth layer (not the integration) refused our OIC token
+    log: dict[str, Any] = field(default_factory=dict)  # what the call's log line adds
 
 
 def json_error(status: int, error: str, detail: str) -> BackendResponse:
-    body = json.dumps({"error": error, "detail": detail}, separators=(",", ":")).encode()
-    return BackendResponse(status, {"Content-Type": "application/json"}, body)
+    """An error answer: the caller sees ``error`` (and the call id), the log ``detail``."""
+    return BackendResponse(status, {"Content-Type": "application/json"}, error=error, detail=detail)
 
 
 def _single(value: str | list[str] | None) -> str | None:
@@ -96,14 +149,9 @@ def _single(value: str | list[str] | None) -> str | None:
     return value
 
 
-def _unverified_exp(authorization: str | None) -> float | None:
-    """The caller token's ``exp``, only ever used to SHORTEN how long a
-    user-assertion OIC token is cached. The authorizer has verified the token
-    before the gateway calls this function."""
-    if not authorization or " " not in authorization:
-        return None
-    exp = unverified_claims(authorization.split(" ", 1)[1]).get("exp")
-    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
+def _connection_names(value: str | None) -> frozenset[str]:
+    """Headers named in ``Connection`` are hop-by-hop for this message (RFC 9110 7.6.1)."""
+    return frozenset(n.strip().lower() for n in (value or "").split(",") if n.strip())
 
 
 class OicForwarder:
@@ -111,60 +159,120 @@ class OicForwarder:
         self,
         config: BackendConfig,
         exchanger: TokenExchanger,
+        callers: CallerVerifier,
         *,
         session: requests.Session | None = None,
-        clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
         logger: logging.Logger | None = None,
     ) -> None:
         self.config = config
         self.exchanger = exchanger
-        self._session = session or requests.Session()
-        self._session.trust_env = False
-        self._clock = clock
+        self.callers = callers
+        self._session = session or stateless_session()
         self._monotonic = monotonic
         self._log = logger
+        self._oic_host = (urlsplit(config.oic_base_url).hostname or "").lower()
 
     def forward(self, request: GatewayRequest, deadline: float) -> BackendResponse:
-        """``deadline`` on the monotonic clock: the function's own deadline minus a margin."""
+        """``deadline`` on the monotonic clock: the function's own deadline minus a margin;
+        the whole call (token endpoint and OIC) ends by it or by OIC_TIMEOUT_SECONDS."""
+        deadline = min(deadline, self._monotonic() + self.config.timeout)
+        try:
+            caller = self.callers.verify(request.headers.get("authorization"))
+        except TokenRejected as rejected:
+            return self._refusal(rejected)
+        except CannotDecide as failure:
+            return json_error(502, "cannot_verify_caller", f"{failure.reason}: {failure}")
+        identity = {"sub": caller.claims.sub, "client_id": caller.claims.client_id, "jti": caller.claims.jti,
+                    "token_hash": caller.token_hash}
+        result = self._forward_for(request, caller, deadline)
+        result.log = {**identity, **result.log}
+        return result
+
+    def _forward_for(self, request: GatewayRequest, caller: Caller, deadline: float) -> BackendResponse:
+        claimed = _single(request.headers.get(self.config.caller_sub_header))
+        if not self.callers.matches_claimed_subject(caller, claimed):
+            return json_error(403, "caller_mismatch",
+                              f"{self.config.caller_sub_header} names another subject than the verified token")
         if len(request.body) > MAX_PAYLOAD_BYTES:
             return json_error(413, "payload_too_large", "request body exceeds the 6 MB function payload limit")
         target = self._target_url(request.url)
         if isinstance(target, BackendResponse):
             return target
-        subject: str | None = None
-        subject_exp: float | None = None
-        if self.exchanger.per_subject:
-            subject = _single(request.headers.get(self.config.caller_sub_header))
-            if not subject:
-                return json_error(
-                    502, "caller_identity_missing",
-                    f"the route must set {self.config.caller_sub_header} from request.auth[sub]",
-                )
-            subject_exp = _unverified_exp(_single(request.headers.get("authorization")))
-            if subject_exp is None:
-                subject_exp = self._clock() + 300
-        headers = {
-            name: _single(value) or ""
-            for name, value in request.headers.items()
-            if name not in _NOT_FORWARDED and not name.startswith("fn-") and name != self.config.caller_sub_header
-        }
+        try:
+            rule = self.callers.authorize(caller, self._integration_path(target), request.method)
+        except TokenRejected as rejected:
+            return self._refusal(rejected)
+        subject = caller.oic_subject if self.exchanger.per_subject else None
+        headers = self._forwarded_headers(request.headers)
+        result = json_error(504, "timeout", "no time left before the call's deadline")
         for attempt in (1, 2):
             remaining = deadline - self._monotonic()
-            if remaining <= 0.1:
-                return json_error(504, "oic_timeout", "no time left before the function deadline")
+            if remaining <= 0.05:
+                return json_error(504, "timeout", "no time left before the call's deadline")
             try:
-                token = self.exchanger.token_for(subject, subject_exp, timeout=min(remaining, 5.0))
+                token = self.exchanger.token_for(subject, caller.claims.exp, timeout=remaining)
             except ExchangeError as exc:
-                return json_error(502, "token_exchange_failed", str(exc))
+                if self._monotonic() >= deadline - 0.05:
+                    return json_error(504, "timeout", f"token endpoint: {exc.reason}: {exc}")
+                return json_error(502, "token_unavailable", f"{exc.reason}: {exc}")
             headers["Authorization"] = token.authorization
             result = self._send(request.method, target, headers, request.body, deadline)
-            if result.status == 401 and attempt == 1:
-                # The token may have been revoked or rotated: one fresh token, one retry.
-                self.exchanger.invalidate(subject)
+            result.log.update(rule=rule, oic_subject=subject, attempts=attempt)
+            if not result.oic_rejected_token:
+                return result
+            # OIC's auth layer refused the OIC token (revoked, rotated keys): one
+            # fresh token and one retry, and a token is invalidated at most once
+            # per key per INVALIDATE_AT_MOST_EVERY_SECONDS. The request never
+            # reached the integration, so replaying it runs it once.
+            if attempt == 2 or not self.exchanger.invalidate(
+                    subject, at_most_every=INVALIDATE_AT_MOST_EVERY_SECONDS):
+                break
+        failed = json_error(502, "oic_rejected_token", "OIC's auth layer rejected the OIC token (invalid_token)")
+        failed.log = result.log
+        return failed
+
+    def _refusal(self, rejected: TokenRejected) -> BackendResponse:
+        status = 403 if rejected.oauth_error == "insufficient_scope" else 401
+        answer = json_error(status, rejected.oauth_error or "missing_token", f"{rejected.reason}: {rejected}")
+        answer.headers["WWW-Authenticate"] = self.callers.challenge(rejected)
+        return answer
+
+    def _integration_path(self, target: str) -> str:
+        """The path after OIC_PATH_PREFIX, e.g. /HELLO_WORLD/1.0/hello (what ACCESS_POLICY rules match)."""
+        path = urlsplit(target).path
+        return path[len(self.config.oic_path_prefix):] or "/"
+
+    def _forwarded_headers(self, incoming: Mapping[str, str | list[str]]) -> dict[str, str]:
+        hop = _connection_names(_single(incoming.get("connection")))
+        allowed = self.config.forwarded_headers
+        out: dict[str, str] = {}
+        for name, value in incoming.items():
+            if name in allowed and name not in hop:
+                single = _single(value)
+                if single is not None:
+                    out[name] = single
+        return out
+
+    def _returned_headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+        hop = _connection_names(headers.get("Connection"))
+        allowed = self.config.returned_headers
+        out: dict[str, str] = {}
+        for name, value in headers.items():
+            lower = name.lower()
+            if lower not in allowed or lower in hop:
                 continue
-            return result
-        return result
+            if lower == "location" and not self._points_elsewhere(value):
+                continue
+            out[name] = value
+        return out
+
+    def _points_elsewhere(self, location: str) -> bool:
+        """An absolute http(s) URL on another host than OIC's. A relative one would
+        resolve against the gateway into OIC's own path space: dropped too."""
+        parts = urlsplit(location.strip())
+        host = (parts.hostname or "").lower()
+        return parts.scheme in ("http", "https") and bool(host) and host != self._oic_host
 
     def _target_url(self, url: str) -> str | BackendResponse:
         parts = urlsplit(url)
@@ -183,31 +291,35 @@ class OicForwarder:
         return target
 
     def _send(self, method: str, url: str, headers: dict[str, str], body: bytes, deadline: float) -> BackendResponse:
-        remaining = min(deadline - self._monotonic(), self.config.timeout)
-        try:
-            response = self._session.request(
-                method, url, headers=headers, data=body or None, timeout=(min(remaining, 10.0), remaining),
-                allow_redirects=False, stream=True,
-            )
-        except requests.Timeout:
-            return json_error(504, "oic_timeout", "OIC did not answer in time")
-        except requests.RequestException as exc:
-            return json_error(502, "oic_unreachable", f"cannot reach OIC ({type(exc).__name__})")
-        try:
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_content(64 * 1024):
-                size += len(chunk)
-                if size > MAX_PAYLOAD_BYTES:
-                    return json_error(502, "response_too_large", "OIC's answer exceeds the 6 MB function payload limit")
-                if self._monotonic() > deadline:
-                    return json_error(504, "oic_timeout", "OIC's answer did not finish in time")
-                chunks.append(chunk)
-        except requests.Timeout:
-            return json_error(504, "oic_timeout", "OIC's answer did not finish in time")
-        except requests.RequestException as exc:
-            return json_error(502, "oic_unreachable", f"OIC's answer was interrupted ({type(exc).__name__})")
-        finally:
-            response.close()
-        out_headers = {k: v for k, v in response.headers.items() if k.lower() not in _NOT_RETURNED}
-        return BackendResponse(response.status_code, out_headers, b"".join(chunks))
+        remaining = max(deadline - self._monotonic(), 0.01)
+        # The per-read timeouts catch a silent peer; the watchdog bounds the
+        # whole exchange against one that trickles (deadline.py says why).
+        with guard(deadline, self._monotonic) as watch:
+            try:
+                response = self._session.request(
+                    method, url, headers=headers, data=body or None, timeout=(min(remaining, 10.0), remaining),
+                    allow_redirects=False, stream=True,
+                )
+            except requests.RequestException as exc:
+                if watch.expired or isinstance(exc, requests.Timeout):
+                    return json_error(504, "timeout", "OIC did not answer before the call's deadline")
+                return json_error(502, "oic_unreachable", f"cannot reach OIC ({type(exc).__name__})")
+            try:
+                chunks: list[bytes] = []
+                size = 0
+                for chunk in response.iter_content(64 * 1024):
+                    size += len(chunk)
+                    if size > MAX_PAYLOAD_BYTES:
+                        return json_error(502, "response_too_large",
+                                          "OIC's answer exceeds the 6 MB function payload limit")
+                    chunks.append(chunk)
+            except requests.RequestException as exc:
+                if watch.expired or isinstance(exc, requests.Timeout):
+                    return json_error(504, "timeout", "OIC's answer did not finish before the call's deadline")
+                return json_error(502, "oic_unreachable", f"OIC's answer was interrupted ({type(exc).__name__})")
+            finally:
+                response.close()
+        status = response.status_code
+        rejected = status == 401 and bool(_INVALID_TOKEN.search(response.headers.get("WWW-Authenticate", "")))
+        return BackendResponse(status, self._returned_headers(response.headers), b"".join(chunks),
+                               oic_rejected_token=rejected, log={"oic_status": status})

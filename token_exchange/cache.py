@@ -41,6 +41,7 @@ class _KeyState:
     lock: threading.Lock
     last_failure: float = float("-inf")
     last_error: Exception | None = None
+    last_invalidated: float = float("-inf")
 
 
 class TokenCache:
@@ -102,9 +103,18 @@ class TokenCache:
         finally:
             state.lock.release()
 
-    def invalidate(self, key: Hashable) -> None:
+    def invalidate(self, key: Hashable, *, at_most_every: float = 0.0) -> bool:
+        """Forget the token for ``key``, unless it was forgotten less than
+        ``at_most_every`` seconds ago (then keep it and say False): a backend that
+        keeps rejecting fresh tokens must not turn every call into a token request."""
+        state = self._state(key)
         with self._guard:
+            now = self._clock()
+            if now - state.last_invalidated < at_most_every:
+                return False
+            state.last_invalidated = now
             self._entries.pop(key, None)
+            return True
 
     def __len__(self) -> int:
         return len(self._entries)

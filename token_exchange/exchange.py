@@ -65,10 +65,12 @@ class TokenExchanger:
         *,
         timeout: float | None = None,
     ) -> ExchangedToken:
-        """Raise an ``ExchangeError`` subclass if no usable token can be had."""
+        """Raise an ``ExchangeError`` subclass if no usable token can be had.
+        ``timeout``: what the caller has left; the token endpoint's own budget
+        (``OIC_TOKEN_TIMEOUT_SECONDS``) applies inside it."""
         if self.per_subject and not subject:
             raise ExchangeError("OIC_GRANT_TYPE=jwt_bearer needs the caller's subject")
-        budget = self.config.timeout if timeout is None else timeout
+        budget = self.config.timeout if timeout is None else min(timeout, self.config.timeout)
         deadline = self._monotonic() + budget
         cap = subject_expires_at if self.per_subject else None
         try:
@@ -82,9 +84,10 @@ class TokenExchanger:
             raise ExchangeError("timed out waiting for a token request in progress") from None
         return ExchangedToken(token, usable_until)
 
-    def invalidate(self, subject: str | None = None) -> None:
-        """Forget the cached token (e.g. OIC answered 401 with it)."""
-        self.cache.invalidate(self.cache_key(subject))
+    def invalidate(self, subject: str | None = None, *, at_most_every: float = 0.0) -> bool:
+        """Forget the cached token (OIC's auth layer rejected it), at most once per
+        ``at_most_every`` seconds per cache key; True when it was forgotten."""
+        return self.cache.invalidate(self.cache_key(subject), at_most_every=at_most_every)
 
     def _fetch(self, subject: str | None, deadline: float) -> IssuedToken:
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import json
 import os
 import sys
 import time
@@ -34,7 +35,8 @@ def _load_own_package() -> None:
 
 _load_own_package()
 
-from token_exchange.backend import BackendConfig, GatewayRequest, OicForwarder, json_error  # noqa: E402
+from token_exchange.backend import BackendConfig, BackendResponse, GatewayRequest, OicForwarder, json_error  # noqa: E402
+from token_exchange.caller import CallerVerifier  # noqa: E402
 from token_exchange.exchange import TokenExchanger  # noqa: E402
 from token_exchange.shared import log  # noqa: E402
 from token_exchange.shared.errors import ConfigError  # noqa: E402
@@ -44,13 +46,21 @@ quiet_other_loggers()
 _log = get_logger("token_exchange")
 defer_to_event_loop(_log)
 _forwarder: OicForwarder | None = None
+_config_error: ConfigError | None = None
 DEADLINE_MARGIN_SECONDS = 0.5
 
 
 def _get_forwarder() -> OicForwarder:
-    global _forwarder
+    global _forwarder, _config_error
     if _forwarder is None:
-        _forwarder = OicForwarder(BackendConfig.from_env(os.environ), TokenExchanger.from_env(os.environ))
+        if _config_error is not None:
+            raise _config_error  # configuration is per container: do not re-read it per call
+        try:
+            _forwarder = OicForwarder(BackendConfig.from_env(os.environ), TokenExchanger.from_env(os.environ),
+                                      CallerVerifier.from_env(os.environ))
+        except ConfigError as error:
+            _config_error = error
+            raise
     return _forwarder
 
 
@@ -80,24 +90,45 @@ def handler(ctx, data: io.BytesIO | None = None):  # type: ignore[no-untyped-def
     try:
         result = _get_forwarder().forward(request, _deadline(ctx))
     except ConfigError as error:
-        emit(_log, log.ERROR, "cannot forward", call_id=ctx.CallID(), reason=error.reason, detail=str(error))
         result = json_error(502, "configuration_error", str(error))
     except Exception as bug:  # an answer the gateway can show, never the exception text
-        emit(_log, log.ERROR, "cannot forward", call_id=ctx.CallID(), reason="internal_error",
-             detail=type(bug).__name__)
-        result = json_error(502, "internal_error", "the request could not be forwarded")
-    emit(_log, log.INFO, "forwarded", call_id=ctx.CallID(), method=request.method,
-         status=result.status, ms=elapsed_ms(started))
-    return _respond(ctx, result.status, result.headers, result.body)
+        result = json_error(502, "internal_error", type(bug).__name__)
+    _log_call(ctx.CallID(), request.method, result, started)
+    return _respond(ctx, result)
 
 
-def _respond(ctx, status: int, headers: dict[str, str], body: bytes):  # type: ignore[no-untyped-def]
+def _log_call(call_id: str | None, method: str, result: BackendResponse, started: float) -> None:
+    """One line per call. Every non-2xx answer says why: our error code and its
+    detail, or OIC's own status when OIC's answer is passed through."""
+    if result.error is not None:
+        reason, detail = result.error, result.detail
+    elif result.status >= 400:
+        reason, detail = "oic_status", f"OIC answered {result.status}"
+    else:
+        reason, detail = "forwarded", None
+    level = log.INFO if result.status < 400 else log.WARNING if result.status < 500 else log.ERROR
+    emit(_log, level, "call", call_id=call_id, method=method, status=result.status, reason=reason, detail=detail,
+         **result.log, ms=elapsed_ms(started))
+
+
+def _respond(ctx, result: BackendResponse):  # type: ignore[no-untyped-def]
+    body = result.body
+    if result.error is not None:
+        # Callers get a code and the call id; the reason is in the log line.
+        body = json.dumps({"error": result.error, "request_id": ctx.CallID()}, separators=(",", ":")).encode()
+    status = result.status
+    if not ctx.Method():
+        # Invoked directly (no Fn-Intent: httprequest): fdk would send any
+        # status other than 502/504 as 200. A refusal must never look like success.
+        status = status if status < 300 else 502 if status != 504 else 504
+        return response.Response(ctx, response_data=body, headers=dict(result.headers), status_code=status)
     # fdk sends 502 and 504 as the *transport* status, which the Fn agent
     # reads as "the function failed" and replaces our JSON with its own
     # error. Send the call as 200 and carry the HTTP status in Fn-Http-Status,
     # as fdk itself does for every other code.
     carried = status in (502, 504)
-    answer = response.Response(ctx, response_data=body, headers=dict(headers), status_code=200 if carried else status)
+    answer = response.Response(ctx, response_data=body, headers=dict(result.headers),
+                               status_code=200 if carried else status)
     if carried:
         ctx.GetResponseHeaders()["fn-http-status"] = str(status)
     return answer

@@ -22,6 +22,7 @@ from typing import Any
 import requests
 
 from .config import GRANT_JWT_BEARER, ExchangeConfig
+from .deadline import guard, stateless_session
 from .shared.client_auth import basic_authorization
 from .shared.errors import (
     ExchangeError,
@@ -87,8 +88,7 @@ class TokenClient:
         rng: Callable[[], float] = random.random,
     ) -> None:
         self.config = config
-        self._session = session or requests.Session()
-        self._session.trust_env = False  # no proxy or .netrc surprises inside a function
+        self._session = session or stateless_session()  # no cookies, proxies or .netrc; deadline-guarded
         self._clock = clock
         self._monotonic = monotonic
         self._sleep = sleep
@@ -128,30 +128,38 @@ class TokenClient:
         form, headers = self._request_parts(subject)
         started = self._monotonic()
         self.requests_sent += 1
-        try:
-            response = self._session.post(
-                self.config.token_url,
-                data=form,
-                headers=headers,
-                timeout=(min(remaining, 2.0), remaining),
-                allow_redirects=False,
-                stream=True,
-            )
-        except requests.Timeout:
-            raise _Retryable("timed out") from None
-        except requests.RequestException as exc:
-            raise _Retryable(f"connection failed ({type(exc).__name__})") from None
-        try:
-            body = self._read_body(response, started + remaining)
-        finally:
-            response.close()
+        # The watchdog bounds the whole attempt (a peer trickling its headers or
+        # body included); the per-read timeouts only catch a silent peer sooner.
+        with guard(started + remaining, self._monotonic) as watch:
+            try:
+                response = self._session.post(
+                    self.config.token_url,
+                    data=form,
+                    headers=headers,
+                    timeout=(min(remaining, 2.0), remaining),
+                    allow_redirects=False,
+                    stream=True,
+                )
+            except requests.Timeout:
+                raise _Retryable("timed out") from None
+            except requests.RequestException as exc:
+                problem = "timed out" if watch.expired else f"connection failed ({type(exc).__name__})"
+                raise _Retryable(problem) from None
+            try:
+                body = self._read_body(response, started + remaining)
+            except _Retryable:
+                if watch.expired:
+                    raise _Retryable("response too slow") from None
+                raise
+            finally:
+                response.close()
         if response.status_code in _RETRY_STATUS:
             raise _Retryable(f"HTTP {response.status_code}", _retry_after(response.headers.get("Retry-After")))
         if response.status_code != 200:
             raise self._error_for(response.status_code, body)
         return self._parse_success(body)
 
-    def _read_body(self, response: requests.Response, deadline: float) -> bytes:
+    def _read_body(self, response: requests.Response, until: float) -> bytes:
         chunks: list[bytes] = []
         size = 0
         try:
@@ -161,7 +169,7 @@ class TokenClient:
                     raise MalformedTokenResponse(
                         f"token endpoint {self.config.token_url}: response larger than {MAX_RESPONSE_BYTES} bytes"
                     )
-                if self._monotonic() > deadline:
+                if self._monotonic() > until:
                     raise _Retryable("response too slow")
                 chunks.append(chunk)
         except requests.RequestException as exc:

@@ -1,0 +1,149 @@
+"""HTTP with one wall-clock deadline that a slow peer cannot stretch, and no
+state carried from one call to the next.
+
+Why a watchdog: ``requests``' read timeout bounds each socket read, not the
+answer. A peer that sends one byte every 0.5 s satisfies a 10 s read timeout
+forever, while ``requests`` is still reading the status line and headers
+(before it returns anything we could check) or the body. Nothing on the
+calling thread can interrupt that read: fdk runs the handler on its event
+loop thread, so ``SIGALRM`` is not ours to take, and Python cannot kill a
+thread. So while a request runs, a watchdog thread waits for the deadline
+and then shuts the connection's socket down (``shutdown(SHUT_RDWR)``): the
+blocked read returns at once with an error, the caller answers 504, and the
+broken connection is closed by urllib3, never reused. The connection pool
+itself stays good, so the same container serves its next call.
+
+Why no cookie jar: ``requests.Session`` stores every ``Set-Cookie`` and sends
+it on later requests to that host. One container serves many callers in
+turn, so an OIC session cookie set during one caller's call would ride along
+with the next caller's. ``stateless_session()`` refuses to store or send any.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.cookiejar import DefaultCookiePolicy
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+_active = threading.local()
+_POLL_SECONDS = 0.02  # after the deadline, how often a connection still being opened is looked for
+
+
+class Watch:
+    """One guarded stretch of work: the connections it used, and whether the deadline cut it."""
+
+    def __init__(self) -> None:
+        self.expired = False
+        self._connections: list[Any] = []
+        self._lock = threading.Lock()
+
+    def add(self, connection: Any) -> None:
+        with self._lock:
+            self._connections.append(connection)
+            cut = self.expired
+        if cut:
+            _shut(connection)
+
+    def cut(self) -> None:
+        with self._lock:
+            self.expired = True
+            connections = list(self._connections)
+        for connection in connections:
+            _shut(connection)
+
+
+def _shut(connection: Any) -> None:
+    sock = getattr(connection, "sock", None)
+    if sock is None:
+        return
+    with contextlib.suppress(OSError):  # already closed: nothing left to interrupt
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+@contextmanager
+def guard(at: float, monotonic: Callable[[], float] = time.monotonic) -> Iterator[Watch]:
+    """Guard the requests made inside the block (with a ``stateless_session``)
+    so that none outlives ``at`` (on ``monotonic``)."""
+    watch = Watch()
+    finished = threading.Event()
+    previous = getattr(_active, "watch", None)
+
+    def watchdog() -> None:
+        if finished.wait(max(at - monotonic(), 0.0)):
+            return
+        watch.cut()
+        # A connection opened after the cut (connect was in progress) is cut as it registers;
+        # keep cutting until the guarded block ends, in case one registers late.
+        while not finished.wait(_POLL_SECONDS):
+            watch.cut()
+
+    _active.watch = watch
+    thread = threading.Thread(target=watchdog, name="deadline-watchdog", daemon=True)
+    thread.start()
+    try:
+        yield watch
+    finally:
+        finished.set()
+        _active.watch = previous
+
+
+def _register(connection: Any) -> None:
+    watch: Watch | None = getattr(_active, "watch", None)
+    if watch is not None:
+        watch.add(connection)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _register(self)  # before connecting: connect, send and the whole answer are guarded
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _register(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedTlsPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class _WatchedAdapter(HTTPAdapter):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedPool, "https": _WatchedTlsPool}
+
+
+class _NoCookies(DefaultCookiePolicy):
+    def set_ok(self, cookie: Any, request: Any) -> bool:
+        return False
+
+    def return_ok(self, cookie: Any, request: Any) -> bool:
+        return False
+
+
+def stateless_session() -> requests.Session:
+    """A session that keeps connections alive and nothing else: no cookies,
+    no proxies or ``.netrc`` from the environment, every request guardable by ``guard``."""
+    session = requests.Session()
+    session.trust_env = False
+    session.cookies.set_policy(_NoCookies())
+    adapter = _WatchedAdapter()
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
