@@ -53,8 +53,25 @@ def vendor_token(stack: Stack, scope: str) -> str:
     return token
 
 
-def run_step(stack: Stack, steps: list[Step], name: str, expected: int, call: Callable[[], requests.Response],
-             check: Callable[[requests.Response], str] | None = None) -> requests.Response:
+@dataclass
+class Direct:
+    """A direct call to the token-exchange function, as anything IAM lets invoke it could make."""
+
+    status_code: int
+    headers: dict[str, str]
+
+
+def invoke_backend(stack: Stack, headers: dict[str, str]) -> Direct:
+    """Invoke the backend over its fdk socket with the gateway's framing, but no gateway in front."""
+    framed = {"Fn-Intent": "httprequest", "Fn-Http-Method": "GET", "Fn-Http-Request-Url": "/fn" + HELLO,
+              **{f"Fn-Http-H-{k}": v for k, v in headers.items()}}
+    result = stack.functions["token-exchange"].call(b"", headers=framed)
+    returned = {k[len("fn-http-h-"):]: v for k, v in result.headers.items() if k.startswith("fn-http-h-")}
+    return Direct(int(result.headers.get("fn-http-status", result.status)), returned)
+
+
+def run_step(stack: Stack, steps: list[Step], name: str, expected: int, call: Callable[[], Any],
+             check: Callable[[Any], str] | None = None) -> Any:
     idp = stack.seeded.idp
     before_token, before_jwks = idp.requests[TOKEN_PATH], idp.requests[JWKS_PATH]
     started = time.perf_counter()
@@ -94,8 +111,9 @@ def run_demo(stack: Stack) -> list[Step]:
             return f"OIC: {body['message']} (OIC saw caller {body['caller']})"
         return check
 
-    def challenge(response: requests.Response) -> str:
-        return response.headers.get("WWW-Authenticate", "")[:70]
+    def challenge(response: Any) -> str:
+        headers = {k.lower(): v for k, v in response.headers.items()}
+        return headers.get("www-authenticate", "")[:70]
 
     # 1. The vendor gets its token: the only identity-provider call it makes.
     before = seeded.idp.requests[TOKEN_PATH]
@@ -130,6 +148,13 @@ def run_demo(stack: Stack) -> list[Step]:
     run_step(stack, steps, "function backend: token without the scope", 403,
              lambda: get(stack.backend_url + HELLO, headers={"Authorization": "Bearer " + no_scope}, timeout=30),
              lambda r: "route ANY_OF allowedScope")
+    # 4. The backend verifies its caller itself: invoked directly, a header claiming an identity proves nothing.
+    run_step(stack, steps, "token-exchange invoked directly, X-Caller-Sub only", 401,
+             lambda: invoke_backend(stack, {"X-Caller-Sub": "admin@example.com"}), challenge)
+    run_step(stack, steps, "token-exchange invoked directly, tampered token", 401,
+             lambda: invoke_backend(stack, {"Authorization": "Bearer " + tampered(token)}), challenge)
+    run_step(stack, steps, "token-exchange invoked directly, valid token", 200,
+             lambda: invoke_backend(stack, bearer), lambda r: "the backend verified the caller itself")
     now = int(time.time())
     expired = seeded.idp.mint(seeded.idp.apps[VENDOR_ID], None, APIGW_AUDIENCE + APIGW_SCOPE,
                               iat=now - 7200, exp=now - 3600)

@@ -53,9 +53,10 @@ def start_stack() -> Stack:
             ROOT, {**authorizer_env, **seeded.exchange_env()}).start()
         # The validate-only authorizer leaves scopes to the route (ANY_OF -> 403).
         stack.functions["authorizer"] = FnProcess(ROOT, {**authorizer_env, "REQUIRED_SCOPES": ""}).start()
+        # The backend verifies its caller itself, with the authorizer's settings.
         stack.functions["token-exchange"] = FnProcess(
             ROOT / "token_exchange",
-            {**seeded.exchange_env(), "OIC_BASE_URL": seeded.oic.url, "GATEWAY_PATH_PREFIX": "/fn"},
+            {**authorizer_env, **seeded.exchange_env(), "OIC_BASE_URL": seeded.oic.url, "GATEWAY_PATH_PREFIX": "/fn"},
         ).start()
         sockets = {
             "<authorizer-context-function-ocid>": str(stack.functions["authorizer-context"].socket_path),

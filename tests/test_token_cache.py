@@ -122,3 +122,19 @@ def test_short_lived_tokens_still_serve_half_their_life():
     clock.now += 2  # 79 s left: the advisory window (80 s) opens, one caller refreshes
     _, until = cache.get("k", issuer)
     assert issuer.calls == 2 and until - clock.now == 120
+
+
+def test_invalidation_at_most_once_per_key_per_interval():
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock), Issuer(clock)
+    first, _ = cache.get("k", issuer)
+    assert cache.invalidate("k", at_most_every=30) is True
+    second, _ = cache.get("k", issuer)
+    assert second is not first and issuer.calls == 2
+    clock.now += 29.9  # a backend rejecting every token cannot make each call fetch a new one
+    assert cache.invalidate("k", at_most_every=30) is False
+    assert cache.get("k", issuer)[0] is second and issuer.calls == 2
+    assert cache.invalidate("other", at_most_every=30) is True  # per key
+    clock.now += 0.1
+    assert cache.invalidate("k", at_most_every=30) is True
+    assert cache.get("k", issuer)[0] is not second and issuer.calls == 3
