@@ -112,7 +112,7 @@ def run_demo(stack: Stack) -> list[Step]:
         return check
 
     def challenge(response: Any) -> str:
-        headers = {k.lower(): v for k, v in response.headers.items()}
+        headers = {k.lower(): str(v) for k, v in response.headers.items()}
         return headers.get("www-authenticate", "")[:70]
 
     # 1. The vendor gets its token: the only identity-provider call it makes.

@@ -95,7 +95,8 @@ def log_line(fn: FnProcess, call_id: str) -> dict[str, Any]:
     lines = [json.loads(line) for line in fn.output().splitlines() if line.startswith('{"ts"')]
     mine = [line for line in lines if line.get("call_id") == call_id]
     assert len(mine) == 1, mine  # one line per call
-    return mine[0]
+    line: dict[str, Any] = mine[0]
+    return line
 
 
 def counts(stack: Seeded) -> tuple[int, int]:

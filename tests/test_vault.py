@@ -16,7 +16,7 @@ from local.fnrun import ROOT
 from local.seed import Seeded
 from local.vault import VaultStub
 from tests.conftest import start_fn
-from tests.test_exchange_fn import BACKEND_DIR, gateway_call
+from tests.test_backend_fn import BACKEND_DIR, bearer, gateway_call, log_line
 from tests.tokens import SENSITIVE, Signer, single
 
 SECRET_OCID = "ocid1.vaultsecret.oc1.iad.amaaaaaaoicclientsecret"
@@ -57,12 +57,14 @@ def test_backend_reads_its_client_secret_from_vault_and_follows_rotation(
 ) -> None:
     vault.secrets[SECRET_OCID] = stack.oic_client_secret
     env = {
+        **stack.authorizer_env(),
         **stack.exchange_env(OIC_CLIENT_SECRET="", OIC_CLIENT_SECRET_OCID=SECRET_OCID),
         **rp_env(resource_principal, vault),
         "OIC_BASE_URL": stack.oic.url,
     }
+    auth = bearer(stack.vendor_token())
     with start_fn(env, BACKEND_DIR) as fn:
-        assert gateway_call(fn, "GET", "/HELLO_WORLD/1.0/x", {})["status"] == 200
+        assert gateway_call(fn, "GET", "/HELLO_WORLD/1.0/x", auth)["status"] == 200
         assert vault.reads[SECRET_OCID] == 1 and vault.rejected == 0
         # Rotate the secret in the identity domain and in Vault; no redeploy.
         rotated = "rotated-" + stack.oic_client_secret
@@ -71,7 +73,7 @@ def test_backend_reads_its_client_secret_from_vault_and_follows_rotation(
         vault.secrets[SECRET_OCID] = rotated
         try:
             stack.oic.fault = "reject_next:1"  # OIC refuses the old token: a new one is needed
-            assert gateway_call(fn, "GET", "/HELLO_WORLD/1.0/x", {})["status"] == 200
+            assert gateway_call(fn, "GET", "/HELLO_WORLD/1.0/x", auth)["status"] == 200
             assert vault.reads[SECRET_OCID] == 2  # re-read once on invalid_client
         finally:
             stack.idp.apps["oic-client"].client_secret = stack.oic_client_secret
@@ -92,12 +94,13 @@ def test_authorizer_context_with_vault_secret(
 def test_missing_vault_secret_is_a_clear_failure(
     stack: Seeded, vault: VaultStub, resource_principal: tuple[Signer, str]
 ) -> None:
-    env = {**stack.exchange_env(OIC_CLIENT_SECRET="", OIC_CLIENT_SECRET_OCID=SECRET_OCID),
+    env = {**stack.authorizer_env(), **stack.exchange_env(OIC_CLIENT_SECRET="", OIC_CLIENT_SECRET_OCID=SECRET_OCID),
            **rp_env(resource_principal, vault), "OIC_BASE_URL": stack.oic.url}
     with start_fn(env, BACKEND_DIR) as fn:
-        reply = gateway_call(fn, "GET", "/HELLO_WORLD/1.0/x", {})
-        detail = json.loads(reply["body"])["detail"]
-        assert reply["status"] == 502 and SECRET_OCID in detail and "404" in detail
+        reply = gateway_call(fn, "GET", "/HELLO_WORLD/1.0/x", bearer(stack.vendor_token()))
+        assert reply["status"] == 502 and json.loads(reply["body"])["error"] == "token_unavailable"
+        detail = log_line(fn, reply["call_id"])["detail"]  # the reason is for operators only
+        assert SECRET_OCID in detail and "404" in detail
 
 
 @pytest.mark.parametrize(
