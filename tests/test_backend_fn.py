@@ -397,3 +397,75 @@ def test_refreshes_ahead_of_expiry(stack: Seeded) -> None:
             assert stack.oic.seen_tokens[seen] != stack.oic.seen_tokens[seen - 1]
     finally:
         stack.idp.token_lifetime = 3600
+
+
+# -- the same through the local gateway and the shipped specification -----------------------------
+
+
+@pytest.fixture(scope="module")
+def gateways(stack: Seeded, peer: Peer) -> Iterator[dict[str, str]]:
+    """deploy/apigw-function-backend.json twice: to the OIC stub with user assertions and
+    OIC_SUBJECT_CLAIM=upn on both functions, and to the misbehaving peer."""
+    from local.gateway import LocalGateway
+    from local.stack import BACKEND_SPEC, load_spec
+
+    validate_only = {"REQUIRED_SCOPES": ""}  # the route's ANY_OF checks the scope
+    functions = {
+        "authz-mapped": start_fn(stack.authorizer_env(**validate_only, OIC_SUBJECT_CLAIM="upn")),
+        "authz": start_fn(stack.authorizer_env(**validate_only)),
+        "to-stub": start_fn(user_env(stack, OIC_SUBJECT_CLAIM="upn", GATEWAY_PATH_PREFIX="/fn"), BACKEND_DIR),
+        "to-peer": start_fn(backend_env(stack, OIC_BASE_URL=peer.url, OIC_TIMEOUT_SECONDS="1",
+                                        GATEWAY_PATH_PREFIX="/fn"), BACKEND_DIR),
+    }
+    spec = load_spec(BACKEND_SPEC)
+    started = {
+        name: LocalGateway(spec, path_prefix="/fn", functions={
+            "<authorizer-function-ocid>": str(functions[authz].socket_path),
+            "<token-exchange-function-ocid>": str(functions[backend].socket_path),
+        }).start()
+        for name, authz, backend in (("stub", "authz-mapped", "to-stub"), ("peer", "authz", "to-peer"))
+    }
+    try:
+        yield {name: gateway.url for name, gateway in started.items()}
+    finally:
+        for gateway in started.values():
+            gateway.stop()
+        for fn in functions.values():
+            fn.stop()
+
+
+def test_gateway_route_passes_the_token_and_the_mapped_subject(stack: Seeded, gateways: dict[str, str]) -> None:
+    import requests
+
+    token = stack.user_token("oid-1234", upn=USER)  # an Entra-like principal, mapped by upn
+    reply = requests.get(gateways["stub"] + "/HELLO_WORLD/1.0/hello", timeout=30,
+                         headers={**bearer(token), "X-Caller-Sub": "admin@example.com"})  # overwritten by the route
+    assert reply.status_code == 200 and reply.json()["caller"] == USER and reply.json()["caller_type"] == "user"
+    reply = requests.get(gateways["stub"] + "/HELLO_WORLD/1.0/hello", timeout=30)
+    assert reply.status_code == 401
+
+
+def test_gateway_in_front_of_a_misbehaving_oic(stack: Seeded, peer: Peer, gateways: dict[str, str]) -> None:
+    import requests
+
+    url = gateways["peer"] + "/HELLO_WORLD/1.0/hello"
+    auth = bearer(stack.vendor_token())
+    assert requests.get(url, headers={**auth, **FORBIDDEN_TO_OIC}, timeout=30).status_code == 200
+    assert not {name.lower() for name in FORBIDDEN_TO_OIC} & set(peer.received[-1]["headers"])
+    peer.script[:] = ["trickle_headers"]
+    reply = requests.get(url, headers=auth, timeout=30)
+    assert reply.status_code == 504 and set(reply.json()) == {"error", "request_id"}
+    assert requests.get(url, headers=auth, timeout=30).status_code == 200  # the same container, next call
+    peer.script[:] = ["redirect"]
+    reply = requests.get(url, headers=auth, timeout=30, allow_redirects=False)
+    assert reply.status_code == 302 and "Location" not in reply.headers
+    assert not any(name.lower().startswith("x-oracle") for name in reply.headers)
+    assert "Oracle-HTTP-Server" not in reply.headers.get("Server", "")
+    peer.script[:] = ["set_cookie"]
+    assert "Set-Cookie" not in requests.get(url, headers=auth, timeout=30).headers
+    requests.get(url, headers=bearer(stack.user_token()), timeout=30)
+    assert "cookie" not in peer.received[-1]["headers"]
+    peer.received.clear()
+    peer.script[:] = ["integration_401"]
+    assert requests.post(url, headers=auth, data=b"order", timeout=30).status_code == 401
+    assert len(peer.received) == 1  # never replayed
