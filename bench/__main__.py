@@ -1,11 +1,11 @@
-"""`make bench`: what the authorizer costs, beside its baselines, in one run.
+"""`make bench`: what the authorizer (and the backend's own verification) costs, beside baselines, in one run.
 
 This machine is shared and noisy: every figure is a median (or a count), and
 each is printed as a ratio to a baseline measured in the same run, with the
 calls interleaved so that both see the same noise. Nothing here is a test.
 
     python -m bench            # everything (a few minutes)
-    python -m bench inprocess  # one figure: inprocess, warm, cold, idp, rss, footprint
+    python -m bench inprocess  # one figure: inprocess, warm, cold, idp, rss, footprint, introspection, backend
 """
 
 from __future__ import annotations
@@ -386,6 +386,76 @@ def bench_introspection(n: int = 300) -> None:
         stack.stop()
 
 
+# -- 8: the backend verifying its caller ---------------------------------------------------
+
+
+def bench_backend(n: int = 2000) -> None:
+    """What the token-exchange backend's own verification of its caller costs: in-process
+    (a token seen before, and a new one), and a whole warm backend call through fdk (OIC on
+    loopback) beside a trivial fdk call, all in the same run."""
+    import requests
+
+    from local.seed import seeded_stack
+    from token_exchange.caller import CallerVerifier
+    from token_exchange.exchange import TokenExchanger
+
+    print(f"backend caller verification ({n} calls per series, interleaved)", flush=True)
+    signer = Signer.generate()
+    server = JwksServer([signer.jwk()]).start()
+    try:
+        callers = CallerVerifier.from_env(authorizer_env(server.url))
+        seen = "Bearer " + signer.mint()
+        fresh = ["Bearer " + signer.mint() for _ in range(n)]
+        callers.verify(seen)  # keys fetched, the token cached: what a warm container has
+        clock = time.perf_counter
+        t_seen: list[float] = []
+        t_fresh: list[float] = []
+        for header in fresh:
+            t0 = clock()
+            callers.verify(seen)
+            t1 = clock()
+            callers.verify(header)
+            t_fresh.append(clock() - t1)
+            t_seen.append(t1 - t0)
+    finally:
+        server.stop()
+    stack = seeded_stack()
+    try:
+        env = {**stack.authorizer_env(), **stack.exchange_env(), "OIC_BASE_URL": stack.oic.url}
+        framing = {"Fn-Intent": "httprequest", "Fn-Http-Method": "GET", "Fn-Http-Request-Url": "/HELLO_WORLD/1.0/x",
+                   "Fn-Http-H-Authorization": "Bearer " + stack.vendor_token()}
+        with FnProcess(ROOT / "token_exchange", env) as backend, FnProcess(HANDLERS / "trivial", {}) as trivial:
+            for _ in range(100):
+                backend.call(b"", headers=framing)
+                trivial.call(b"")
+            oic_token = TokenExchanger.from_env(stack.exchange_env()).token_for().authorization
+            session = requests.Session()
+            t_backend: list[float] = []
+            t_trivial: list[float] = []
+            t_oic: list[float] = []
+            for _ in range(n // 4):
+                result = backend.call(b"", headers=framing)
+                if result.headers.get("fn-http-status", "200") != "200":
+                    raise RuntimeError(f"the backend refused the call: {result.body[:200]!r}")
+                t_backend.append(result.seconds)
+                t_trivial.append(trivial.call(b"").seconds)
+                t0 = time.perf_counter()  # what the backend's OIC request costs on its own
+                session.get(stack.oic.url + "/ic/api/integration/v1/flows/rest/HELLO_WORLD/1.0/x",
+                            headers={"Authorization": oic_token}, timeout=10).raise_for_status()
+                t_oic.append(time.perf_counter() - t0)
+    finally:
+        stack.stop()
+    s_us, f_us = median_us(t_seen), median_us(t_fresh)
+    b_ms, t_ms, o_ms = (statistics.median(t) * 1e3 for t in (t_backend, t_trivial, t_oic))
+    row("backend: caller verification, token seen before (in-process)", f"{s_us:.1f} µs",
+        f"trivial fdk call {t_ms:.3f} ms", f"{s_us / (t_ms * 1000):.3f}x a trivial call", "< 200 µs", s_us < 200)
+    row("backend: caller verification, first-seen token (in-process)", f"{f_us:.0f} µs",
+        f"token seen before {s_us:.1f} µs", f"{f_us / s_us:.0f}x", "reported", True)
+    row("backend: whole warm call via fdk (verify, cached OIC token, loopback OIC)", f"{b_ms:.3f} ms",
+        f"trivial fdk call {t_ms:.3f} ms; the OIC stub alone {o_ms:.3f} ms",
+        f"trivial + OIC + {b_ms - t_ms - o_ms:.2f} ms", "reported", True)
+
+
 FIGURES: dict[str, Callable[[], None]] = {
     "inprocess": bench_inprocess,
     "warm": bench_warm,
@@ -394,6 +464,7 @@ FIGURES: dict[str, Callable[[], None]] = {
     "rss": bench_rss,
     "footprint": bench_footprint,
     "introspection": bench_introspection,
+    "backend": bench_backend,
 }
 
 
