@@ -469,3 +469,16 @@ def test_gateway_in_front_of_a_misbehaving_oic(stack: Seeded, peer: Peer, gatewa
     peer.script[:] = ["integration_401"]
     assert requests.post(url, headers=auth, data=b"order", timeout=30).status_code == 401
     assert len(peer.received) == 1  # never replayed
+
+
+def test_fdk_debug_never_logs_the_callers_token(stack: Seeded) -> None:
+    """fdk's debug lines carry request headers; the image's sitecustomize keeps fdk quiet
+    from interpreter start, so even the first call (before func.py is imported) logs no token."""
+    with start_fn(backend_env(stack, FDK_DEBUG="1"), BACKEND_DIR) as fn:
+        tokens = [stack.vendor_token(), stack.vendor_token()]
+        for token in tokens:
+            assert gateway_call(fn, "GET", "/HELLO_WORLD/1.0/x", bearer(token))["status"] == 200
+        output = fn.output()
+    assert "FDK_DEBUG ignored" in output
+    assert not any(token in output or token.split(".")[2] in output for token in tokens)
+    assert "request headers" not in output  # fdk's own debug line never appears
