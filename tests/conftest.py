@@ -62,3 +62,13 @@ def stack() -> Iterator[Seeded]:
     SENSITIVE.update(seeded.idp.issued)
     SENSITIVE.update({seeded.vendor_secret, seeded.oic_client_secret, seeded.authorizer_secret})
     SENSITIVE.update(line for line in seeded.oic_assertion_key_pem.splitlines() if "-----" not in line)
+
+
+@pytest.fixture
+def healthy(stack: Seeded) -> Iterator[None]:
+    """The local identity provider and OIC stub without faults, before and after a test."""
+    stack.idp.faults.clear()
+    stack.oic.fault = None
+    yield
+    stack.idp.faults.clear()
+    stack.oic.fault = None

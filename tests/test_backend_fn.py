@@ -18,18 +18,10 @@ from local.seed import APIGW_OTHER_SCOPE, USER, Seeded
 from tests.conftest import start_fn
 from tests.servers import Peer
 
+pytestmark = pytest.mark.usefixtures("healthy")
 TOKEN_PATH = "/oauth2/v1/token"
 JWKS_PATH = "/admin/v1/SigningCert/jwk"
 BACKEND_DIR = ROOT / "token_exchange"
-
-
-@pytest.fixture(autouse=True)
-def healthy(stack: Seeded) -> Iterator[None]:
-    stack.idp.faults.clear()
-    stack.oic.fault = None
-    yield
-    stack.idp.faults.clear()
-    stack.oic.fault = None
 
 
 @pytest.fixture(scope="module")

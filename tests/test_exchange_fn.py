@@ -4,7 +4,6 @@ provider (Authlib) and the OIC stub on loopback."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime
 
 import jwt
@@ -15,18 +14,10 @@ from local.seed import OIC_AUDIENCE, USER, Seeded
 from tests.conftest import start_fn
 from tests.tokens import single
 
+pytestmark = pytest.mark.usefixtures("healthy")
 TOKEN_PATH = "/oauth2/v1/token"
 JWKS_PATH = "/admin/v1/SigningCert/jwk"
 HELLO = "/ic/api/integration/v1/flows/rest/HELLO_WORLD/1.0"
-
-
-@pytest.fixture(autouse=True)
-def healthy(stack: Seeded) -> Iterator[None]:
-    stack.idp.faults.clear()
-    stack.oic.fault = None
-    yield
-    stack.idp.faults.clear()
-    stack.oic.fault = None
 
 
 def counts(stack: Seeded) -> tuple[int, int]:
