@@ -130,8 +130,11 @@ class Authorizer:
                 self.introspector.check(request.token, token_key, verified.claims.exp, now)
                 # Ask again after the cache period: so must API Gateway.
                 expires_at = min(expires_at, float(int(now + self.introspector.cache_seconds)))
-            rule = self.policy.decide(verified.claims, request.arguments) if self.policy is not None else None
-            answer = self.render_allowed(verified, token_hash, rule, expires_at)
+            rule = None
+            if self.policy is not None:
+                rule = self.policy.decide(verified.claims, request.path, request.method)
+            oic_path = request.path.canonical if request.path is not None else None
+            answer = self.render_allowed(verified, token_hash, rule, expires_at, oic_path)
             self._answers.put(body_key, answer, expires_at, now)
             self._log.write(
                 log.INFO,
@@ -172,7 +175,10 @@ class Authorizer:
         return Verified(claims, backend, float(int(expires_at)), subject)
 
     def render_allowed(self, verified: Verified, token_hash: str, rule: str | None = None,
-                       expires_at: float | None = None) -> Allowed:
+                       expires_at: float | None = None, oic_path: str | None = None) -> Allowed:
+        """``oic_path``: the checked path in canonical form, returned as
+        ``context.oic_path`` so a route can build its backend URL from it
+        alone (``${request.auth[oic_path]}``), never from caller text."""
         # Built by hand from C-escaped strings: this runs for every new
         # token, and a dict plus json.dumps costs several times as much.
         claims = verified.claims
@@ -185,6 +191,8 @@ class Authorizer:
             context += f',"oic_sub":{_json_string(verified.oic_subject)}'
         if rule is not None:
             context += f',"rule":{_json_string(rule)}'
+        if oic_path is not None:
+            context += f',"oic_path":{_json_string(oic_path)}'
         if verified.backend is not None:
             context += f',"back_end_token":{_json_string(verified.backend.authorization)}'
         scopes = ",".join(map(_json_string, claims.scopes))

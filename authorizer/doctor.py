@@ -21,6 +21,7 @@ from token_exchange.shared import errors, jws
 from token_exchange.shared import errors as exchange_errors
 from token_exchange.shared.idp import JwksFetcher
 from token_exchange.shared.issuers import trusted_issuers_from_env
+from token_exchange.shared.paths import integration_path
 from token_exchange.shared.policy import access_policy_from_env
 from token_exchange.shared.settings import integer, optional_url
 from token_exchange.shared.subjects import subject_mapper_from_env
@@ -235,7 +236,10 @@ def explain_token(authorizer: Authorizer, token: str, report: Report, arguments:
     now = time.time()
     try:
         verified = authorizer.verify_token(token)
-        rule = authorizer.policy.decide(verified.claims, arguments) if authorizer.policy is not None else None
+        path = integration_path(arguments["path"]) if "path" in arguments else None
+        rule = None
+        if authorizer.policy is not None:
+            rule = authorizer.policy.decide(verified.claims, path, arguments.get("method"))
     except errors.TokenRejected as rejected:
         report.fail(f"token: REFUSED ({rejected.reason}): {rejected}", _why(authorizer, rejected, header, payload, now))
         return

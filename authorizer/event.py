@@ -4,7 +4,9 @@ Single-argument: ``{"type": "TOKEN", "token": "<Authorization header value>"}``
 Multi-argument:  ``{"type": "USER_DEFINED", "data": {"token": ..., ...}}``
 
 In multi-argument mode a repeated header arrives as a JSON array and a header
-missing from the request is simply absent.
+missing from the request is simply absent. The ``path`` argument, when sent,
+is checked here by the one path rule (``token_exchange.shared.paths``), so
+nothing downstream sees an unchecked path.
 """
 
 from __future__ import annotations
@@ -13,17 +15,25 @@ from dataclasses import dataclass, field
 
 from token_exchange.shared.bearer import bearer_token
 from token_exchange.shared.encoding import DecodeError, strict_json_object
-from token_exchange.shared.errors import InvalidRequest
+from token_exchange.shared.errors import BadPath, InvalidRequest
+from token_exchange.shared.paths import IntegrationPath, integration_path
 
 # The gateway limits a request's headers to 8 KB; the body it builds is small.
 MAX_BODY_BYTES = 64 * 1024
 TOKEN_ARGUMENT = "token"
+PATH_ARGUMENT = "path"
+METHOD_ARGUMENT = "method"
 
 
 @dataclass(frozen=True)
 class AuthorizerRequest:
     token: str  # the bare JWT, scheme removed
     arguments: dict[str, str] = field(default_factory=dict)  # the other multi-argument values
+    path: IntegrationPath | None = None  # the checked 'path' argument, when the gateway sent one
+
+    @property
+    def method(self) -> str | None:
+        return self.arguments.get(METHOD_ARGUMENT)
 
 
 def parse_request(body: bytes) -> AuthorizerRequest:
@@ -48,6 +58,11 @@ def parse_request(body: bytes) -> AuthorizerRequest:
         for name, value in data.items():
             if name != TOKEN_ARGUMENT and isinstance(value, str):
                 arguments[name] = value
+        raw_path = data.get(PATH_ARGUMENT)
+        if raw_path is not None and not isinstance(raw_path, str):
+            raise BadPath("the 'path' argument is not one string")
     else:
         raise InvalidRequest("request 'type' is neither TOKEN nor USER_DEFINED")
-    return AuthorizerRequest(token=bearer_token(header), arguments=arguments)
+    token = bearer_token(header)
+    path = integration_path(arguments[PATH_ARGUMENT]) if PATH_ARGUMENT in arguments else None
+    return AuthorizerRequest(token=token, arguments=arguments, path=path)

@@ -22,6 +22,25 @@ It does what the OCI documentation says the gateway does, and no more:
   ``Fn-Intent: httprequest`` / ``Fn-Http-*`` headers, its ``Fn-Http-Status``
   and ``Fn-Http-H-*`` turned back into a real response), ``STOCK_RESPONSE_BACKEND``.
 
+Path parameters: the documentation says a parameter replaces one segment
+and ``{name*}`` any number of them
+(https://docs.oracle.com/iaas/Content/APIGateway/Tasks/apigatewayaddingparamswildcards.htm),
+and that ``request.path[name]`` may be used in authorizer arguments, header
+values and backend URLs
+(https://docs.oracle.com/iaas/Content/APIGateway/Tasks/apigatewaycontextvariables.htm).
+It says nothing about percent-decoding, so this gateway takes the attacker's
+side, chosen with ``path_decoding``:
+
+* ``"decoded"`` (default): routes match the path percent-decoded once (as
+  aiohttp gives it: even ``%2F`` becomes ``/``), parameters carry that text, it is put
+  into backend URLs as it is, and the HTTP client then removes dot segments
+  (RFC 3986 5.2.4), as the issue-10 attack needed: ``%2e%2e/`` becomes a
+  ``..`` that climbs out of the backend URL's path;
+* ``"raw"``: parameters are the text the client sent, still encoded, for the
+  hops after the gateway to decode.
+
+The function backend gets ``Fn-Http-Request-Url`` in the same form.
+
 Functions are reached over their fdk unix sockets: ``functions`` maps each
 ``functionId`` in the specification to a socket path. ``url_rewrites`` maps
 placeholders in backend URLs (e.g. ``https://<oic-host>``) to local servers.
@@ -44,6 +63,7 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy, MultiMapping
 
+PATH_DECODINGS = {"decoded", "raw"}
 MIN_CACHE_SECONDS = 60.0
 MAX_CACHE_SECONDS = 3600.0
 _EXPRESSION = re.compile(r"\$\{(request\.[a-z]+)(?:\[([^\]]*)\])?\}")
@@ -102,7 +122,11 @@ class LocalGateway:
         path_prefix: str = "",
         url_rewrites: dict[str, str] | None = None,
         clock: Callable[[], float] = time.time,
+        path_decoding: str = "decoded",
     ) -> None:
+        if path_decoding not in PATH_DECODINGS:
+            raise ValueError(f"path_decoding must be one of {sorted(PATH_DECODINGS)}")
+        self.path_decoding = path_decoding
         self.spec = spec
         self.functions = functions
         self.path_prefix = path_prefix.rstrip("/")
@@ -166,8 +190,13 @@ class LocalGateway:
 
     # -- a request ---------------------------------------------------------------
 
+    def _request_path(self, request: web.Request) -> str:
+        if self.path_decoding == "raw":
+            return request.raw_path.split("?", 1)[0]
+        return request.path
+
     async def _handle(self, request: web.Request) -> web.StreamResponse:
-        path = request.path
+        path = self._request_path(request)
         if self.path_prefix and not (path == self.path_prefix or path.startswith(self.path_prefix + "/")):
             return _error(404, "Not Found")
         path = path[len(self.path_prefix):] or "/"
@@ -383,7 +412,8 @@ class LocalGateway:
         fn_headers = {
             "Fn-Intent": "httprequest",
             "Fn-Http-Method": request.method,
-            "Fn-Http-Request-Url": request.path_qs,
+            "Fn-Http-Request-Url": self._request_path(request) + (f"?{request.rel_url.raw_query_string}"
+                                                                   if request.rel_url.raw_query_string else ""),
             "Content-Type": headers.get("Content-Type", "application/octet-stream"),
         }
         extra = [(f"Fn-Http-H-{k}", v) for k, v in headers.items() if k.lower() != "content-type"]

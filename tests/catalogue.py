@@ -164,7 +164,7 @@ CATALOGUE: list[Case] = [
     # -- accepted ----------------------------------------------------------
     Case("valid single-argument", "allow", "the baseline", lambda s, a: single(s.mint())),
     Case("valid multi-argument", "allow", "the recommended gateway mode",
-         lambda s, a: multi("Bearer " + s.mint(), path="/hello", method="GET")),
+         lambda s, a: multi("Bearer " + s.mint(), path="/HELLO_WORLD/1.0/hello", method="GET")),
     Case("scheme lower case", "allow", "RFC 7235: the scheme is case-insensitive",
          lambda s, a: single(s.mint(), scheme="bearer ")),
     Case("scheme upper case", "allow", "RFC 7235", lambda s, a: single(s.mint(), scheme="BEARER ")),

@@ -12,7 +12,8 @@ from local.fnrun import FnProcess
 from tests.catalogue import CATALOGUE, Case
 from tests.conftest import start_fn
 from tests.servers import JwksServer
-from tests.tokens import SCOPE, Signer, authorizer_env, idcs_claims, leaked, single
+from tests.test_paths import ATTACKS, LEGITIMATE
+from tests.tokens import SCOPE, Signer, authorizer_env, idcs_claims, leaked, multi, single
 
 
 def assert_verdict(result, verdict: str) -> None:
@@ -228,3 +229,31 @@ def test_insufficient_scope_is_only_said_of_a_genuine_token(authorizer_fn: FnPro
     forged = attacker.mint(scope="read")
     answer = authorizer_fn.call(single(forged)).json()
     assert answer["active"] is False and 'error="invalid_token"' in answer["wwwAuthenticate"]
+
+
+# -- the one path rule (token_exchange.shared.paths) through fdk ------------------------
+
+
+@pytest.mark.parametrize("path, reason", ATTACKS, ids=[repr(a[0])[:60] for a in ATTACKS])
+def test_path_attacks_are_denied_and_logged_with_their_reason(
+        path: str, reason: str, authorizer_fn: FnProcess, signer: Signer) -> None:
+    before = len(authorizer_fn.output().splitlines())
+    result = authorizer_fn.call(multi("Bearer " + signer.mint(), path=path))
+    assert_verdict(result, "invalid_request")
+    assert "oic_path" not in result.body.decode()
+    decisions = [json.loads(line) for line in authorizer_fn.output().splitlines()[before:] if line.startswith("{")]
+    assert [(d["verdict"], d["reason"]) for d in decisions] == [("deny", reason)]
+
+
+@pytest.mark.parametrize("path, canonical", LEGITIMATE, ids=[p for p, _ in LEGITIMATE])
+def test_legitimate_paths_are_allowed_with_their_canonical_form(
+        path: str, canonical: str, authorizer_fn: FnProcess, signer: Signer) -> None:
+    answer = authorizer_fn.call(multi("Bearer " + signer.mint(), path=path)).json()
+    assert answer["active"] is True
+    # The route builds OIC's URL from this alone: ${request.auth[oic_path]}.
+    assert answer["context"]["oic_path"] == canonical
+
+
+def test_a_path_that_is_not_one_string_is_denied(authorizer_fn: FnProcess, signer: Signer) -> None:
+    repeated = authorizer_fn.call(multi("Bearer " + signer.mint(), path=["/A/1.0/x", "/../x"]))
+    assert_verdict(repeated, "invalid_request")

@@ -21,6 +21,7 @@ from tests.conftest import start_fn
 from tests.tokens import SENSITIVE, multi, single
 from token_exchange.shared.claims import Claims
 from token_exchange.shared.errors import InsufficientScope, InvalidRequest
+from token_exchange.shared.paths import integration_path
 from token_exchange.shared.policy import access_policy_from_env
 
 ENTRA_SCOPES = ["OIC.Invoke", "OIC.Invoke.All"]
@@ -153,8 +154,8 @@ def claims(scopes: tuple[str, ...] = (APIGW_SCOPE,), client_id: str = "vendor-ap
     ({"path": "/REPORTS/1.0/x", "method": "GET"}, (), "x", "reports-get"),
     ({"path": "/REPORTS/1.0/x", "method": "DELETE"}, (), "x", "policy_no_rule"),
     ({"path": "/REPORTS/1.0/x"}, (), "x", "policy_no_rule"),  # a method rule never matches without a method
-    ({"path": "/HELLO_WORLD/../ORDERS/1.0/x"}, (APIGW_SCOPE,), "vendor-app", "bad_path"),
-    ({"path": "/HELLO_WORLD/%2e%2e/ORDERS/1.0/x"}, (APIGW_SCOPE,), "vendor-app", "bad_path"),
+    ({"path": "/HELLO_WORLD/../ORDERS/1.0/x"}, (APIGW_SCOPE,), "vendor-app", "bad_path_traversal"),
+    ({"path": "/HELLO_WORLD/%2e%2e/ORDERS/1.0/x"}, (APIGW_SCOPE,), "vendor-app", "bad_path_traversal"),
     ({"path": "/hello_world/1.0/x"}, (APIGW_SCOPE,), "vendor-app", "policy_no_rule"),  # case-sensitive
     ({}, (APIGW_SCOPE,), "vendor-app", "policy_without_path"),
 ])
@@ -162,7 +163,8 @@ def test_policy_table(arguments: dict[str, str], scopes: tuple[str, ...], client
     policy = access_policy_from_env({"ACCESS_POLICY": POLICY})
     assert policy is not None
     try:
-        assert policy.decide(claims(scopes, client), arguments) == verdict
+        path = integration_path(arguments["path"]) if "path" in arguments else None
+        assert policy.decide(claims(scopes, client), path, arguments.get("method")) == verdict
     except (InsufficientScope, InvalidRequest) as refused:
         assert refused.reason == verdict
 

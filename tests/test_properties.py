@@ -105,6 +105,7 @@ def test_access_rules_cannot_be_escaped(segments: list[str]) -> None:
     """No path that climbs out of a matched prefix is ever allowed by it."""
     from token_exchange.shared.claims import Claims
     from token_exchange.shared.errors import TokenRejected
+    from token_exchange.shared.paths import integration_path
     from token_exchange.shared.policy import access_policy_from_env
 
     policy = access_policy_from_env({"ACCESS_POLICY": json.dumps(
@@ -113,7 +114,7 @@ def test_access_rules_cannot_be_escaped(segments: list[str]) -> None:
     path = "/" + "/".join(segments)
     claims = Claims("s", "c", (), 0.0, 0.0, None, "i", {})
     try:
-        rule = policy.decide(claims, {"path": path})
+        rule = policy.decide(claims, integration_path(path))
     except TokenRejected:
         return
     # Leading slashes are one slash (a path parameter has none): compare the normalised path.

@@ -20,14 +20,15 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 
 from .caller import Caller, CallerVerifier
 from .deadline import guard, stateless_session
 from .exchange import TokenExchanger
-from .shared.errors import CannotDecide, ConfigError, ExchangeError, TokenRejected
+from .shared.errors import BadPath, CannotDecide, ConfigError, ExchangeError, TokenRejected
+from .shared.paths import IntegrationPath, integration_path
 from .shared.settings import checked_url, number
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # OCI Functions' request and response limit
@@ -238,10 +239,11 @@ class OicForwarder:
         answer.headers["WWW-Authenticate"] = self.callers.challenge(rejected)
         return answer
 
-    def _integration_path(self, target: str) -> str:
-        """The path after OIC_PATH_PREFIX, e.g. /HELLO_WORLD/1.0/hello (what ACCESS_POLICY rules match)."""
+    def _integration_path(self, target: str) -> IntegrationPath:
+        """The checked path after OIC_PATH_PREFIX, e.g. /HELLO_WORLD/1.0/hello (what ACCESS_POLICY rules
+        match). ``target`` holds its canonical form, which the rule accepts as it is."""
         path = urlsplit(target).path
-        return path[len(self.config.oic_path_prefix):] or "/"
+        return integration_path(path[len(self.config.oic_path_prefix):])
 
     def _forwarded_headers(self, incoming: Mapping[str, str | list[str]]) -> dict[str, str]:
         hop = _connection_names(_single(incoming.get("connection")))
@@ -275,17 +277,22 @@ class OicForwarder:
         return parts.scheme in ("http", "https") and bool(host) and host != self._oic_host
 
     def _target_url(self, url: str) -> str | BackendResponse:
+        """OIC's URL for this request: the one path rule decides (``shared.paths``)
+        and only its canonical form is forwarded; a refusal is 400 ``bad_path``."""
         parts = urlsplit(url)
-        path = parts.path or "/"
-        decoded = unquote(path)
-        if any(segment in (".", "..") for segment in decoded.split("/")) or "\\" in decoded or "\x00" in decoded:
-            return json_error(400, "bad_path", "path traversal is not allowed")
-        prefix = self.config.gateway_path_prefix
-        if prefix:
-            if path != prefix and not path.startswith(prefix + "/"):
-                return json_error(404, "no_route", "the path is outside the configured gateway prefix")
-            path = path[len(prefix):] or "/"
-        target = f"{self.config.oic_base_url}{self.config.oic_path_prefix}{path}"
+        try:
+            if (url.startswith("//") and not parts.scheme) or parts.fragment or "#" in url:
+                raise BadPath("the request target is not a path", reason="bad_path_url")
+            path = parts.path or "/"
+            prefix = self.config.gateway_path_prefix
+            if prefix:
+                if path != prefix and not path.startswith(prefix + "/"):
+                    return json_error(404, "no_route", "the path is outside the configured gateway prefix")
+                path = path[len(prefix):] or "/"
+            checked = integration_path(path)
+        except BadPath as refused:
+            return json_error(400, "bad_path", f"{refused.reason}: {refused}")
+        target = f"{self.config.oic_base_url}{self.config.oic_path_prefix}{checked.canonical}"
         if parts.query:
             target += "?" + parts.query
         return target

@@ -25,7 +25,8 @@ from .shared.bearer import bearer_token, www_authenticate
 from .shared.claims import Claims
 from .shared.errors import TokenRejected
 from .shared.lru import ExpiringLru
-from .shared.policy import METHOD_ARGUMENT, PATH_ARGUMENT, AccessPolicy, access_policy_from_env
+from .shared.paths import IntegrationPath
+from .shared.policy import AccessPolicy, access_policy_from_env
 from .shared.subjects import SubjectMapper, subject_mapper_from_env
 from .shared.verifier import JwtVerifier
 from .shared.verifier_config import VerifierConfig, build_verifier
@@ -84,11 +85,11 @@ class CallerVerifier:
         sets it from ``request.auth[oic_sub]``, which is empty when the authorizer maps no one.)"""
         return not claimed or claimed == caller.oic_subject
 
-    def authorize(self, caller: Caller, path: str, method: str) -> str | None:
+    def authorize(self, caller: Caller, path: IntegrationPath, method: str) -> str | None:
         """The access rule that allows this call (None when no policy is set); else raise."""
         if self.policy is None:
             return None
-        return self.policy.decide(caller.claims, {PATH_ARGUMENT: path, METHOD_ARGUMENT: method})
+        return self.policy.decide(caller.claims, path, method)
 
     def challenge(self, rejected: TokenRejected) -> str:
         return www_authenticate(self.config.realm, rejected, self._required_scope)

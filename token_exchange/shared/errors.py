@@ -93,6 +93,15 @@ class InvalidAudience(InvalidClaims):
     reason = "invalid_audience"
 
 
+class BadPath(InvalidRequest):
+    """The request's path is not an integration path the shared rule allows
+    (``token_exchange.shared.paths``). The authorizer denies; the backend
+    function answers 400 ``bad_path``. Messages are fixed strings."""
+
+    reason = "bad_path"
+    oauth_error = "invalid_request"
+
+
 class InsufficientScope(TokenRejected):
     """Valid token, but none of the required scopes (RFC 6750 ``insufficient_scope``)."""
 

@@ -12,8 +12,11 @@ policy is set, a request no rule matches is refused::
       {"name": "orders-partner", "path": "/ORDERS/1.0/*", "methods": ["POST"], "client_ids": ["partner-app"]}
     ]}
 
-``path`` is matched against the ``path`` argument (``*`` matches anything,
-slashes included; everything else is literal). A rule with ``methods`` needs
+``path`` is matched against the canonical form of the ``path`` argument,
+which the authorizer has already passed through the one path rule
+(``paths.integration_path``: no traversal, no double encoding, allow-listed
+characters); ``*`` matches anything, slashes included; everything else is
+literal. A rule with ``methods`` needs
 the ``method`` argument and never matches without it. ``scopes`` and
 ``client_ids`` are any-of; a rule with neither lets any valid token through.
 """
@@ -24,15 +27,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote
 
 from .claims import Claims
 from .errors import ConfigError, InsufficientScope, InvalidRequest
+from .paths import IntegrationPath
 from .settings import json_setting
 
 MAX_RULES = 64
-PATH_ARGUMENT = "path"
-METHOD_ARGUMENT = "method"
 
 
 @dataclass(frozen=True)
@@ -58,19 +59,15 @@ class Rule:
 class AccessPolicy:
     rules: tuple[Rule, ...]
 
-    def decide(self, claims: Claims, arguments: Mapping[str, str]) -> str:
-        """The name of the rule that allows this request; else raise."""
-        path = arguments.get(PATH_ARGUMENT)
+    def decide(self, claims: Claims, path: IntegrationPath | None, method: str | None = None) -> str:
+        """The name of the rule that allows this request; else raise. ``path``
+        is the checked ``path`` argument (None: the gateway sent none)."""
         if path is None:
             raise InvalidRequest("an access policy is set but the gateway sent no 'path' argument",
                                  reason="policy_without_path")
-        path = "/" + path.lstrip("/")
-        decoded = unquote(path)
-        if any(seg in (".", "..") for seg in decoded.split("/")) or "\\" in decoded or "\x00" in decoded:
-            raise InvalidRequest("path traversal in the 'path' argument", reason="bad_path")
-        method = arguments.get(METHOD_ARGUMENT)
+        canonical = path.canonical
         for rule in self.rules:
-            if rule.matches(decoded, method):
+            if rule.matches(canonical, method):
                 if rule.grants(claims):
                     return rule.name
                 raise InsufficientScope(f"rule '{rule.name}' does not grant this token", reason="policy_denied")

@@ -1,0 +1,141 @@
+"""The one path rule (token_exchange.shared.paths), pure: a table of attacks
+seen or known, a table of legitimate paths, and properties over arbitrary
+input. The same rule is exercised through fdk (authorizer and backend) and
+through the local gateway in test_path_rule_e2e.py."""
+
+from __future__ import annotations
+
+import posixpath
+from urllib.parse import quote, unquote, urljoin
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from token_exchange.shared.errors import BadPath, TokenRejected
+from token_exchange.shared.paths import MAX_DECODE_ROUNDS, integration_path
+
+CLIMB_TO_DESIGN_TIME = "%2e%2e/" * 8 + "ic/api/integration/v1/integrations"
+
+# (path, reason): every attack in issue 10, then the usual families.
+ATTACKS = [
+    ("/HELLO_WORLD/1.0/..;/..;/integrations", "bad_path_chars"),  # Java servlet '..;/'
+    ("/HELLO_WORLD/1.0/%252e%252e/%252e%252e/x", "bad_path_encoding"),  # double-encoded dots
+    ("/HELLO_WORLD/1.0/" + CLIMB_TO_DESIGN_TIME, "bad_path_traversal"),  # seen reaching design time
+    ("HELLO_WORLD/1.0/" + CLIMB_TO_DESIGN_TIME, "bad_path_traversal"),  # as a path parameter (no leading /)
+    ("/HELLO_WORLD/1.0/../../../ic/api/integration/v1/integrations", "bad_path_traversal"),
+    ("/HELLO_WORLD/1.0/./x", "bad_path_traversal"),
+    ("/HELLO_WORLD/..", "bad_path_traversal"),
+    ("/../HELLO_WORLD/1.0/x", "bad_path_traversal"),
+    ("/HELLO_WORLD/1.0/%2E%2E/x", "bad_path_traversal"),
+    ("/HELLO_WORLD/1.0/.%2e/x", "bad_path_traversal"),
+    ("/HELLO_WORLD/1.0/%2e./x", "bad_path_traversal"),
+    ("/HELLO_WORLD/1.0/%25252e%25252e/x", "bad_path_encoding"),  # triple encoding
+    ("/HELLO_WORLD/1.0/a%2Fb", "bad_path_encoding"),  # encoded /
+    ("/HELLO_WORLD/1.0/a%2fb", "bad_path_encoding"),
+    ("/HELLO_WORLD/1.0/..%2F..%2Fx", "bad_path_encoding"),
+    ("/HELLO_WORLD/1.0/a%5Cb", "bad_path_encoding"),  # encoded \
+    ("/HELLO_WORLD/1.0/..\\..\\x", "bad_path_chars"),
+    ("/HELLO_WORLD/1.0/a%00b", "bad_path_encoding"),  # encoded NUL
+    ("/HELLO_WORLD/1.0/a\x00b", "bad_path_chars"),
+    ("/HELLO_WORLD/1.0/a%0d%0aX-Injected:%201", "bad_path_chars"),  # CRLF
+    ("/HELLO_WORLD/1.0/a;jsessionid=1", "bad_path_chars"),
+    ("/HELLO_WORLD/1.0/a%3Bb", "bad_path_chars"),  # encoded ;
+    ("/HELLO_WORLD/1.0/100%25", "bad_path_encoding"),  # encoded %
+    ("//evil.example/HELLO_WORLD/1.0/x", "bad_path_url"),  # scheme-relative
+    ("\\\\evil.example/x", "bad_path_url"),
+    ("%2F%2Fevil.example/HELLO_WORLD/1.0/x", "bad_path_encoding"),
+    ("http://evil.example/HELLO_WORLD/1.0/x", "bad_path_url"),  # absolute
+    ("/https:/evil.example/1.0/x", "bad_path_url"),
+    ("javascript:alert(1)/1.0", "bad_path_url"),
+    ("/HELLO_WORLD//1.0/x", "bad_path_traversal"),  # empty segment
+    ("/HELLO_WORLD/1.0//x", "bad_path_traversal"),
+    ("/HELLO WORLD/1.0/x", "bad_path_shape"),
+    ("/HELLO_WORLD", "bad_path_shape"),  # no version
+    ("/HELLO_WORLD/latest/x", "bad_path_shape"),
+    ("/HELLO_WORLD/1.0./x", "bad_path_shape"),
+    ("/_HELLO/1.0/x", "bad_path_shape"),
+    ("/HELLO_WORLD/1.0/caf%C3%A9", "bad_path_chars"),  # non-ASCII
+    ("/HELLO_WORLD/1.0/a%ff", "bad_path_encoding"),  # not UTF-8
+    ("/HELLO_WORLD/1.0/<script>", "bad_path_chars"),
+    ("/HELLO_WORLD/1.0/a?b", "bad_path_chars"),  # a query has no place in a path
+    ("/HELLO_WORLD/1.0/a#b", "bad_path_chars"),
+    ("", "bad_path"),
+    ("/", "bad_path_traversal"),
+    ("/HELLO_WORLD/1.0/" + "a/" * 40, "bad_path_shape"),
+    ("/HELLO_WORLD/1.0/" + "a" * 3000, "bad_path"),
+]
+
+# (path, canonical)
+LEGITIMATE = [
+    ("/HELLO_WORLD/1.0/hello", "/HELLO_WORLD/1.0/hello"),
+    ("HELLO_WORLD/1.0/hello", "/HELLO_WORLD/1.0/hello"),  # a path parameter has no leading /
+    ("/HELLO_WORLD/1.0", "/HELLO_WORLD/1.0"),
+    ("/HELLO_WORLD/1.0/", "/HELLO_WORLD/1.0/"),
+    ("/HELLO_WORLD/01.00.0000/orders/42/", "/HELLO_WORLD/01.00.0000/orders/42/"),
+    ("/OUTL-BA-CCB_STREAM_NOTIF_UPLOAD/1.0/notifications", "/OUTL-BA-CCB_STREAM_NOTIF_UPLOAD/1.0/notifications"),
+    ("/ORDERS/2.1/orders/A-1_b.c~d/items", "/ORDERS/2.1/orders/A-1_b.c~d/items"),
+    ("/ORDERS/1.0/user@example.com/x:y", "/ORDERS/1.0/user@example.com/x:y"),
+    ("/ORDERS/1.0/user%40example.com", "/ORDERS/1.0/user@example.com"),  # percent-encoded allowed character
+    ("/ORDERS/1.0/a.b/..c/c..", "/ORDERS/1.0/a.b/..c/c.."),  # dots inside a segment are not dot segments
+    ("/ORDERS/1.0/filter=a,b&c=(d)+e!$*'", "/ORDERS/1.0/filter=a,b&c=(d)+e!$*'"),
+]
+
+
+@pytest.mark.parametrize("path, reason", ATTACKS, ids=[repr(a[0])[:60] for a in ATTACKS])
+def test_attacks_are_refused_with_a_reason(path: str, reason: str) -> None:
+    with pytest.raises(BadPath) as refused:
+        integration_path(path)
+    assert refused.value.reason == reason
+    assert isinstance(refused.value, TokenRejected) and refused.value.oauth_error == "invalid_request"
+    assert path not in str(refused.value) or not path  # fixed messages: never the caller's text
+
+
+@pytest.mark.parametrize("path, canonical", LEGITIMATE, ids=[p for p, _ in LEGITIMATE])
+def test_legitimate_paths_pass_in_canonical_form(path: str, canonical: str) -> None:
+    checked = integration_path(path)
+    assert checked.canonical == canonical
+    assert integration_path(checked.canonical) == checked  # canonical is a fixed point
+
+
+def test_encoding_layers_are_bounded() -> None:
+    deep = "x"
+    for _ in range(MAX_DECODE_ROUNDS + 1):
+        deep = quote(deep, safe="")
+    # 'x' never needs encoding: build a layered '%' instead.
+    layered = "%41"
+    for _ in range(MAX_DECODE_ROUNDS):
+        layered = layered.replace("%", "%25")
+    with pytest.raises(BadPath):
+        integration_path("/HELLO/1.0/" + layered)
+
+
+OIC_FLOWS = "https://oic.example/ic/api/integration/v1/flows/rest/"
+path_text = st.one_of(
+    st.text(max_size=80),
+    st.lists(st.sampled_from(["HELLO_WORLD", "1.0", "..", ".", "%2e", "%2E%2e", "%252e", "%2f", "%5c", ";", "",
+                              "a", "%25", "%00", "\\", "http:", "~", "%2e%2e%2f", "..;", "@", ":"]),
+             min_size=1, max_size=10).map("/".join),
+    st.lists(st.sampled_from(["HELLO_WORLD", "1.0", ".", "%", "2", "e", "f", "5", "c", "/", ";", "\\", "a"]),
+             min_size=1, max_size=24).map("".join),
+)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
+@given(path_text)
+def test_no_accepted_path_leaves_the_flows_prefix_however_often_it_is_decoded(path: str) -> None:
+    """Whatever is accepted stays under /flows/rest/<INTEGRATION>/<VERSION>/
+    after any number of decodings and a URL library's dot-segment removal."""
+    try:
+        checked = integration_path(path)
+    except BadPath:
+        return
+    text = path
+    for _ in range(MAX_DECODE_ROUNDS + 2):
+        url = urljoin(OIC_FLOWS, text.lstrip("/"))  # RFC 3986 reference resolution removes dot segments
+        assert url.startswith(OIC_FLOWS + checked.integration + "/" + checked.version)
+        normalised = posixpath.normpath("/flows/" + text.lstrip("/"))
+        assert normalised.startswith("/flows/" + checked.integration)
+        assert ";" not in text and "\\" not in text and "\x00" not in text
+        text = unquote(text)
+    assert integration_path(checked.canonical) == checked

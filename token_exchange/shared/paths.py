@@ -1,0 +1,125 @@
+"""The one path rule, for both topologies: which caller paths may reach OIC.
+
+A caller names an integration as ``/<INTEGRATION>/<VERSION>/<rest>``; the
+gateway (authorizer-context) or the backend function puts it after
+``/ic/api/integration/v1/flows/rest``. Anything that could make that URL
+point elsewhere once some hop decodes or normalises it is refused. Pure: a
+string in, an ``IntegrationPath`` or ``BadPath`` out.
+
+The path is decoded repeatedly (``%XX``, at most ``MAX_DECODE_ROUNDS`` times,
+until it no longer changes) because nobody documents how many times the hops
+between the caller and OIC decode it: API Gateway may, the HTTP client may,
+OIC's web tier may. Every layer is checked. A path is refused when any layer
+has
+
+* a dot segment (``.`` or ``..``), an empty segment, or ``;`` (path
+  parameters, the ``..;/`` trick of Java servlet containers);
+* ``%25`` (an encoded ``%``: double encoding), an encoded ``/`` or ``\\``, a
+  backslash, a NUL or any control character;
+* a scheme (``http:``...) or a leading ``//`` (an absolute or scheme-relative
+  URL);
+
+and, fully decoded, each segment must be made of an allow-listed set:
+
+* ``INTEGRATION``: letters, digits, ``_`` and ``-``, starting with a letter or
+  digit, at most 100 (OIC identifiers are upper-case letters, digits, ``_``;
+  shipped flows also use ``-``, e.g. ``OUTL-BA-CCB_STREAM_NOTIF_UPLOAD``);
+* ``VERSION``: digits and dots, starting and ending with a digit, e.g. ``1.0``
+  or ``01.00.0000``;
+* each ``rest`` segment: RFC 3986 ``pchar`` without ``%`` and ``;``, that is
+  ASCII letters, digits and ``-._~!$&'()*+,=:@``, sent raw or percent-encoded.
+
+The canonical form (what is matched against access rules and forwarded) is
+the fully decoded path: with the allow-list above it needs no encoding.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from .errors import BadPath
+
+MAX_PATH_CHARS = 2048
+MAX_DECODE_ROUNDS = 4
+MAX_REST_SEGMENTS = 32
+
+_INTEGRATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
+_VERSION = re.compile(r"[0-9]{1,4}(?:\.[0-9]{1,4}){0,3}")
+_REST_SEGMENT = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,=:@]{1,256}")
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
+_ENCODED_SEPARATOR = re.compile(r"%(?:2f|5c|25|00)", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class IntegrationPath:
+    integration: str
+    version: str
+    rest: tuple[str, ...]
+    trailing_slash: bool = False
+
+    @property
+    def canonical(self) -> str:
+        """``/<INTEGRATION>/<VERSION>[/<rest>...][/]``, fully decoded."""
+        return "/" + "/".join((self.integration, self.version, *self.rest)) + ("/" if self.trailing_slash else "")
+
+
+def integration_path(raw: str) -> IntegrationPath:
+    """Check a caller path (a leading ``/`` optional, as a gateway path
+    parameter has none). Raises ``BadPath`` with a reason code."""
+    if not isinstance(raw, str) or not raw:
+        raise BadPath("the path is empty", reason="bad_path")
+    if len(raw) > MAX_PATH_CHARS:
+        raise BadPath("the path is too long", reason="bad_path")
+    if raw.startswith("//") or raw.startswith("\\"):
+        raise BadPath("a scheme-relative URL is not a path", reason="bad_path_url")
+    layers = _decoded_layers(raw)
+    for layer in layers:
+        _check_layer(layer)
+    # A trailing slash is the resource path's business; interior ones are not.
+    segments = layers[-1].removeprefix("/").removesuffix("/").split("/")
+    raw_segments = raw.removeprefix("/").removesuffix("/").split("/")
+    if len(segments) != len(raw_segments):
+        raise BadPath("an encoded '/' in the path", reason="bad_path_encoding")
+    if len(segments) < 2:
+        raise BadPath("the path is not /<INTEGRATION>/<VERSION>/...", reason="bad_path_shape")
+    integration, version, *rest = segments
+    if not _INTEGRATION.fullmatch(integration):
+        raise BadPath("the integration identifier has characters outside [A-Za-z0-9_-]", reason="bad_path_shape")
+    if not _VERSION.fullmatch(version):
+        raise BadPath("the integration version is not digits and dots, e.g. 1.0", reason="bad_path_shape")
+    if len(rest) > MAX_REST_SEGMENTS:
+        raise BadPath("the path has too many segments", reason="bad_path_shape")
+    for segment in rest:
+        if not _REST_SEGMENT.fullmatch(segment):
+            raise BadPath("a resource path segment has characters outside the allowed set", reason="bad_path_chars")
+    return IntegrationPath(integration, version, tuple(rest), trailing_slash=raw.endswith("/"))
+
+
+def _decoded_layers(raw: str) -> list[str]:
+    layers = [raw]
+    for _ in range(MAX_DECODE_ROUNDS):
+        try:
+            decoded = unquote(layers[-1], errors="strict")
+        except UnicodeDecodeError:
+            raise BadPath("the path's percent-encoding is not UTF-8", reason="bad_path_encoding") from None
+        if decoded == layers[-1]:
+            return layers
+        layers.append(decoded)
+    raise BadPath("the path is encoded too many times", reason="bad_path_encoding")
+
+
+def _check_layer(layer: str) -> None:
+    if _ENCODED_SEPARATOR.search(layer):
+        raise BadPath("an encoded '/', '\\', '%' or NUL in the path", reason="bad_path_encoding")
+    if "\\" in layer or _CONTROL.search(layer):
+        raise BadPath("a backslash or control character in the path", reason="bad_path_chars")
+    if ";" in layer:
+        raise BadPath("';' in the path", reason="bad_path_chars")
+    if layer.startswith("//") or _SCHEME.match(layer.removeprefix("/")):
+        raise BadPath("an absolute or scheme-relative URL is not a path", reason="bad_path_url")
+    inner = layer.removeprefix("/").removesuffix("/").split("/")
+    if any(segment in ("", ".", "..") for segment in inner):
+        raise BadPath("a dot or empty segment in the path", reason="bad_path_traversal")
