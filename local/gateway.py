@@ -209,6 +209,9 @@ class LocalGateway:
             return _error(405, "Method Not Allowed")
         route, match = allowed[0]
         path_params = {k: v for k, v in match.groupdict().items() if v is not None}
+        if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+            # A decoded control character cannot travel on in a URL or a header.
+            return _error(400, "Bad Request")
         body = await request.read()
 
         authorization = route.policies.get("authorization", {}).get("type", "AUTHENTICATION_ONLY")

@@ -23,6 +23,7 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 OIC_SCOPE_NAME = "urn:opc:resource:consumer::all"
 FLOWS = "/ic/api/integration/v1/flows/rest/"
+DESIGN_TIME = "/ic/api/integration/v1/integrations"
 
 
 class OicStub:
@@ -33,6 +34,7 @@ class OicStub:
         self.requests: Counter[str] = Counter()
         self.seen_headers: list[dict[str, str]] = []
         self.seen_tokens: list[str] = []
+        self.paths: list[str] = []  # every request's path as it arrived, flows or not
         self.fault: str | None = None  # "status:503" | "hang:<s>" | "reject_next:<n>"
         self.flask = self._build()
         self._server: Loopback | None = None
@@ -61,6 +63,18 @@ class OicStub:
     def _build(self) -> Flask:
         app = Flask("oic-stub")
         stub = self
+
+        @app.before_request
+        def record() -> None:
+            stub.paths.append(str(request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+                                  or request.path))
+
+        @app.route(DESIGN_TIME, methods=["GET"])
+        def design_time() -> Any:
+            # OIC's design-time API: what a path that climbs out of /flows/rest reaches with an OIC token.
+            if stub._verify(request.headers.get("Authorization")) is None:
+                return Response("", status=401)
+            return jsonify({"items": [{"id": "HELLO_WORLD|01.00.0000"}], "design_time_api": True})
 
         @app.route(FLOWS + "<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
         def flow(rest: str) -> Any:

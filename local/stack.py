@@ -27,6 +27,7 @@ class Stack:
     seeded: Seeded
     functions: dict[str, FnProcess] = field(default_factory=dict)
     gateways: dict[str, LocalGateway] = field(default_factory=dict)
+    owns_seeded: bool = True
 
     @property
     def context_url(self) -> str:
@@ -41,12 +42,29 @@ class Stack:
             gateway.stop()
         for fn in self.functions.values():
             fn.stop()
-        self.seeded.stop()
+        if self.owns_seeded:
+            self.seeded.stop()
+
+    def add_gateways(self, path_decoding: str) -> None:
+        """``/ctx`` and ``/fn`` deployments, named ``ctx``/``fn`` plus a
+        ``-raw`` suffix for the raw decoding (see local.gateway)."""
+        sockets = {
+            "<authorizer-context-function-ocid>": str(self.functions["authorizer-context"].socket_path),
+            "<authorizer-function-ocid>": str(self.functions["authorizer"].socket_path),
+            "<token-exchange-function-ocid>": str(self.functions["token-exchange"].socket_path),
+        }
+        rewrites = {"https://<oic-host>": self.seeded.oic.url}
+        suffix = "" if path_decoding == "decoded" else f"-{path_decoding}"
+        for name, spec in (("ctx", CONTEXT_SPEC), ("fn", BACKEND_SPEC)):
+            self.gateways[name + suffix] = LocalGateway(load_spec(spec), functions=sockets, path_prefix=f"/{name}",
+                                                        url_rewrites=rewrites, path_decoding=path_decoding).start()
 
 
-def start_stack() -> Stack:
-    seeded = seeded_stack()
-    stack = Stack(seeded)
+def start_stack(seeded: Seeded | None = None, path_decodings: tuple[str, ...] = ("decoded",)) -> Stack:
+    """``seeded``: an identity provider and OIC stub already running (kept
+    running at ``stop``); by default the stack starts its own."""
+    stack = Stack(seeded or seeded_stack(), owns_seeded=seeded is None)
+    seeded = stack.seeded
     try:
         authorizer_env = seeded.authorizer_env()
         stack.functions["authorizer-context"] = FnProcess(
@@ -58,16 +76,8 @@ def start_stack() -> Stack:
             ROOT / "token_exchange",
             {**authorizer_env, **seeded.exchange_env(), "OIC_BASE_URL": seeded.oic.url, "GATEWAY_PATH_PREFIX": "/fn"},
         ).start()
-        sockets = {
-            "<authorizer-context-function-ocid>": str(stack.functions["authorizer-context"].socket_path),
-            "<authorizer-function-ocid>": str(stack.functions["authorizer"].socket_path),
-            "<token-exchange-function-ocid>": str(stack.functions["token-exchange"].socket_path),
-        }
-        rewrites = {"https://<oic-host>": seeded.oic.url}
-        stack.gateways["ctx"] = LocalGateway(load_spec(CONTEXT_SPEC), functions=sockets, path_prefix="/ctx",
-                                             url_rewrites=rewrites).start()
-        stack.gateways["fn"] = LocalGateway(load_spec(BACKEND_SPEC), functions=sockets, path_prefix="/fn",
-                                            url_rewrites=rewrites).start()
+        for decoding in path_decodings:
+            stack.add_gateways(decoding)
     except BaseException:
         stack.stop()
         raise

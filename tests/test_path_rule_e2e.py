@@ -1,0 +1,189 @@
+"""The one path rule end to end: the backend function under fdk, and both
+topologies through the local gateway reading deploy/*.json, in both of the
+gateway's path decodings (see local/gateway.py: the documentation is silent,
+so the attacker's side, and the other side too). Every attack of issue 10 is
+in tests/test_paths.ATTACKS; the OIC stub records every path it is asked for,
+so "refused" means OIC saw nothing at all."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import pytest
+
+from local.fnrun import ROOT, FnProcess
+from local.gateway import LocalGateway
+from local.oic import DESIGN_TIME, FLOWS
+from local.seed import Seeded
+from local.stack import CONTEXT_SPEC, Stack, load_spec, start_stack
+from tests.conftest import start_fn
+from tests.test_paths import ATTACKS, CLIMB_TO_DESIGN_TIME, LEGITIMATE
+from token_exchange.shared.errors import BadPath
+from token_exchange.shared.paths import integration_path
+
+BACKEND_DIR = ROOT / "token_exchange"
+DECODINGS = ("decoded", "raw")
+
+
+def sendable(path: str) -> bool:
+    """What an HTTP client can put in a request line at all."""
+    return bool(path) and all(0x21 <= ord(c) < 0x7F for c in path) and "#" not in path and "?" not in path
+
+
+HTTP_ATTACKS = [(path, reason) for path, reason in ATTACKS if sendable(path)]
+
+
+def raw_request(url: str, target: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+    """Send ``target`` exactly as written (no client-side normalisation)."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=20)
+    try:
+        conn.putrequest("GET", target, skip_accept_encoding=True)
+        for name, value in headers.items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        response = conn.getresponse()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def e2e(stack: Seeded) -> Iterator[Stack]:
+    running = start_stack(stack, path_decodings=DECODINGS)
+    yield running
+    running.stop()
+
+
+def gateway(e2e: Stack, topology: str, decoding: str) -> LocalGateway:
+    return e2e.gateways[topology if decoding == "decoded" else f"{topology}-{decoding}"]
+
+
+def through(e2e: Stack, topology: str, decoding: str, path: str) -> tuple[int, dict[str, str], bytes, list[str]]:
+    """One call as the vendor: status, headers, body and what OIC was asked for."""
+    gw = gateway(e2e, topology, decoding)
+    seen = len(e2e.seeded.oic.paths)
+    token = e2e.seeded.vendor_token()
+    target = f"{urlsplit(gw.url).path}/{path.lstrip('/')}"
+    status, headers, body = raw_request(gw.url, target, {"Authorization": f"Bearer {token}"})
+    return status, headers, body, e2e.seeded.oic.paths[seen:]
+
+
+@pytest.mark.parametrize("decoding", DECODINGS)
+@pytest.mark.parametrize("topology", ["ctx", "fn"])
+@pytest.mark.parametrize("path, reason", HTTP_ATTACKS, ids=[repr(a[0])[:50] for a in HTTP_ATTACKS])
+def test_attacks_never_reach_oic(e2e: Stack, topology: str, decoding: str, path: str, reason: str) -> None:
+    status, headers, body, oic_saw = through(e2e, topology, decoding, path)
+    # A decoding gateway hands on its decoded text: '/1.0/a%2Fb' arrives as
+    # '/1.0/a/b', a plain integration path, and only then may reach its flow.
+    seen_by_rule = unquote(path) if decoding == "decoded" else path
+    try:
+        allowed = integration_path(seen_by_rule)
+    except BadPath:
+        allowed = None
+    if allowed is not None:
+        assert "%" in path and status == 200
+        assert [unquote(p) for p in oic_saw] == [FLOWS.rstrip("/") + allowed.canonical]
+        return
+    assert oic_saw == [], f"OIC was asked for {oic_saw}"
+    assert 400 <= status < 500, (status, body[:200])
+    if topology == "ctx" and status == 401:
+        assert 'error="invalid_request"' in headers.get("www-authenticate", "")
+    if topology == "fn" and status == 400:
+        answer = json.loads(body)
+        if "code" not in answer:  # not the gateway's own refusal: the backend function's
+            assert set(answer) == {"error", "request_id"} and answer["error"] == "bad_path" and answer["request_id"]
+
+
+@pytest.mark.parametrize("decoding", DECODINGS)
+@pytest.mark.parametrize("topology", ["ctx", "fn"])
+def test_the_issue_10_climb_to_the_design_time_api_is_refused(e2e: Stack, topology: str, decoding: str) -> None:
+    status, _, _, oic_saw = through(e2e, topology, decoding, "/HELLO_WORLD/1.0/" + CLIMB_TO_DESIGN_TIME)
+    assert oic_saw == [] and status in (400, 401)
+
+
+@pytest.mark.parametrize("decoding", DECODINGS)
+@pytest.mark.parametrize("topology", ["ctx", "fn"])
+@pytest.mark.parametrize("path, canonical", LEGITIMATE, ids=[p for p, _ in LEGITIMATE])
+def test_legitimate_paths_reach_exactly_their_flow(e2e: Stack, topology: str, decoding: str, path: str,
+                                                    canonical: str) -> None:
+    status, _, body, oic_saw = through(e2e, topology, decoding, path)
+    assert status == 200, body[:200]
+    assert [unquote(p.split("?")[0]) for p in oic_saw] == [FLOWS.rstrip("/") + canonical]
+
+
+def test_the_old_route_shape_was_steerable(e2e: Stack) -> None:
+    """Why the spec changed: with the backend URL built from the route's path
+    parameters and no path given to the authorizer, the same climb reaches
+    the design-time API with the OIC token on this gateway. (Shows the tests
+    above can fail.)"""
+    spec: dict[str, Any] = load_spec(CONTEXT_SPEC)
+    spec["requestPolicies"]["authentication"]["parameters"] = {"token": "request.headers[Authorization]"}
+    spec["requestPolicies"]["authentication"]["cacheKey"] = ["token"]
+    route = spec["routes"][0]
+    route["path"] = "/{integration}/{version}/{rest*}"
+    route["backend"]["url"] = ("https://<oic-host>/ic/api/integration/v1/flows/rest/"
+                               "${request.path[integration]}/${request.path[version]}/${request.path[rest]}")
+    sockets = {"<authorizer-context-function-ocid>": str(e2e.functions["authorizer-context"].socket_path)}
+    old = LocalGateway(spec, functions=sockets, path_prefix="/old",
+                       url_rewrites={"https://<oic-host>": e2e.seeded.oic.url}).start()
+    try:
+        seen = len(e2e.seeded.oic.paths)
+        status, _, body = raw_request(old.url, "/old/HELLO_WORLD/1.0/" + CLIMB_TO_DESIGN_TIME,
+                                      {"Authorization": f"Bearer {e2e.seeded.vendor_token()}"})
+        assert status == 200 and json.loads(body)["design_time_api"] is True
+        assert e2e.seeded.oic.paths[seen:] == [DESIGN_TIME]
+    finally:
+        old.stop()
+
+
+# -- the backend function alone, under fdk (as a gateway, or anyone allowed to invoke it, calls it)
+
+
+@pytest.fixture(scope="module")
+def backend(stack: Seeded) -> Iterator[FnProcess]:
+    env = {**stack.exchange_env(), "OIC_BASE_URL": stack.oic.url, "GATEWAY_PATH_PREFIX": "/oic"}
+    with start_fn(env, BACKEND_DIR) as fn:
+        yield fn
+
+
+def backend_call(fn: FnProcess, url: str) -> tuple[int, bytes, str]:
+    call_id = "call-" + str(abs(hash(url)))
+    result = fn.call(b"", headers={"Fn-Call-Id": call_id, "Fn-Intent": "httprequest", "Fn-Http-Method": "GET",
+                                   "Fn-Http-Request-Url": url})
+    assert result.status == 200, result.body  # the transport status; the HTTP one is in Fn-Http-Status
+    return int(result.headers.get("fn-http-status", "200")), result.body, call_id
+
+
+@pytest.mark.parametrize("path, reason", HTTP_ATTACKS, ids=[repr(a[0])[:50] for a in HTTP_ATTACKS])
+def test_backend_answers_400_bad_path_and_logs_the_reason(stack: Seeded, backend: FnProcess, path: str,
+                                                          reason: str) -> None:
+    seen, before = len(stack.oic.paths), len(backend.output().splitlines())
+    status, body, call_id = backend_call(backend, "/oic" + (path if path.startswith("/") else "/" + path))
+    assert stack.oic.paths[seen:] == []
+    assert status == 400
+    assert json.loads(body) == {"error": "bad_path", "request_id": call_id}
+    lines = [json.loads(line) for line in backend.output().splitlines()[before:] if line.startswith("{")]
+    refused = [line for line in lines if line.get("msg") == "refused" and line.get("call_id") == call_id]
+    assert len(refused) == 1 and refused[0]["detail"], lines
+    # Behind the prefix a path always has its leading '/': only then is the reason the same.
+    assert refused[0]["reason"] == reason if path.startswith("/") else refused[0]["reason"].startswith("bad_path")
+
+
+@pytest.mark.parametrize("url", ["//evil.example/oic/HELLO_WORLD/1.0/x", "/oic/HELLO_WORLD/1.0/x#frag"])
+def test_backend_refuses_request_targets_that_are_not_paths(stack: Seeded, backend: FnProcess, url: str) -> None:
+    seen = len(stack.oic.paths)
+    status, body, _ = backend_call(backend, url)
+    assert status == 400 and json.loads(body)["error"] == "bad_path" and stack.oic.paths[seen:] == []
+
+
+@pytest.mark.parametrize("path, canonical", LEGITIMATE, ids=[p for p, _ in LEGITIMATE])
+def test_backend_forwards_the_canonical_path(stack: Seeded, backend: FnProcess, path: str, canonical: str) -> None:
+    seen = len(stack.oic.paths)
+    status, body, _ = backend_call(backend, "/oic/" + path.lstrip("/") + "?lang=en")
+    assert status == 200, body
+    assert stack.oic.paths[seen:] == [FLOWS.rstrip("/") + canonical + "?lang=en"]
