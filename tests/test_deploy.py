@@ -78,10 +78,28 @@ def test_terraform_parses_and_is_fmt_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def invoke_statements(text: str) -> list[str]:
+    return [line for line in re.findall(r"(?im)^\W*(allow any-user [^\n]*)", text)]
+
+
 def test_terraform_keeps_secrets_in_vault_and_grants_least_privilege() -> None:
     text = (DEPLOY / "terraform" / "main.tf").read_text()
     assert "OIC_CLIENT_SECRET_OCID" in text and "OIC_CLIENT_SECRET " not in text
-    assert "read secret-bundles" in text and "request.principal.type = 'ApiGateway'" in text
+    assert "read secret-bundles" in text
+    # API Gateway: InvokeFunction only, on the functions' compartment, for gateways of the gateway compartment.
+    (statement,) = invoke_statements(text)
+    assert "to use fn-invocation in compartment id ${local.functions_compartment} where ALL {" in statement
+    assert "request.principal.type = 'ApiGateway'" in statement
+    assert "request.resource.compartment.id = '${var.compartment_ocid}'" in statement
+    assert "use functions-family" not in text
+
+
+def test_readme_grants_what_terraform_grants() -> None:
+    readme = (ROOT / "README.md").read_text()
+    statements = invoke_statements(readme)
+    assert statements and all("use fn-invocation" in s and "request.principal.type = 'ApiGateway'" in s
+                              and "request.resource.compartment.id" in s for s in statements)
+    assert "use functions-family in" not in readme
 
 
 def test_fn_files() -> None:

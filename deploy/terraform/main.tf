@@ -18,6 +18,9 @@ locals {
     "<oic-host>", var.oic_host)
   )
   authentication = local.spec.requestPolicies.authentication
+  # Where the functions live. A compartment that holds only them is the
+  # narrowest scope OCI policy syntax documents for "these functions".
+  functions_compartment = var.functions_compartment_ocid != "" ? var.functions_compartment_ocid : var.compartment_ocid
 
   authorizer_config = merge({
     IDCS_DOMAIN_URL = var.idcs_domain_url
@@ -33,7 +36,7 @@ locals {
 }
 
 resource "oci_functions_application" "oic_gateway" {
-  compartment_id = var.compartment_ocid
+  compartment_id = local.functions_compartment
   display_name   = "oic-gateway"
   subnet_ids     = [var.subnet_ocid]
 }
@@ -75,7 +78,7 @@ resource "oci_identity_dynamic_group" "functions" {
   compartment_id = var.tenancy_ocid
   name           = "oic-gateway-functions"
   description    = "The OIC gateway functions (resource principals)"
-  matching_rule  = "ALL {resource.type = 'fnfunc', resource.compartment.id = '${var.compartment_ocid}'}"
+  matching_rule  = "ALL {resource.type = 'fnfunc', resource.compartment.id = '${local.functions_compartment}'}"
 }
 
 resource "oci_identity_policy" "functions_read_secrets" {
@@ -87,12 +90,16 @@ resource "oci_identity_policy" "functions_read_secrets" {
   ]
 }
 
+# Least privilege (README, "Let API Gateway invoke the functions"): only
+# InvokeFunction (fn-invocation, not functions-family, which also reads
+# applications and functions, their configuration included), only on the
+# functions' compartment, only for API gateways of the gateway's compartment.
 resource "oci_identity_policy" "gateway_invokes_functions" {
-  compartment_id = var.compartment_ocid
+  compartment_id = local.functions_compartment
   name           = "oic-gateway-invokes-functions"
-  description    = "API Gateway may invoke the authorizer and the backend function"
+  description    = "API gateways of the gateway compartment may invoke the functions of the functions compartment"
   statements = [
-    "ALLOW any-user to use functions-family in compartment id ${var.compartment_ocid} where ALL {request.principal.type = 'ApiGateway', request.resource.compartment.id = '${var.compartment_ocid}'}",
+    "Allow any-user to use fn-invocation in compartment id ${local.functions_compartment} where ALL {request.principal.type = 'ApiGateway', request.resource.compartment.id = '${var.compartment_ocid}'}",
   ]
 }
 

@@ -9,8 +9,14 @@ variable "tenancy_ocid" {
 }
 
 variable "compartment_ocid" {
-  description = "Compartment for the functions, the gateway and the secrets."
+  description = "Compartment for the gateway and the secrets (and the functions, unless functions_compartment_ocid is set)."
   type        = string
+}
+
+variable "functions_compartment_ocid" {
+  description = "Optional compartment that holds only these two functions: API Gateway's invoke permission is then limited to them."
+  type        = string
+  default     = ""
 }
 
 variable "subnet_ocid" {
