@@ -2,17 +2,30 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell cat requirements.txt token_exchange/requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-$(shell cat requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: test lint typecheck unit venv clean
+.PHONY: test lint typecheck unit venv clean lock
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt token_exchange/requirements.txt requirements-dev.txt
+# requirements-dev.txt is a complete, hashed lock (the functions' pins
+# included, at the same versions): one install in pip's hash-checking mode.
+$(STAMP): requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.txt
 	rm -f $(VENV)/.installed-*
 	touch $@
+
+# Pin every function's whole dependency closure, with hashes, from its short
+# requirements.in (and the dev tools from requirements-dev.in, constrained to
+# the functions' pins). Universal: the locks hold for Python 3.11 and 3.12.
+# Existing pins are kept; to move one, edit its .in file (or delete the lock).
+UV_LOCK := $(VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+           --custom-compile-command "make lock"
+lock: $(STAMP)
+	$(UV_LOCK) token_exchange/requirements.in -o token_exchange/requirements.txt
+	$(UV_LOCK) requirements.in -o requirements.txt
+	$(UV_LOCK) requirements-dev.in -c requirements.txt -o requirements-dev.txt
 
 NPM_STAMP := tests/npm/node_modules/.installed
 

@@ -52,9 +52,16 @@ class FnResult:
 class FnProcess:
     """One function container: a process, its socket and its captured output."""
 
-    def __init__(self, func_dir: Path, env: dict[str, str], log_sink: list[str] | None = None) -> None:
+    def __init__(self, func_dir: Path, env: dict[str, str], log_sink: list[str] | None = None,
+                 command: list[str] | None = None, pythonpath: str | None = None) -> None:
+        """``command``/``pythonpath``: how to start fdk and what it may import;
+        by default this virtualenv's fdk with the function folder first (the
+        image's ``/python/bin/fdk`` with ``PYTHONPATH=/function:/python`` is
+        reproduced in tests/test_images.py)."""
         self.func_dir = func_dir
         self.env = env
+        self.command = command or [str(FDK)]
+        self.pythonpath = pythonpath or str(func_dir)
         self.log_sink = log_sink
         # Short folder: unix socket paths are limited to about 100 bytes.
         self.sock_dir = Path(tempfile.mkdtemp(prefix="fn", dir="/tmp"))
@@ -70,12 +77,12 @@ class FnProcess:
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "FN_FORMAT": "http-stream",
             "FN_LISTENER": f"unix:{self.socket_path}",
-            "PYTHONPATH": str(self.func_dir),
+            "PYTHONPATH": self.pythonpath,
             "PYTHONDONTWRITEBYTECODE": "1",
             **self.env,
         }
         self.proc = subprocess.Popen(
-            [str(FDK), str(self.func_dir / "func.py"), "handler"],
+            [*self.command, str(self.func_dir / "func.py"), "handler"],
             cwd=str(self.func_dir),
             env=env,
             stdout=open(self.stdout_path, "wb"),

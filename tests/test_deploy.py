@@ -109,7 +109,8 @@ def test_fn_files() -> None:
         assert "entrypoint: /python/bin/fdk /function/func.py handler" in func_yaml
         assert re.search(r"build_image: fnproject/python:3\.1[12]-dev", func_yaml)
         requirements = (func_dir / "requirements.txt").read_text()
-        assert all("==" in line for line in requirements.splitlines() if line and not line.startswith("#"))
+        requirements_lines = [line for line in requirements.splitlines() if line[:1].isalnum()]
+        assert requirements_lines and all("==" in line for line in requirements_lines)
     assert "name:" in (ROOT / "app.yaml").read_text()
 
 
@@ -119,10 +120,10 @@ def test_token_exchange_imports_nothing_from_outside_its_folder() -> None:
         assert not re.search(r"^\s*(from|import)\s+(authorizer|local|tests)\b", source, re.M), path.name
 
 
-def dockerignore_excludes(path: str) -> bool:
+def dockerignore_excludes(path: str, folder: Any = ROOT) -> bool:
     """Docker's rule: the last matching pattern wins; '!' re-includes."""
     excluded = False
-    for line in (ROOT / ".dockerignore").read_text().splitlines():
+    for line in (folder / ".dockerignore").read_text().splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -139,6 +140,17 @@ def dockerignore_excludes(path: str) -> bool:
     ("token_exchange/oauth.py", False), ("tests/test_gateway.py", True), (".venv/bin/python", True),
     ("local/idp.py", True), ("bench/__main__.py", True), ("README.md", True), ("deploy/app.json", True),
     ("authorizer/__pycache__/jws.cpython-311.pyc", True), ("token_exchange/func.py", True),
+    ("Dockerfile-fn-tmp1234", True), ("requirements.in", True), ("requirements-dev.txt", True),
+    ("token_exchange/requirements.in", True),
 ])
 def test_root_image_ships_only_the_function(path: str, excluded: bool) -> None:
     assert dockerignore_excludes(path) is excluded
+
+
+@pytest.mark.parametrize("path, excluded", [
+    ("func.py", False), ("func.yaml", False), ("requirements.txt", False), ("backend.py", False),
+    ("shared/paths.py", False), ("Dockerfile-fn-tmp1234", True), ("Dockerfile-fn-tmp", True),
+    ("requirements.in", True), ("shared/__pycache__/paths.cpython-312.pyc", True), (".dockerignore", True),
+])
+def test_token_exchange_image_ships_only_the_function(path: str, excluded: bool) -> None:
+    assert dockerignore_excludes(path, ROOT / "token_exchange") is excluded
