@@ -102,9 +102,17 @@ def image_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
+# `-S` keeps this machine's site-packages out; it also skips what `site` does
+# in the image: import `sitecustomize` from the path (token_exchange/ has one).
+_AS_IN_THE_IMAGE = ("import importlib.util, runpy, sys\n"
+                    "if importlib.util.find_spec('sitecustomize'): import sitecustomize\n"
+                    "sys.argv = sys.argv[1:]\n"
+                    "runpy.run_path(sys.argv[0], run_name='__main__')")
+
+
 def image_fn(func_dir: Path, target: Path, env: dict[str, str]) -> FnProcess:
-    return FnProcess(func_dir, env, FUNCTION_OUTPUT, command=[BASE_PYTHON, "-S", str(target / "bin" / "fdk")],
-                     pythonpath=f"{func_dir}:{target}").start()
+    command = [BASE_PYTHON, "-S", "-c", _AS_IN_THE_IMAGE, str(target / "bin" / "fdk")]
+    return FnProcess(func_dir, env, FUNCTION_OUTPUT, command=command, pythonpath=f"{func_dir}:{target}").start()
 
 
 def test_a_tampered_hash_is_refused(image_python: Path, tmp_path: Path) -> None:
@@ -131,13 +139,15 @@ def test_the_authorizer_image_answers_from_its_own_folder_alone(image_python: Pa
 
 
 def test_the_token_exchange_image_answers_from_its_own_folder_alone(image_python: Path, stack: Seeded) -> None:
-    env = {**stack.exchange_env(), "OIC_BASE_URL": stack.oic.url}
+    env = {**stack.authorizer_env(), **stack.exchange_env(), "OIC_BASE_URL": stack.oic.url, "FDK_DEBUG": "1"}
     fn = image_fn(ROOT / "token_exchange", image_python, env)
     try:
         result = fn.call(b"", headers={"Fn-Intent": "httprequest", "Fn-Http-Method": "GET",
-                                       "Fn-Http-Request-Url": "/HELLO_WORLD/1.0/hello"})
+                                       "Fn-Http-Request-Url": "/HELLO_WORLD/1.0/hello",
+                                       "Fn-Http-H-Authorization": f"Bearer {stack.vendor_token()}"})
         assert result.status == 200 and result.headers.get("fn-http-status", "200") == "200", result.body
         assert json.loads(result.body)["message"] == "Hello from HELLO_WORLD"
+        assert "FDK_DEBUG ignored" in fn.output()  # the image's sitecustomize ran first
     finally:
         fn.stop()
 

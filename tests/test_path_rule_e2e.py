@@ -146,15 +146,16 @@ def test_the_old_route_shape_was_steerable(e2e: Stack) -> None:
 
 @pytest.fixture(scope="module")
 def backend(stack: Seeded) -> Iterator[FnProcess]:
-    env = {**stack.exchange_env(), "OIC_BASE_URL": stack.oic.url, "GATEWAY_PATH_PREFIX": "/oic"}
+    env = {**stack.authorizer_env(), **stack.exchange_env(), "OIC_BASE_URL": stack.oic.url,
+           "GATEWAY_PATH_PREFIX": "/oic"}
     with start_fn(env, BACKEND_DIR) as fn:
         yield fn
 
 
-def backend_call(fn: FnProcess, url: str) -> tuple[int, bytes, str]:
+def backend_call(fn: FnProcess, url: str, token: str) -> tuple[int, bytes, str]:
     call_id = "call-" + str(abs(hash(url)))
     result = fn.call(b"", headers={"Fn-Call-Id": call_id, "Fn-Intent": "httprequest", "Fn-Http-Method": "GET",
-                                   "Fn-Http-Request-Url": url})
+                                   "Fn-Http-Request-Url": url, "Fn-Http-H-Authorization": f"Bearer {token}"})
     assert result.status == 200, result.body  # the transport status; the HTTP one is in Fn-Http-Status
     return int(result.headers.get("fn-http-status", "200")), result.body, call_id
 
@@ -163,27 +164,28 @@ def backend_call(fn: FnProcess, url: str) -> tuple[int, bytes, str]:
 def test_backend_answers_400_bad_path_and_logs_the_reason(stack: Seeded, backend: FnProcess, path: str,
                                                           reason: str) -> None:
     seen, before = len(stack.oic.paths), len(backend.output().splitlines())
-    status, body, call_id = backend_call(backend, "/oic" + (path if path.startswith("/") else "/" + path))
+    url = "/oic" + (path if path.startswith("/") else "/" + path)
+    status, body, call_id = backend_call(backend, url, stack.vendor_token())
     assert stack.oic.paths[seen:] == []
     assert status == 400
     assert json.loads(body) == {"error": "bad_path", "request_id": call_id}
     lines = [json.loads(line) for line in backend.output().splitlines()[before:] if line.startswith("{")]
-    refused = [line for line in lines if line.get("msg") == "refused" and line.get("call_id") == call_id]
-    assert len(refused) == 1 and refused[0]["detail"], lines
-    # Behind the prefix a path always has its leading '/': only then is the reason the same.
-    assert refused[0]["reason"] == reason if path.startswith("/") else refused[0]["reason"].startswith("bad_path")
+    (logged,) = [line for line in lines if line.get("call_id") == call_id]
+    assert logged["status"] == 400 and logged["reason"] == "bad_path"
+    # Behind the prefix a path always has its leading '/': only then is the rule's reason the same.
+    assert logged["detail"].startswith(reason + ": " if path.startswith("/") else "bad_path"), logged
 
 
 @pytest.mark.parametrize("url", ["//evil.example/oic/HELLO_WORLD/1.0/x", "/oic/HELLO_WORLD/1.0/x#frag"])
 def test_backend_refuses_request_targets_that_are_not_paths(stack: Seeded, backend: FnProcess, url: str) -> None:
     seen = len(stack.oic.paths)
-    status, body, _ = backend_call(backend, url)
+    status, body, _ = backend_call(backend, url, stack.vendor_token())
     assert status == 400 and json.loads(body)["error"] == "bad_path" and stack.oic.paths[seen:] == []
 
 
 @pytest.mark.parametrize("path, canonical", LEGITIMATE, ids=[p for p, _ in LEGITIMATE])
 def test_backend_forwards_the_canonical_path(stack: Seeded, backend: FnProcess, path: str, canonical: str) -> None:
     seen = len(stack.oic.paths)
-    status, body, _ = backend_call(backend, "/oic/" + path.lstrip("/") + "?lang=en")
+    status, body, _ = backend_call(backend, "/oic/" + path.lstrip("/") + "?lang=en", stack.vendor_token())
     assert status == 200, body
     assert stack.oic.paths[seen:] == [FLOWS.rstrip("/") + canonical + "?lang=en"]
