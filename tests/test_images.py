@@ -9,16 +9,20 @@ a real call under fdk started by the bare interpreter with ``-S`` (no
 site-packages: nothing of this virtualenv, so no dev dependency, can leak in)
 and only ``<function folder>:<target>`` on its path, in that order.
 
-Network: the wheels come from ``.venv/wheelhouse`` (``pip download`` from PyPI
-fills it the first time, hash-checked, about 2 minutes); later runs install
-offline from it. Both functions' locks pin the same closure (the root image
-carries ``token_exchange/``), so one install serves both.
+The interpreter is the one this virtualenv was made from, or ``IMAGE_PYTHON``
+(e.g. ``IMAGE_PYTHON=python3.12`` for the 3.12 images): its own pip installs,
+its own fdk runs. Network: the wheels come from ``.venv/wheelhouse-<version>``
+(``pip download`` from PyPI fills it the first time, hash-checked, about 2
+minutes); later runs install offline from it. Both functions' locks pin the
+same closure (the root image carries ``token_exchange/``), so one install
+serves both.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import subprocess
 import sys
@@ -34,8 +38,10 @@ from tests.test_deploy import dockerignore_excludes
 from tests.tokens import Signer, authorizer_env, multi
 
 FUNCTIONS = {"oic-authorizer": ROOT, "oic-token-exchange": ROOT / "token_exchange"}
-WHEELHOUSE = ROOT / ".venv" / "wheelhouse"
-BASE_PYTHON = getattr(sys, "_base_executable", sys.executable)
+IMAGE_PYTHON = os.environ.get("IMAGE_PYTHON") or getattr(sys, "_base_executable", sys.executable)
+IMAGE_VERSION = subprocess.run([IMAGE_PYTHON, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                               capture_output=True, text=True, check=True, timeout=30).stdout.strip()
+WHEELHOUSE = ROOT / ".venv" / f"wheelhouse-{IMAGE_VERSION}"
 DEV_ONLY = {"authlib", "flask", "hypothesis", "mypy", "ruff", "python-hcl2", "pytest-timeout", "types-requests", "uv"}
 _REQUIREMENT = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^ ;\\]+)")
 
@@ -56,7 +62,7 @@ def entries(lock: Path) -> list[str]:
 
 
 def pip(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pip", "--disable-pip-version-check", *args],
+    return subprocess.run([IMAGE_PYTHON, "-m", "pip", "--disable-pip-version-check", *args],
                           capture_output=True, text=True, timeout=600)
 
 
@@ -111,7 +117,7 @@ _AS_IN_THE_IMAGE = ("import importlib.util, runpy, sys\n"
 
 
 def image_fn(func_dir: Path, target: Path, env: dict[str, str]) -> FnProcess:
-    command = [BASE_PYTHON, "-S", "-c", _AS_IN_THE_IMAGE, str(target / "bin" / "fdk")]
+    command = [IMAGE_PYTHON, "-S", "-c", _AS_IN_THE_IMAGE, str(target / "bin" / "fdk")]
     return FnProcess(func_dir, env, FUNCTION_OUTPUT, command=command, pythonpath=f"{func_dir}:{target}").start()
 
 
