@@ -38,7 +38,7 @@ from tests.test_deploy import dockerignore_excludes
 from tests.tokens import Signer, authorizer_env, multi
 
 FUNCTIONS = {"oic-authorizer": ROOT, "oic-token-exchange": ROOT / "token_exchange"}
-IMAGE_PYTHON = os.environ.get("IMAGE_PYTHON") or getattr(sys, "_base_executable", sys.executable)
+IMAGE_PYTHON: str = os.environ.get("IMAGE_PYTHON") or getattr(sys, "_base_executable", None) or sys.executable
 IMAGE_VERSION = subprocess.run([IMAGE_PYTHON, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
                                capture_output=True, text=True, check=True, timeout=30).stdout.strip()
 WHEELHOUSE = ROOT / ".venv" / f"wheelhouse-{IMAGE_VERSION}"
