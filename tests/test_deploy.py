@@ -89,7 +89,7 @@ def test_fn_files() -> None:
         func_yaml = (func_dir / "func.yaml").read_text()
         assert f"name: {name}" in func_yaml and "runtime: python" in func_yaml
         assert "entrypoint: /python/bin/fdk /function/func.py handler" in func_yaml
-        assert re.search(r"build_image: fnproject/python:3\.1[12]-dev", func_yaml)
+        assert "build_image: fnproject/python:3.12-dev" in func_yaml and "run_image: fnproject/python:3.12\n" in func_yaml
         requirements = (func_dir / "requirements.txt").read_text()
         assert all("==" in line for line in requirements.splitlines() if line and not line.startswith("#"))
     assert "name:" in (ROOT / "app.yaml").read_text()
