@@ -89,7 +89,8 @@ def test_fn_files() -> None:
         func_yaml = (func_dir / "func.yaml").read_text()
         assert f"name: {name}" in func_yaml and "runtime: python" in func_yaml
         assert "entrypoint: /python/bin/fdk /function/func.py handler" in func_yaml
-        assert "build_image: fnproject/python:3.12-dev" in func_yaml and "run_image: fnproject/python:3.12\n" in func_yaml
+        assert "build_image: fnproject/python:3.12-dev" in func_yaml
+        assert "run_image: fnproject/python:3.12\n" in func_yaml
         requirements = (func_dir / "requirements.txt").read_text()
         assert all("==" in line for line in requirements.splitlines() if line and not line.startswith("#"))
     assert "name:" in (ROOT / "app.yaml").read_text()
@@ -124,3 +125,41 @@ def dockerignore_excludes(path: str) -> bool:
 ])
 def test_root_image_ships_only_the_function(path: str, excluded: bool) -> None:
     assert dockerignore_excludes(path) is excluded
+
+
+def _hcl(path: Any) -> dict[str, Any]:
+    with path.open() as handle:
+        parsed: dict[str, Any] = hcl2.load(handle)
+    return parsed
+
+
+def _blocks(parsed: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name.strip('"'): body for block in parsed.get(kind, []) for name, body in block.items()}
+
+
+def test_terraform_outputs_variables_and_example() -> None:
+    """Every output described (ids of the gateway and deployment, an https
+    endpoint); access-policy needs its policy; the example tfvars set every
+    required variable and nothing unknown; the images are built by a named
+    step or given."""
+    outputs = _blocks(_hcl(DEPLOY / "terraform" / "outputs.tf"), "output")
+    assert {"endpoint", "gateway_ocid", "deployment_ocid", "authorizer_function_ocid",
+            "token_exchange_function_ocid"} <= set(outputs)
+    assert all(body.get("description") for body in outputs.values()), outputs
+    assert str(outputs["endpoint"]["value"]).strip('"').startswith("https://")
+
+    variables = _blocks(_hcl(DEPLOY / "terraform" / "variables.tf"), "variable")
+    assert all(body.get("description") for body in variables.values())
+    policy_check = json.dumps(variables["access_policy"]["validation"])
+    assert "var.topology" in policy_check and "access-policy" in policy_check and "jsondecode" in policy_check
+
+    example = {name.strip('"') for name in _hcl(DEPLOY / "terraform" / "terraform.tfvars.example")} - {"__comments__"}
+    required = {name for name, body in variables.items() if "default" not in body}
+    assert required <= set(example) <= set(variables), (required - set(example), set(example) - set(variables))
+
+    images = (DEPLOY / "terraform" / "images.tf").read_text()
+    assert 'resource "terraform_data" "function_images"' in images and "build-images.sh" in images
+    main = (DEPLOY / "terraform" / "main.tf").read_text()
+    assert main.count("depends_on         = [terraform_data.function_images]") == 2
+    script = (DEPLOY / "build-images.sh").read_text()
+    assert "fn build" in script and "docker push" in script and "fn deploy" not in script.split("\n", 8)[-1]
