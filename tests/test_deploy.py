@@ -162,4 +162,6 @@ def test_terraform_outputs_variables_and_example() -> None:
     main = (DEPLOY / "terraform" / "main.tf").read_text()
     assert main.count("depends_on         = [terraform_data.function_images]") == 2
     script = (DEPLOY / "build-images.sh").read_text()
-    assert "fn build" in script and "docker push" in script and "fn deploy" not in script.split("\n", 8)[-1]
+    commands = [line for line in script.splitlines() if not line.lstrip().startswith("#")]
+    assert any("fn build" in line for line in commands) and any("docker push" in line for line in commands)
+    assert not any("fn deploy" in line for line in commands)  # never bumps func.yaml
