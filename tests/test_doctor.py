@@ -138,6 +138,11 @@ def test_unreachable_keys_in_words() -> None:
     assert "reachable from the function's subnet" in output
     code, output = doctor({**env, "JWKS_URL": "https://no-such-host.invalid/jwk"})
     assert code == 1 and "host name not found (DNS lookup failed)" in output
+    exchange = {"OIC_TOKEN_URL": "http://127.0.0.1:9/oauth2/v1/token", "OIC_CLIENT_ID": "oic", "OIC_CLIENT_SECRET": "s",
+                "OIC_SCOPE": "https://oic.example.com:443urn:opc:resource:consumer::all"}
+    code, output = doctor({**env, **exchange})
+    assert code == 1 and "FAIL  OIC token:" in output and "connection refused" in output, output
+    assert "fix: check OIC_TOKEN_URL" in output
 
 
 def test_times_and_paths_in_words(stack: Seeded) -> None:

@@ -101,8 +101,10 @@ def request(
 
 def in_words(exc: BaseException) -> str:
     """A network failure as an operator reads it (the exception's name in
-    brackets, for searching); never the peer's text."""
+    brackets, for searching); never the peer's text. Wrapped failures
+    (requests and urllib3 wrap the socket's) are described by their cause."""
     name = type(exc).__name__
+    exc = _root_cause(exc)
     if isinstance(exc, socket.gaierror):
         what = "host name not found (DNS lookup failed)"
     elif isinstance(exc, ConnectionRefusedError):
@@ -126,3 +128,14 @@ def in_words(exc: BaseException) -> str:
     else:
         what = "network error"
     return f"{what} [{name}]"
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = exc.__cause__ or getattr(exc, "reason", None) or (exc.args[0] if exc.args else None)
+        if not isinstance(inner, BaseException):
+            break
+        exc = inner
+    return exc
