@@ -117,7 +117,9 @@ def check_configuration(env: Mapping[str, str], report: Report) -> bool:
     before = report.failures
     if env.get("FDK_DEBUG", "").strip():
         report.warn("FDK_DEBUG is set: fdk then logs every request's headers on a container's first call, "
-                    "bearer tokens included", "unset FDK_DEBUG (fn config function <app> <function> FDK_DEBUG '')")
+                    "bearer tokens included (the backend image drops FDK_DEBUG at start for that reason; the "
+                    "authorizer's token travels in the body, which fdk does not log)",
+                    "unset FDK_DEBUG (fn config function <app> <function> FDK_DEBUG '')")
     for error in configuration_problems(env):
         report.fail(str(error), _fix_for(error.key))
     scope = env.get("OIC_SCOPE", "").strip()

@@ -164,7 +164,7 @@ def run_demo(stack: Stack) -> list[Step]:
     for label, base in (("authorizer-context", stack.context_url), ("function backend", stack.backend_url)):
         run_step(stack, steps, f"{label}: expired token", 401, calling(base, expired), challenge)
 
-    # 4. Per-integration rules: the same token reaches HELLO_WORLD, not ORDERS.
+    # 5. Per-integration rules: the same token reaches HELLO_WORLD, not ORDERS.
     run_step(stack, steps, "access policy: HelloWorld (rule hello-world)", 200,
              lambda: get(stack.policy_url + HELLO, headers=bearer, timeout=30), oic_answer("oic-client"))
     run_step(stack, steps, "access policy: ORDERS (no rule)", 401,
