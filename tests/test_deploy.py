@@ -161,6 +161,10 @@ def test_terraform_outputs_variables_and_example() -> None:
     assert 'resource "terraform_data" "function_images"' in images and "build-images.sh" in images
     main = (DEPLOY / "terraform" / "main.tf").read_text()
     assert main.count("depends_on         = [terraform_data.function_images]") == 2
+    # Each topology's keys per function, as the README's table says: the backend verifies its caller with the
+    # authorizer's settings; the function-backend topology's authorizer holds no OIC secret.
+    assert "config = merge(local.authorizer_config, local.exchange_config, {" in main
+    assert 'var.topology == "function-backend" ? local.authorizer_config : merge(' in main
     script = (DEPLOY / "build-images.sh").read_text()
     commands = [line for line in script.splitlines() if not line.lstrip().startswith("#")]
     assert any("fn build" in line for line in commands) and any("docker push" in line for line in commands)

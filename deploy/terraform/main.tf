@@ -56,7 +56,8 @@ resource "oci_functions_function" "token_exchange" {
   depends_on         = [terraform_data.function_images]
   memory_in_mbs      = 512
   timeout_in_seconds = 60
-  config = merge(local.exchange_config, {
+  # It verifies its caller with the authorizer's own settings, then exchanges.
+  config = merge(local.authorizer_config, local.exchange_config, {
     OIC_BASE_URL        = "https://${var.oic_host}"
     GATEWAY_PATH_PREFIX = var.path_prefix
   })
