@@ -80,7 +80,10 @@ def show(result: FnResult, gateway_mode: bool, out: TextIO) -> None:
     headers = result.headers
     if gateway_mode and status == 200:
         status = int(headers.get("fn-http-status", "200"))
-        headers = {k[len("fn-http-h-"):]: v for k, v in headers.items() if k.startswith("fn-http-h-")}
+        gateway = {k[len("fn-http-h-"):]: v for k, v in headers.items() if k.startswith("fn-http-h-")}
+        if "content-type" in headers:  # fdk sends it as itself, as the agent expects
+            gateway.setdefault("content-type", headers["content-type"])
+        headers = gateway
     print(f"status: {status}" + (f" (fdk transport status {result.status})" if status != result.status else ""),
           file=out)
     for name, value in sorted(headers.items()):

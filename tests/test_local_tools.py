@@ -50,7 +50,8 @@ def test_invoke_each_function_with_the_shipped_samples(stack: Seeded, tmp_path: 
     sample = (ROOT / "deploy" / "sample-token-exchange-input.json").read_text()
     result = invoke("token-exchange", exchange_env, sample, token)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("status: 200\n") and "Hello from HELLO_WORLD" in result.stdout
+    assert result.stdout.startswith("status: 200\ncontent-type: application/json")
+    assert "Hello from HELLO_WORLD" in result.stdout
 
     # A refusal is still an answer (exit 0); a broken configuration is fdk's 502 (exit 1).
     result = invoke("authorizer", authorizer_env, sample.replace("<paste", "<not"), token)
