@@ -29,7 +29,7 @@ $(NPM_STAMP): tests/npm/package.json tests/npm/package-lock.json
 	npm ci --prefix tests/npm --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: $(STAMP) $(NPM_STAMP) ## ruff, mypy (strict) and every test (about 3 minutes)
+test: $(STAMP) $(NPM_STAMP) ## ruff, mypy (strict) and every test (3 to 6 minutes, with the load)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
