@@ -1,12 +1,20 @@
-# The commands a newcomer types: `make test`, `make demo`, `make bench`.
+# The commands a newcomer types: `make` (this list), `make test`, `make demo`, `make up`.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements-dev.txt | cksum | cut -d' ' -f1)
+# The pure core, tested with an injected clock: seconds, no servers.
+UNIT_TESTS := tests/test_encoding.py tests/test_jwk.py tests/test_claims.py tests/test_keystore.py \
+              tests/test_token_cache.py tests/test_paths.py
 
-.PHONY: test lint typecheck unit venv clean lock
+.DEFAULT_GOAL := help
+.PHONY: help venv test lint typecheck unit clean lock bench demo up invoke mint soak doctor
 
-venv: $(STAMP)
+help: ## this list
+	@echo "usage: make <target>"
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## /  \1\t/' | expand -t 13
+
+venv: $(STAMP) ## create .venv with the pinned tools (about 2 minutes the first time)
 
 # requirements-dev.txt is a complete, hashed lock (the functions' pins
 # included, at the same versions): one install in pip's hash-checking mode.
@@ -22,7 +30,7 @@ $(STAMP): requirements-dev.txt
 # Existing pins are kept; to move one, edit its .in file (or delete the lock).
 UV_LOCK := $(VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
            --custom-compile-command "make lock"
-lock: $(STAMP)
+lock: $(STAMP) ## re-pin both functions' dependency closures (and the dev tools), with hashes
 	$(UV_LOCK) token_exchange/requirements.in -o token_exchange/requirements.txt
 	$(UV_LOCK) requirements.in -o requirements.txt
 	$(UV_LOCK) requirements-dev.in -c requirements.txt -o requirements-dev.txt
@@ -34,33 +42,47 @@ $(NPM_STAMP): tests/npm/package.json tests/npm/package-lock.json
 	npm ci --prefix tests/npm --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: $(STAMP) $(NPM_STAMP)
+test: $(STAMP) $(NPM_STAMP) ## ruff, mypy (strict) and every test (3 to 6 minutes, with the load)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
 
-lint: $(STAMP)
+lint: $(STAMP) ## ruff only
 	$(VENV)/bin/ruff check .
 
-clean:
+typecheck: $(STAMP) ## mypy (strict) only
+	$(VENV)/bin/mypy
+
+unit: $(STAMP) ## the pure core's tests only (seconds)
+	$(VENV)/bin/pytest -q $(UNIT_TESTS)
+
+clean: ## remove .venv and the tools' caches
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
 
-.PHONY: bench
-bench: $(STAMP)
+bench: $(STAMP) ## what the authorizer costs, beside its baselines (docs/benchmarks.md)
 	$(PY) -m bench
 
-.PHONY: demo up
-demo: $(STAMP)
+demo: $(STAMP) ## the whole chain on 127.0.0.1, played once, then stopped
 	$(PY) -m local.demo
 
-up: $(STAMP)
+up: $(STAMP) ## the same chain left running, with curl commands and the functions' logs
 	$(PY) -m local.demo --up
 
-.PHONY: soak
-soak: $(STAMP)
+# `make invoke FN=authorizer < deploy/sample-authorizer-input.json` (settings: ENV=<file>;
+# by default the ones `make up` wrote in .run/).
+FN  ?= authorizer
+ENV ?= .run/$(FN).env
+invoke: $(STAMP) ## one function, as the Fn agent calls it: FN=authorizer|token-exchange [ENV=file] < input
+	@$(PY) -m local.invoke $(FN) $(if $(wildcard $(ENV)),--env-file $(ENV))
+
+KIND ?= valid
+mint: $(STAMP) ## a test token from `make up`'s identity provider: KIND=valid|expired|wrong-audience|no-scope
+	@$(PY) -m local.mint $(KIND)
+
+soak: $(STAMP) ## 100,000 calls through the fdk runtime: errors, memory, identity-provider requests
 	$(PY) -m bench.soak
 
-# Explain the configuration in the environment (and a token given on stdin).
-.PHONY: doctor
-doctor: $(STAMP)
-	$(PY) -m authorizer doctor
+# Exits 1 when it printed a FAIL line; make then adds its own "Error 1" line
+# (and exits 2): `.venv/bin/python -m authorizer doctor` gives the bare status.
+doctor: $(STAMP) ## explain the configuration in your environment: ARGS="--path /X/1.0/y" [< token]
+	@$(PY) -m authorizer doctor $(ARGS)

@@ -1,10 +1,15 @@
-"""`python -m authorizer doctor [--subject USER] [--path P] [--method M] < token`"""
+"""usage: python -m authorizer doctor [--path P] [--method M] [--subject USER] [< token]
+
+(python -m authorizer doctor --help explains each option.)"""
 
 import os
 import sys
 
 from .doctor import main
 
+if len(sys.argv) >= 2 and sys.argv[1] in ("-h", "--help"):
+    print(__doc__)
+    sys.exit(0)
 if len(sys.argv) < 2 or sys.argv[1] != "doctor":
     print(__doc__, file=sys.stderr)
     sys.exit(2)

@@ -24,6 +24,7 @@ from token_exchange.shared.errors import CannotDecide, InvalidRequest, TokenReje
 from token_exchange.shared.log import StructuredLogger, elapsed_ms, emit, get_logger
 from token_exchange.shared.lru import ExpiringLru
 from token_exchange.shared.policy import AccessPolicy, access_policy_from_env
+from token_exchange.shared.settings import Problems
 from token_exchange.shared.subjects import SubjectMapper, subject_mapper_from_env
 from token_exchange.shared.verifier import JwtVerifier
 from token_exchange.shared.verifier_config import TOKEN_PATH, VerifierConfig, build_verifier
@@ -225,12 +226,19 @@ BackendFactory = Callable[[Mapping[str, str]], BackendTokenProvider | None]
 
 
 def build_authorizer(env: Mapping[str, str], backend_factory: BackendFactory | None = None) -> Authorizer:
-    """Read the configuration and wire the parts. Raises ``ConfigError``."""
-    config, verifier = build_verifier(env)
-    domain = config.token_url[: -len(TOKEN_PATH)] if config.token_url else None
-    policy = access_policy_from_env(env)
-    subjects = subject_mapper_from_env(env)
-    introspector = introspector_from_env(env, domain)
-    backend = backend_factory(env) if backend_factory is not None else None
+    """Read the configuration and wire the parts. Raises one ``ConfigError``
+    naming every wrong key (the parts are read independently)."""
+    problems = Problems()
+    built = problems.read(lambda: build_verifier(env), None)
+    policy = problems.read(lambda: access_policy_from_env(env), None)
+    subjects = problems.read(lambda: subject_mapper_from_env(env), None)
+    backend = problems.read(lambda: backend_factory(env), None) if backend_factory is not None else None
+    introspector = None
+    if built is not None:
+        domain = built[0].token_url[: -len(TOKEN_PATH)] if built[0].token_url else None
+        introspector = problems.read(lambda: introspector_from_env(env, domain), None)
+    problems.raise_any()
+    assert built is not None
+    config, verifier = built
     return Authorizer(config, verifier, backend=backend, policy=policy, subjects=subjects,
                       introspector=introspector)

@@ -17,8 +17,7 @@ from token_exchange.cache import TokenCache
 from token_exchange.config import ExchangeConfig
 from token_exchange.exchange import TokenExchanger
 from token_exchange.shared.claims import Claims
-from token_exchange.shared.errors import CannotDecide, ConfigError, ExchangeError
-from token_exchange.shared.errors import ConfigError as ExchangeConfigError
+from token_exchange.shared.errors import CannotDecide, ExchangeError
 
 from .app import BackendToken
 
@@ -43,8 +42,6 @@ class ContextTokenProvider:
 
 
 def build_backend_provider(env: Mapping[str, str]) -> ContextTokenProvider:
-    try:
-        cache = TokenCache(time.time, min_remaining=GATEWAY_MIN_CACHE_SECONDS + SAFETY_MARGIN_SECONDS)
-        return ContextTokenProvider(TokenExchanger(ExchangeConfig.from_env(env), cache=cache))
-    except ExchangeConfigError as error:
-        raise ConfigError(error.key, error.problem) from None
+    """Raises one ``ConfigError`` naming every wrong exchange key."""
+    cache = TokenCache(time.time, min_remaining=GATEWAY_MIN_CACHE_SECONDS + SAFETY_MARGIN_SECONDS)
+    return ContextTokenProvider(TokenExchanger(ExchangeConfig.from_env(env), cache=cache))

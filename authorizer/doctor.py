@@ -2,30 +2,31 @@
 what is wrong with a configuration, whether the identity provider answers,
 and why a given token would be accepted or refused.
 
-It reads the configuration exactly as the functions do (the environment) and
-never prints a token, a signature or a secret: only claims and key ids.
+It reads the configuration exactly as the functions do (the environment),
+reports every wrong key at once, names the key in every fix, and never prints
+a token, a signature or a secret: only claims and key ids.
+
+Exit status: 0 when nothing is wrong, 1 when a FAIL line was printed, 2 for
+a usage error (argparse).
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import json
+import re
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from token_exchange.shared import errors, jws
-from token_exchange.shared import errors as exchange_errors
 from token_exchange.shared.idp import JwksFetcher
-from token_exchange.shared.issuers import trusted_issuers_from_env
 from token_exchange.shared.paths import integration_path
-from token_exchange.shared.policy import access_policy_from_env
-from token_exchange.shared.settings import integer, optional_url
-from token_exchange.shared.subjects import subject_mapper_from_env
-from token_exchange.shared.verifier_config import VerifierConfig
+from token_exchange.shared.settings import Problems
 
 from .app import Authorizer, build_authorizer
 from .exchange import backend_factory
@@ -45,19 +46,29 @@ KNOWN_KEYS = {
 OUR_PREFIXES = ("IDCS_", "JWKS_", "TOKEN_", "OIC_", "REQUIRED_", "TRUSTED_", "ACCESS_", "INTROSPECTION_", "AUTH_")
 
 FIXES = {
-    "IDCS_DOMAIN_URL": "fn config app <app> IDCS_DOMAIN_URL https://idcs-<id>.identity.oraclecloud.com",
-    "JWKS_URL": "leave it unset to use IDCS_DOMAIN_URL + /admin/v1/SigningCert/jwk",
-    "TOKEN_AUDIENCES": "set the primary audience of the API Gateway resource app, e.g. https://<apigw-host>/",
-    "TOKEN_ISSUERS": "leave unset for https://identity.oraclecloud.com/, or give the exact iss of your tokens",
-    "OIC_SCOPE": "https://<oic-host>:443urn:opc:resource:consumer::all (the OIC app's resource scope)",
-    "OIC_CLIENT_SECRET": "set OIC_CLIENT_SECRET_OCID to the Vault secret holding the OIC app's secret",
-    "TRUSTED_ISSUERS": "see the README's 'Trusted issuers' section for the JSON shape",
-    "ACCESS_POLICY": 'see the README: {"rules": [{"name": ..., "path": "/HELLO_WORLD/*", "scopes": [...]}]}',
-    "OIC_TOKEN_URL": "set IDCS_DOMAIN_URL (the token endpoint is derived from it), or OIC_TOKEN_URL",
-    "OIC_GRANT_TYPE": "client_credentials (the default), or jwt_bearer for user assertions",
-    "OIC_CLIENT_ID": "the client id of the OIC confidential app (it needs the ServiceInvoker role)",
-    "INTROSPECTION_CLIENT_SECRET": "the secret of INTROSPECTION_CLIENT_ID (better: INTROSPECTION_CLIENT_SECRET_OCID)",
+    "IDCS_DOMAIN_URL": "set IDCS_DOMAIN_URL to https://idcs-<id>.identity.oraclecloud.com "
+                       "(fn config app <app> IDCS_DOMAIN_URL ...)",
+    "JWKS_URL": "unset JWKS_URL to use IDCS_DOMAIN_URL + /admin/v1/SigningCert/jwk, or give an https:// URL",
+    "TOKEN_AUDIENCES": "set TOKEN_AUDIENCES to the primary audience of the API Gateway resource app, "
+                       "e.g. https://<apigw-host>/",
+    "TOKEN_ISSUERS": "unset TOKEN_ISSUERS for https://identity.oraclecloud.com/, or give the exact iss of your tokens",
+    "OIC_SCOPE": "set OIC_SCOPE to https://<oic-host>:443urn:opc:resource:consumer::all (the OIC app's resource scope)",
+    "OIC_CLIENT_SECRET": "set OIC_CLIENT_SECRET_OCID to the Vault secret holding the OIC app's secret "
+                         "(or OIC_CLIENT_SECRET inline)",
+    "TRUSTED_ISSUERS": "correct TRUSTED_ISSUERS: see the README's 'Trusted issuers' section for the JSON shape",
+    "ACCESS_POLICY": 'correct ACCESS_POLICY: {"rules": [{"name": ..., "path": "/HELLO_WORLD/*", "scopes": [...]}]} '
+                     "(README: Per-integration access rules)",
+    "OIC_TOKEN_URL": "set IDCS_DOMAIN_URL (OIC_TOKEN_URL is derived from it), or set OIC_TOKEN_URL",
+    "OIC_GRANT_TYPE": "set OIC_GRANT_TYPE to client_credentials (the default), or jwt_bearer for user assertions",
+    "OIC_CLIENT_ID": "set OIC_CLIENT_ID to the client id of the OIC confidential app (it needs ServiceInvoker)",
+    "INTROSPECTION_CLIENT_SECRET": "set INTROSPECTION_CLIENT_SECRET_OCID (or INTROSPECTION_CLIENT_SECRET), "
+                                   "the secret of INTROSPECTION_CLIENT_ID",
 }
+# The backend function's own keys: checked when any of them is set.
+BACKEND_KEYS = ("OIC_BASE_URL", "GATEWAY_PATH_PREFIX", "OIC_PATH_PREFIX", "CALLER_SUB_HEADER", "OIC_TIMEOUT_SECONDS")
+# IDCS scope form: the resource's primary audience, then the scope, e.g.
+# https://<oic-host>:443urn:opc:resource:consumer::all
+IDCS_SCOPE_FORM = re.compile(r"https://[^\s/]+(?::\d+)?/?\S*urn:opc:resource:\S+")
 
 
 @dataclass
@@ -85,60 +96,44 @@ class Report:
 
 
 def _fix_for(key: str) -> str:
-    return FIXES.get(key.removesuffix("_OCID"), f"correct {key} (fn config function <app> <function> {key} ...)")
+    base = key.removesuffix("_OCID").removesuffix("_FILE")
+    return FIXES.get(base, f"correct {key} (fn config function <app> <function> {key} ...)")
+
+
+def configuration_problems(env: Mapping[str, str]) -> list[errors.ConfigError]:
+    """Every wrong key, read exactly as the functions read them: the
+    authorizer (with its token exchange when OIC_CLIENT_ID is set), and the
+    backend function's keys when any of them is set."""
+    problems = Problems()
+    problems.read(lambda: build_authorizer(env, backend_factory), None)
+    if any(env.get(key, "").strip() for key in BACKEND_KEYS):
+        from token_exchange.backend import BackendConfig
+
+        problems.read(lambda: BackendConfig.from_env(env), None)
+    return problems.errors
 
 
 def check_configuration(env: Mapping[str, str], report: Report) -> bool:
-    """Every key on its own, so that every wrong key is reported, not just the first."""
+    """Every key at once, so that every wrong key is reported, not just the first."""
     before = report.failures
-    checks: list[tuple[str, Callable[[], object]]] = [
-        ("IDCS_DOMAIN_URL", lambda: optional_url(env, "IDCS_DOMAIN_URL")),
-        ("JWKS_URL", lambda: optional_url(env, "JWKS_URL")),
-        ("OIC_TOKEN_URL", lambda: optional_url(env, "OIC_TOKEN_URL")),
-        ("OIC_BASE_URL", lambda: optional_url(env, "OIC_BASE_URL")),
-        ("CLOCK_SKEW_SECONDS", lambda: integer(env, "CLOCK_SKEW_SECONDS", 60, 0, 300)),
-        ("MAX_TOKEN_LIFETIME_SECONDS", lambda: integer(env, "MAX_TOKEN_LIFETIME_SECONDS", 86400, 60, 7 * 86400)),
-        ("JWKS_CACHE_SECONDS", lambda: integer(env, "JWKS_CACHE_SECONDS", 900, 1, 86400)),
-        ("JWKS_MAX_STALE_SECONDS", lambda: integer(env, "JWKS_MAX_STALE_SECONDS", 3600, 0, 7 * 86400)),
-        ("TRUSTED_ISSUERS", lambda: trusted_issuers_from_env(env)),
-        ("ACCESS_POLICY", lambda: access_policy_from_env(env)),
-        ("OIC_SUBJECT_MAP", lambda: subject_mapper_from_env(env)),
-    ]
-    for _, check in checks:
-        try:
-            check()
-        except exchange_errors.ConfigError as error:
-            report.fail(f"configuration {error.key}: {error.problem}", _fix_for(error.key))
-    if report.failures == before:
-        # The combinations (what is required given what is set), exactly as the
-        # functions read them; each error found is patched over to find the next.
-        _every_error(env, report, VerifierConfig.from_env)
-        if env.get("OIC_CLIENT_ID", "").strip():
-            from token_exchange.config import ExchangeConfig
-
-            _every_error(env, report, ExchangeConfig.from_env)
+    if env.get("FDK_DEBUG", "").strip():
+        report.warn("FDK_DEBUG is set: fdk then logs every request's headers on a container's first call, "
+                    "bearer tokens included (the backend image drops FDK_DEBUG at start for that reason; the "
+                    "authorizer's token travels in the body, which fdk does not log)",
+                    "unset FDK_DEBUG (fn config function <app> <function> FDK_DEBUG '')")
+    for error in configuration_problems(env):
+        report.fail(str(error), _fix_for(error.key))
+    scope = env.get("OIC_SCOPE", "").strip()
+    for item in scope.split():
+        if not IDCS_SCOPE_FORM.fullmatch(item):
+            report.warn(f"OIC_SCOPE {item!r} is not in IDCS form (the resource's primary audience, then the scope); "
+                        "the token endpoint answers invalid_scope", FIXES["OIC_SCOPE"])
     for key in sorted(env):
         if key.startswith(OUR_PREFIXES) and key not in KNOWN_KEYS:
-            report.warn(f"unknown key {key} (a typo?) is ignored", "remove it or correct its name")
+            report.warn(f"unknown key {key} (a typo?) is ignored", f"remove {key} or correct its name")
     if report.failures == before:
         report.ok("configuration: every key is well formed")
     return report.failures == before
-
-
-def _every_error(env: Mapping[str, str], report: Report, read: Callable[[Mapping[str, str]], object]) -> None:
-    patched = dict(env)
-    for _ in range(12):
-        try:
-            read(patched)
-            return
-        except (errors.ConfigError, exchange_errors.ConfigError) as error:
-            report.fail(str(error), _fix_for(error.key))
-            key = error.key.removesuffix("_OCID")
-            if patched.get(key) or patched.get(key + "_OCID"):
-                patched.pop(key, None)
-                patched.pop(key + "_OCID", None)
-            else:
-                patched[key] = "https://placeholder.invalid" if key.endswith("_URL") else "placeholder"
 
 
 def _certificate_dates(jwk: dict[str, Any]) -> str:
@@ -170,9 +165,7 @@ def check_endpoints(authorizer: Authorizer, report: Report) -> None:
             document = fetcher.document()
             key_set = fetcher.parse(document)
         except Exception as exc:  # report whatever went wrong, in one line
-            report.fail(f"signing keys for {issuer_name}: {exc}",
-                        "check the URL; if it answers 401, turn on 'Access signing certificate' or set "
-                        "JWKS_CLIENT_ID / JWKS_CLIENT_SECRET")
+            report.fail(f"signing keys for {issuer_name}: {exc}", _keys_fix(str(exc)))
             continue
         elapsed = (time.monotonic() - started) * 1000
         report.ok(f"signing keys for {issuer_name}: {len(key_set.keys)} usable, fetched in {elapsed:.0f} ms "
@@ -186,6 +179,31 @@ def check_endpoints(authorizer: Authorizer, report: Report) -> None:
             report.warn(f"key {kid} in the set is not used: {why}")
 
 
+def _keys_fix(problem: str) -> str:
+    where = "IDCS_DOMAIN_URL (or JWKS_URL, or the issuer's jwks_uri in TRUSTED_ISSUERS)"
+    if "HTTP 401" in problem or "HTTP 403" in problem:
+        return ("the key set needs client access: turn on the domain's 'Access signing certificate', "
+                "or set JWKS_CLIENT_ID and JWKS_CLIENT_SECRET (or JWKS_CLIENT_SECRET_OCID)")
+    if "HTTP " in problem:
+        return f"check {where}: the URL answers, but not with the key set"
+    return (f"check {where}: the host must resolve and be reachable from the function's subnet "
+            "(NAT or service gateway, security lists)")
+
+
+def _exchange_fix(error: errors.ExchangeError) -> str:
+    if isinstance(error, errors.InvalidClientError):
+        return "check OIC_CLIENT_ID and OIC_CLIENT_SECRET (or OIC_CLIENT_SECRET_OCID): the app or its secret is wrong"
+    if isinstance(error, errors.InvalidScopeError):
+        return FIXES["OIC_SCOPE"] + ", added as a resource of the OIC app"
+    if isinstance(error, errors.InvalidGrantError):
+        return ("OIC_GRANT_TYPE=jwt_bearer: the user given with --subject must exist in the domain, and "
+                "OIC_ASSERTION_KEY_ID must be the alias of the app's trusted certificate for OIC_ASSERTION_KEY")
+    if isinstance(error, errors.SecretUnavailable):
+        return ("OIC_CLIENT_SECRET_OCID / OIC_ASSERTION_KEY_OCID: the function's dynamic group needs "
+                "'read secret-bundles' on the secret")
+    return "check OIC_TOKEN_URL (or IDCS_DOMAIN_URL): the token endpoint must be reachable and answer"
+
+
 def check_token_endpoint(env: Mapping[str, str], report: Report, subject: str | None) -> None:
     if not env.get("OIC_CLIENT_ID", "").strip():
         report.info("token exchange: not configured (no OIC_CLIENT_ID): nothing to check")
@@ -195,16 +213,17 @@ def check_token_endpoint(env: Mapping[str, str], report: Report, subject: str | 
 
     try:
         exchanger = TokenExchanger.from_env(env)
-    except exchange_errors.ConfigError as error:
-        report.fail(str(error), _fix_for(error.key))
+    except errors.ConfigError as error:
+        for single in error.each():
+            report.fail(str(single), _fix_for(single.key))
         return
     if exchanger.per_subject and not subject:
         report.warn("OIC_GRANT_TYPE=jwt_bearer: give --subject <domain user> to try a user assertion")
         return
     try:
         exchanged = exchanger.token_for(subject, time.time() + 600, timeout=5.0)
-    except exchange_errors.ExchangeError as error:
-        report.fail(f"OIC token: {error}", "see the key named above")
+    except errors.ExchangeError as error:
+        report.fail(f"OIC token: {error}", _exchange_fix(error))
         return
     claims = unverified_claims(exchanged.token.access_token)
     lifetime = exchanged.token.expires_at - time.time()
@@ -216,6 +235,7 @@ def check_token_endpoint(env: Mapping[str, str], report: Report, subject: str | 
 
 
 def _duration(seconds: float) -> str:
+    """A length of time (callers say "in" or "ago"): 1h 2m 3s, 2m 3s, 3s."""
     seconds = abs(int(seconds))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
@@ -231,7 +251,9 @@ def explain_token(authorizer: Authorizer, token: str, report: Report, arguments:
         decoded = jws.decode(token)
         payload, header = decoded.payload, decoded.header
     except errors.TokenRejected as rejected:
-        report.fail(f"token: REFUSED ({rejected.reason}): {rejected}", "the value is not a well-formed RS256 JWT")
+        report.fail(f"token: REFUSED ({rejected.reason}): {rejected}",
+                    "no setting changes this: give the access token alone (or 'Bearer <token>'), a compact JWS "
+                    "with alg RS256, PS256 or ES256")
         return
     now = time.time()
     try:
@@ -241,67 +263,104 @@ def explain_token(authorizer: Authorizer, token: str, report: Report, arguments:
         if authorizer.policy is not None:
             rule = authorizer.policy.decide(verified.claims, path, arguments.get("method"))
     except errors.TokenRejected as rejected:
-        report.fail(f"token: REFUSED ({rejected.reason}): {rejected}", _why(authorizer, rejected, header, payload, now))
+        report.fail(f"token: REFUSED ({rejected.reason}): {rejected}",
+                    _why(authorizer, rejected, header, payload, now, arguments))
         return
     except errors.CannotDecide as failure:
-        report.fail(f"token: CANNOT DECIDE ({failure.reason}): {failure}", "the function would answer 502")
+        report.fail(f"token: CANNOT DECIDE ({failure.reason}): {failure}",
+                    "the function would answer 502: " + _keys_fix(str(failure)))
         return
     claims = verified.claims
+    left = claims.exp - now
+    expiry = (f"expires in {_duration(left)}" if left >= 0 else
+              f"expired {_duration(left)} ago, within the {authorizer.config.clock_skew} s leeway "
+              "(CLOCK_SKEW_SECONDS)")
     report.ok(f"token: ACCEPTED for {claims.sub} (client {claims.client_id}), scopes {' '.join(claims.scopes)}, "
-              f"expires in {_duration(claims.exp - now)}" + (f", rule {rule}" if rule else ""))
+              f"{expiry}" + (f", rule {rule}" if rule else ""))
 
 
 def _why(authorizer: Authorizer, rejected: errors.TokenRejected, header: dict[str, Any], payload: dict[str, Any],
-         now: float) -> str:
+         now: float, arguments: Mapping[str, str]) -> str:
+    """What to do about a refusal, naming the setting (or option) involved."""
     iss = payload.get("iss")
     issuer = authorizer.verifier.issuers.get(iss) if isinstance(iss, str) else None
+    leeway = authorizer.config.clock_skew
     if isinstance(rejected, errors.TokenExpired):
         exp = float(payload["exp"])
         when = datetime.fromtimestamp(exp, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-        return (f"expired {_duration(now - exp)} ago (exp {when}, leeway {authorizer.config.clock_skew} s): "
-                "get a new token, or check the clock")
+        return (f"expired {_duration(now - exp)} ago (exp {when}), beyond the {leeway} s leeway "
+                "(CLOCK_SKEW_SECONDS): get a new token, or check the clock")
     if isinstance(rejected, errors.TokenNotYetValid):
-        return "issued or valid only in the future: check the clocks of the issuer and of the function"
+        return (f"issued or valid only in the future, beyond the {leeway} s leeway (CLOCK_SKEW_SECONDS): "
+                "check the clocks of the issuer and of the function")
     if isinstance(rejected, errors.InvalidIssuer):
-        return f"the token's iss is {iss!r}; accepted: {', '.join(sorted(authorizer.verifier.issuers))}"
+        return (f"the token's iss is {iss!r}; accepted: {', '.join(sorted(authorizer.verifier.issuers))} "
+                "(TOKEN_ISSUERS, or the issuers of TRUSTED_ISSUERS)")
     if isinstance(rejected, errors.InvalidAudience) and issuer is not None:
         return (f"the token's aud is {payload.get('aud')!r}; expected one of "
-                f"{', '.join(sorted(issuer.rules.audiences))} (TOKEN_AUDIENCES)")
+                f"{', '.join(sorted(issuer.rules.audiences))} (TOKEN_AUDIENCES, or the issuer's audiences in "
+                "TRUSTED_ISSUERS)")
     if isinstance(rejected, errors.UnknownKey) and issuer is not None:
         known = ", ".join(issuer.keys.status().kids) or "none"
-        return f"the token's kid {header.get('kid')!r} is not among the issuer's keys ({known})"
+        return (f"the token's kid {header.get('kid')!r} is not among the issuer's keys ({known}): check "
+                "IDCS_DOMAIN_URL / JWKS_URL name the domain that issued it")
+    if rejected.reason == "policy_no_rule":
+        method = f" {arguments['method']}" if arguments.get("method") else ""
+        return (f"no ACCESS_POLICY rule matches the path {arguments.get('path')!r}{method}: add a rule for it to "
+                "ACCESS_POLICY, or check --path (and --method)")
+    if rejected.reason == "policy_denied":
+        return (f"the token's scopes are {payload.get('scope', payload.get('scp'))!r}; the matching ACCESS_POLICY "
+                "rule grants other scopes or clients: add the scope to the vendor app, or change the rule")
+    if rejected.reason == "policy_without_path":
+        return "ACCESS_POLICY is set: give the request path with --path /<INTEGRATION>/<VERSION>/..."
+    if rejected.reason == "bad_path":
+        return "the --path value has a traversal or encoded separator: give the path as the caller sends it"
     if isinstance(rejected, errors.InsufficientScope) and issuer is not None:
         wanted = " ".join(sorted(issuer.rules.required_scopes))
-        return f"the token's scopes are {payload.get('scope', payload.get('scp'))!r}; required any of: {wanted}"
+        return (f"the token's scopes are {payload.get('scope', payload.get('scp'))!r}; required any of: {wanted} "
+                "(REQUIRED_SCOPES, or the issuer's required_scopes in TRUSTED_ISSUERS)")
     if isinstance(rejected, errors.InvalidSignature):
-        return "the signature does not match: the token was altered, or signed by another key"
+        return ("the signature does not match: the token was altered, or signed by another key than those of "
+                "IDCS_DOMAIN_URL / JWKS_URL")
     if isinstance(rejected, errors.UnsupportedToken):
-        return f"alg {header.get('alg')!r} or a header member is not accepted for this issuer"
-    return "see the reason above"
+        return (f"alg {header.get('alg')!r} or a header member is not accepted for this issuer (RS256 by default; "
+                "PS256/ES256 through the issuer's algorithms in TRUSTED_ISSUERS)")
+    if rejected.reason == "bad_lifetime" and issuer is not None:
+        return (f"the token's lifetime (exp - iat) is over {issuer.rules.max_lifetime} s "
+                "(MAX_TOKEN_LIFETIME_SECONDS), or exp is not after iat")
+    if rejected.reason.startswith(("missing_", "bad_")):
+        return ("a claim is missing or has the wrong type; if it is the caller's name, choose another with the "
+                "issuer's principal_claim in TRUSTED_ISSUERS")
+    return f"reason {rejected.reason}: see the README's Troubleshooting table"
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m authorizer doctor",
+        description="Explain the configuration in the environment, whether the identity provider answers, and "
+                    "(given a token on stdin) why the authorizer would accept or refuse it. Prints no secret.",
+        epilog="exit status: 0 nothing wrong, 1 a FAIL line was printed, 2 usage error. "
+               "Through make: make doctor ARGS=\"--path /HELLO_WORLD/1.0/hello\" < token",
+    )
+    parser.add_argument("--path", help="the request path the gateway passes (for ACCESS_POLICY), "
+                                       "e.g. /HELLO_WORLD/1.0/hello")
+    parser.add_argument("--method", help="the request method (for ACCESS_POLICY rules with methods), e.g. GET")
+    parser.add_argument("--subject", help="a domain user to try a user assertion with (OIC_GRANT_TYPE=jwt_bearer)")
+    return parser
 
 
 def main(argv: list[str], env: Mapping[str, str], stdin: TextIO, out: TextIO) -> int:
+    options = parser().parse_args(argv)
     report = Report(out)
-    subject = argv[argv.index("--subject") + 1] if "--subject" in argv else None
-    arguments = {}
-    if "--path" in argv:
-        arguments["path"] = argv[argv.index("--path") + 1]
-    if "--method" in argv:
-        arguments["method"] = argv[argv.index("--method") + 1]
+    arguments = {name: value for name, value in (("path", options.path), ("method", options.method)) if value}
     if not check_configuration(env, report):
+        report.info(f"done: {report.failures} problem(s)")
         return 1
-    try:
-        authorizer = build_authorizer(env, None)
-    except errors.ConfigError as error:
-        report.fail(str(error), _fix_for(error.key))
-        return 1
+    authorizer = build_authorizer(env, None)
     check_endpoints(authorizer, report)
-    check_token_endpoint(env, report, subject)
+    check_token_endpoint(env, report, options.subject)
     if env.get("OIC_CLIENT_ID", "").strip() and report.failures == 0:
-        try:
-            authorizer = build_authorizer(env, backend_factory)
-        except errors.ConfigError as error:
-            report.fail(str(error), _fix_for(error.key))
+        authorizer = build_authorizer(env, backend_factory)
     if not stdin.isatty():
         token = stdin.read().strip()
         if token:

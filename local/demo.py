@@ -21,10 +21,13 @@ from typing import Any
 
 import requests
 
+from local.fnrun import ROOT
+from local.logview import LogFollower
 from local.seed import APIGW_AUDIENCE, APIGW_OTHER_SCOPE, APIGW_SCOPE, VENDOR_ID
-from local.stack import Stack, start_stack
+from local.stack import Stack, remove_run_files, start_stack, write_run_files
 
 HELLO = "/HELLO_WORLD/1.0/hello"
+FORBIDDEN = "/ORDERS/1.0/new"  # no rule of the local access policy names it
 TOKEN_PATH = "/oauth2/v1/token"
 JWKS_PATH = "/admin/v1/SigningCert/jwk"
 
@@ -160,6 +163,12 @@ def run_demo(stack: Stack) -> list[Step]:
                               iat=now - 7200, exp=now - 3600)
     for label, base in (("authorizer-context", stack.context_url), ("function backend", stack.backend_url)):
         run_step(stack, steps, f"{label}: expired token", 401, calling(base, expired), challenge)
+
+    # 5. Per-integration rules: the same token reaches HELLO_WORLD, not ORDERS.
+    run_step(stack, steps, "access policy: HelloWorld (rule hello-world)", 200,
+             lambda: get(stack.policy_url + HELLO, headers=bearer, timeout=30), oic_answer("oic-client"))
+    run_step(stack, steps, "access policy: ORDERS (no rule)", 401,
+             lambda: get(stack.policy_url + FORBIDDEN, headers=bearer, timeout=30), challenge)
     return steps
 
 
@@ -174,6 +183,11 @@ def print_table(steps: list[Step]) -> None:
 
 def up(stack: Stack) -> None:
     seeded = stack.seeded
+    files = write_run_files(stack)
+
+    def env_option(function: str) -> str:
+        # make invoke reads .run/<function>.env unless told otherwise.
+        return "" if files[function] == ROOT / ".run" / f"{function}.env" else f" ENV={files[function]}"
     print(f"""
 The local chain is running. Paste these into another terminal:
 
@@ -184,18 +198,40 @@ The local chain is running. Paste these into another terminal:
   curl -i -H "Authorization: Bearer $TOKEN" {stack.context_url}{HELLO}   # authorizer-context
   curl -i -H "Authorization: Bearer $TOKEN" {stack.backend_url}{HELLO}    # function backend
   curl -i {stack.context_url}{HELLO}                                        # no token: 401
+  curl -i -H "Authorization: Bearer $TOKEN" {stack.policy_url}{HELLO}   # access policy: allowed
+  curl -i -H "Authorization: Bearer $TOKEN" {stack.policy_url}{FORBIDDEN}    # access policy: no rule, 401
+
+Test tokens from the local identity provider (valid, expired, wrong-audience, no-scope):
+
+  curl -i -H "Authorization: Bearer $(make -s mint KIND=expired)" {stack.context_url}{HELLO}          # 401
+  curl -i -H "Authorization: Bearer $(make -s mint KIND=wrong-audience)" {stack.context_url}{HELLO}   # 401
+  curl -i -H "Authorization: Bearer $(make -s mint KIND=no-scope)" {stack.backend_url}{HELLO}          # 403
+
+One function alone, as the Fn agent calls it, with the settings written to {files["authorizer"].parent}:
+
+  TOKEN=$(make -s mint KIND=valid) make invoke FN=authorizer{env_option("authorizer")} \\
+      < deploy/sample-authorizer-input.json
+  TOKEN=$(make -s mint KIND=valid) make invoke FN=token-exchange{env_option("token-exchange")} \\
+      < deploy/sample-token-exchange-input.json
 
 Identity provider: {seeded.idp.url}  (JWKS {seeded.idp.jwks_url})
 OIC stub:          {seeded.oic.url}
-Press Ctrl-C to stop.""", flush=True)
+The functions' logs follow, one line each, prefixed with the function's name.
+Press Ctrl-C to stop.
+""", flush=True)
+    follower = LogFollower(stack.functions, sys.stdout).start()
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
-    stopped.wait()
+    try:
+        stopped.wait()
+    finally:
+        follower.stop()
+        remove_run_files(files)
 
 
 def main(argv: list[str]) -> int:
-    print("starting the local chain: identity provider, OIC stub, 3 functions under fdk, 2 gateway deployments...",
+    print("starting the local chain: identity provider, OIC stub, 4 functions under fdk, 3 gateway deployments...",
           flush=True)
     started = time.perf_counter()
     stack = start_stack()

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import threading
 import time
@@ -61,10 +62,16 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict, CIMultiDictProxy, MultiMapping
 
 PATH_DECODINGS = {"decoded", "raw"}
 MIN_CACHE_SECONDS = 60.0
+# API Gateway Internal Limits: request headers 8 KB, method and URI included
+# (docs.oracle.com/iaas/Content/APIGateway/Reference/apigatewaylimits.htm).
+# The status it answers beyond that is not documented: 431 (RFC 6585) here.
+MAX_REQUEST_HEADER_BYTES = 8 * 1024
+_PARSER_LIMIT = 1024 * 1024
 MAX_CACHE_SECONDS = 3600.0
 _EXPRESSION = re.compile(r"\$\{(request\.[a-z]+)(?:\[([^\]]*)\])?\}")
 _ARGUMENT = re.compile(r"(request\.[a-z]+)(?:\[([^\]]*)\])?")
@@ -165,7 +172,11 @@ class LocalGateway:
     async def _start(self, port: int) -> None:
         app = web.Application(client_max_size=8 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
+        # aiohttp's own limit (8190 bytes a line) would answer a long header
+        # with a 400 that quotes the header's start, and log a traceback.
+        # Let aiohttp read up to 1 MB, and apply API Gateway's 8 KB below.
+        self._runner = web.AppRunner(app, access_log=None, max_line_size=_PARSER_LIMIT,
+                                     max_field_size=_PARSER_LIMIT)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
@@ -196,6 +207,8 @@ class LocalGateway:
         return request.path
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request_header_bytes(request) > MAX_REQUEST_HEADER_BYTES:
+            return _error(431, "Request Header Fields Too Large")
         path = self._request_path(request)
         if self.path_prefix and not (path == self.path_prefix or path.startswith(self.path_prefix + "/")):
             return _error(404, "Not Found")
@@ -462,6 +475,25 @@ class LocalGateway:
             return 504, CIMultiDictProxy(CIMultiDict()), b""
         except aiohttp.ClientError:
             return 502, CIMultiDictProxy(CIMultiDict()), b""
+
+
+def request_header_bytes(request: web.BaseRequest) -> int:
+    """The request line and headers as sent, in bytes: what API Gateway's
+    8 KB request-header limit counts (method and URI included)."""
+    line = len(request.method) + len(request.raw_path) + len(" HTTP/1.1\r\n") + 1
+    return line + sum(len(name) + len(value) + 4 for name, value in request.raw_headers)
+
+
+class _QuietBadRequests(logging.Filter):
+    """A malformed request is the client's problem, not the gateway's: no
+    traceback in the operator's terminal for it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, HttpProcessingError)
+
+
+logging.getLogger("aiohttp.server").addFilter(_QuietBadRequests())
 
 
 def _error(status: int, message: str) -> web.Response:

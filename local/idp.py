@@ -16,6 +16,7 @@ can prove how many identity-provider calls the functions make.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import threading
 import time
@@ -39,6 +40,7 @@ from local.loopback import Loopback, wsgi_server
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 ISSUER = "https://identity.oraclecloud.com/"
+MINT_VARIANTS = frozenset({"", "expired", "wrong-audience"})
 IDCS_AUDIENCE = "https://identity.oraclecloud.com/"
 CLIENT_ASSERTION = JWTBearerClientAssertion.CLIENT_AUTH_METHOD
 DOMAIN_SCOPE = "urn:opc:idm:__myscopes__"
@@ -330,6 +332,32 @@ class IdentityProvider:
         @app.post("/oauth2/v1/introspect")
         def introspect() -> Any:
             return server.create_endpoint_response(Introspection.ENDPOINT_NAME)
+
+        @app.post("/local/mint")
+        def local_mint() -> Any:
+            """Not an IDCS endpoint: test tokens for an operator trying the
+            local stack (``python -m local.mint``). The client authenticates
+            as on the token endpoint and may ask only for its own scopes."""
+            auth = request.authorization
+            app_ = idp.apps.get(auth.username or "") if auth is not None else None
+            if auth is None or app_ is None or not app_.client_secret or not hmac.compare_digest(
+                    app_.client_secret, auth.password or ""):
+                response = jsonify({"error": "invalid_client"})
+                response.status_code = 401
+                return response
+            scope = request.form.get("scope", "")
+            variant = request.form.get("variant", "")
+            if scope not in app_.scopes or variant not in MINT_VARIANTS:
+                response = jsonify({"error": "invalid_request", "variants": sorted(MINT_VARIANTS)})
+                response.status_code = 400
+                return response
+            now = int(time.time())
+            extra: dict[str, Any] = {}
+            if variant == "expired":
+                extra = {"iat": now - 7200, "exp": now - 3600}
+            elif variant == "wrong-audience":
+                extra = {"aud": ["https://elsewhere.example/"]}
+            return jsonify({"access_token": idp.mint(app_, None, scope, **extra), "token_type": "Bearer"})
 
         @app.get("/admin/v1/SigningCert/jwk")
         def signing_cert() -> Any:

@@ -1,25 +1,33 @@
 """The whole chain on one machine, every part real and on 127.0.0.1:
 
 * the identity provider (Authlib) seeded with the README's apps, and the OIC stub;
-* three functions under the real fdk runtime: the authorizer in the
-  authorizer-context topology, the validate-only authorizer, and the
-  token-exchange backend;
-* two local API Gateway deployments read from ``deploy/*.json``:
-  ``/ctx`` (authorizer-context) and ``/fn`` (function backend).
+* four functions under the real fdk runtime: the authorizer in the
+  authorizer-context topology, the same with an access policy, the
+  validate-only authorizer, and the token-exchange backend;
+* three local API Gateway deployments read from ``deploy/*.json``:
+  ``/ctx`` (authorizer-context), ``/fn`` (function backend) and ``/acl``
+  (authorizer-context with per-integration rules: HELLO_WORLD allowed,
+  every other integration refused).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from local.fnrun import ROOT, FnProcess
 from local.gateway import LocalGateway
-from local.seed import Seeded, seeded_stack
+from local.seed import APIGW_AUDIENCE, APIGW_OTHER_SCOPE, APIGW_SCOPE, VENDOR_ID, Seeded, seeded_stack
 
 CONTEXT_SPEC = ROOT / "deploy" / "apigw-authorizer-context.json"
 BACKEND_SPEC = ROOT / "deploy" / "apigw-function-backend.json"
+POLICY_SPEC = ROOT / "deploy" / "apigw-access-policy.json"
+# The /acl deployment's rules: the vendor may call HELLO_WORLD, nothing else.
+LOCAL_ACCESS_POLICY = json.dumps({"rules": [{"name": "hello-world", "path": "/HELLO_WORLD/*",
+                                             "scopes": [APIGW_SCOPE]}]})
 
 
 @dataclass
@@ -37,6 +45,10 @@ class Stack:
     def backend_url(self) -> str:
         return self.gateways["fn"].url
 
+    @property
+    def policy_url(self) -> str:
+        return self.gateways["acl"].url
+
     def stop(self) -> None:
         for gateway in self.gateways.values():
             gateway.stop()
@@ -46,8 +58,8 @@ class Stack:
             self.seeded.stop()
 
     def add_gateways(self, path_decoding: str) -> None:
-        """``/ctx`` and ``/fn`` deployments, named ``ctx``/``fn`` plus a
-        ``-raw`` suffix for the raw decoding (see local.gateway)."""
+        """``/ctx``, ``/fn`` and ``/acl`` deployments, named ``ctx``/``fn``/``acl``
+        plus a ``-raw`` suffix for the raw decoding (see local.gateway)."""
         sockets = {
             "<authorizer-context-function-ocid>": str(self.functions["authorizer-context"].socket_path),
             "<authorizer-function-ocid>": str(self.functions["authorizer"].socket_path),
@@ -58,6 +70,10 @@ class Stack:
         for name, spec in (("ctx", CONTEXT_SPEC), ("fn", BACKEND_SPEC)):
             self.gateways[name + suffix] = LocalGateway(load_spec(spec), functions=sockets, path_prefix=f"/{name}",
                                                         url_rewrites=rewrites, path_decoding=path_decoding).start()
+        policy_sockets = {"<authorizer-context-function-ocid>": str(self.functions["authorizer-policy"].socket_path)}
+        self.gateways["acl" + suffix] = LocalGateway(load_spec(POLICY_SPEC), functions=policy_sockets,
+                                                     path_prefix="/acl", url_rewrites=rewrites,
+                                                     path_decoding=path_decoding).start()
 
 
 def start_stack(seeded: Seeded | None = None, path_decodings: tuple[str, ...] = ("decoded",)) -> Stack:
@@ -69,6 +85,8 @@ def start_stack(seeded: Seeded | None = None, path_decodings: tuple[str, ...] = 
         authorizer_env = seeded.authorizer_env()
         stack.functions["authorizer-context"] = FnProcess(
             ROOT, {**authorizer_env, **seeded.exchange_env()}).start()
+        stack.functions["authorizer-policy"] = FnProcess(
+            ROOT, {**authorizer_env, **seeded.exchange_env(), "ACCESS_POLICY": LOCAL_ACCESS_POLICY}).start()
         # The validate-only authorizer leaves scopes to the route (ANY_OF -> 403).
         stack.functions["authorizer"] = FnProcess(ROOT, {**authorizer_env, "REQUIRED_SCOPES": ""}).start()
         # The backend verifies its caller itself, with the authorizer's settings.
@@ -87,3 +105,44 @@ def start_stack(seeded: Seeded | None = None, path_decodings: tuple[str, ...] = 
 def load_spec(path: Any) -> dict[str, Any]:
     spec: dict[str, Any] = json.loads(path.read_text())
     return spec
+
+
+# `make up` writes its run files here (LOCAL_RUN_DIR moves them, e.g. for tests).
+RUN_DIR = Path(os.environ.get("LOCAL_RUN_DIR") or ROOT / ".run")
+
+
+def write_run_files(stack: Stack, run_dir: Path = RUN_DIR) -> dict[str, Path]:
+    """What `make up` leaves for the commands run beside it: each function's
+    settings as an env file (for `make invoke`) and how to reach the identity
+    provider (for `make mint`). Removed again when the stack stops."""
+    run_dir.mkdir(mode=0o700, exist_ok=True)
+    seeded = stack.seeded
+    files = {
+        "authorizer": run_dir / "authorizer.env",
+        "token-exchange": run_dir / "token-exchange.env",
+        "stack": run_dir / "stack.json",
+    }
+    authorizer = stack.functions["authorizer-context"].env
+    # The README's deployment prefix, as in deploy/sample-token-exchange-input.json.
+    exchange = {**seeded.authorizer_env(), **stack.functions["token-exchange"].env, "GATEWAY_PATH_PREFIX": "/oic"}
+    for path, settings, what in ((files["authorizer"], authorizer, "the authorizer, authorizer-context topology"),
+                                 (files["token-exchange"], exchange, "the token-exchange backend")):
+        lines = [f"# {what}: written by `make up`, valid while it runs"]
+        lines += [f"{key}={value}" for key, value in settings.items()]
+        _write_private(path, "\n".join(lines) + "\n")
+    _write_private(files["stack"], json.dumps({
+        "idp": seeded.idp.url, "client_id": VENDOR_ID, "client_secret": seeded.vendor_secret,
+        "audience": APIGW_AUDIENCE, "scope": APIGW_SCOPE, "other_scope": APIGW_OTHER_SCOPE,
+        "gateways": {name: gateway.url for name, gateway in stack.gateways.items()},
+    }, indent=2))
+    return files
+
+
+def remove_run_files(files: dict[str, Path]) -> None:
+    for path in files.values():
+        path.unlink(missing_ok=True)
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.touch(mode=0o600, exist_ok=True)
+    path.write_text(text)

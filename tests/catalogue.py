@@ -170,6 +170,10 @@ CATALOGUE: list[Case] = [
     Case("scheme upper case", "allow", "RFC 7235", lambda s, a: single(s.mint(), scheme="BEARER ")),
     Case("aud as a string", "allow", "IDCS sends a list, others a string", signed(aud=AUDIENCE)),
     Case("no typ header", "allow", "IDCS headers carry no typ", signed(header={"alg": "RS256", "kid": "SIGNING_KEY"})),
+    Case("typ application/jwt", "allow", "RFC 7515 4.1.9: the same media type as JWT, case-insensitive",
+         signed(header={"alg": "RS256", "kid": "SIGNING_KEY", "typ": "Application/JWT"})),
+    Case("typ at+jwt", "allow", "RFC 9068 access tokens", signed(header={"alg": "RS256", "kid": "SIGNING_KEY",
+                                                                          "typ": "application/at+jwt"})),
     Case("x5t thumbprints", "allow", "IDCS sends x5t and x5t#S256; they select nothing",
          signed(header={"alg": "RS256", "kid": "SIGNING_KEY", "x5t": "abc", "x5t#S256": "def"})),
     # -- framing and encoding -------------------------------------------------
@@ -241,6 +245,8 @@ CATALOGUE: list[Case] = [
          signed(header={"alg": "RS256", "kid": "SIGNING_KEY", "b64": False, "crit": ["b64"]})),
     Case("typ JWE-ish", "invalid_token", "only JWT access tokens",
          signed(header={"alg": "RS256", "kid": "SIGNING_KEY", "typ": "secevent+jwt"})),
+    Case("typ with another media-type prefix", "invalid_token", "only the application/ prefix may be left out",
+         signed(header={"alg": "RS256", "kid": "SIGNING_KEY", "typ": "text/jwt"})),
     # -- claims and time --------------------------------------------------------
     Case("expired", "invalid_token", "exp", signed(exp=_NOW - 3600, iat=_NOW - 7200)),
     Case("expired 30 s ago, inside the leeway", "allow", "CLOCK_SKEW_SECONDS (60) tolerates clock drift",

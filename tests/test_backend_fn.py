@@ -474,3 +474,16 @@ def test_fdk_debug_never_logs_the_callers_token(stack: Seeded) -> None:
     assert "FDK_DEBUG ignored" in output
     assert not any(token in output or token.split(".")[2] in output for token in tokens)
     assert "request headers" not in output  # fdk's own debug line never appears
+
+
+def test_every_wrong_key_in_one_log_line() -> None:
+    """The forwarder's, the exchange's and the caller verifier's keys are read
+    in full: one log line names every wrong key, so one redeploy fixes them."""
+    env = {"OIC_BASE_URL": "", "OIC_GRANT_TYPE": "password", "CLOCK_SKEW_SECONDS": "abc"}
+    with start_fn(env, BACKEND_DIR) as fn:
+        reply = gateway_call(fn, "GET", "/HELLO_WORLD/1.0/x", {})
+        assert_error(reply, 502, "configuration_error")
+        detail = log_line(fn, reply["call_id"])["detail"]
+    for key in ("OIC_BASE_URL", "OIC_TOKEN_URL", "OIC_CLIENT_ID", "OIC_SCOPE", "OIC_GRANT_TYPE", "IDCS_DOMAIN_URL",
+                "TOKEN_AUDIENCES", "CLOCK_SKEW_SECONDS"):
+        assert f"configuration {key}:" in detail, (key, detail)

@@ -107,7 +107,8 @@ def test_fn_files() -> None:
         func_yaml = (func_dir / "func.yaml").read_text()
         assert f"name: {name}" in func_yaml and "runtime: python" in func_yaml
         assert "entrypoint: /python/bin/fdk /function/func.py handler" in func_yaml
-        assert re.search(r"build_image: fnproject/python:3\.1[12]-dev", func_yaml)
+        assert "build_image: fnproject/python:3.12-dev" in func_yaml
+        assert "run_image: fnproject/python:3.12\n" in func_yaml
         requirements = (func_dir / "requirements.txt").read_text()
         requirements_lines = [line for line in requirements.splitlines() if line[:1].isalnum()]
         assert requirements_lines and all("==" in line for line in requirements_lines)
@@ -154,3 +155,45 @@ def test_root_image_ships_only_the_function(path: str, excluded: bool) -> None:
 ])
 def test_token_exchange_image_ships_only_the_function(path: str, excluded: bool) -> None:
     assert dockerignore_excludes(path, ROOT / "token_exchange") is excluded
+def _hcl(path: Any) -> dict[str, Any]:
+    with path.open() as handle:
+        parsed: dict[str, Any] = hcl2.load(handle)
+    return parsed
+
+
+def _blocks(parsed: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {name.strip('"'): body for block in parsed.get(kind, []) for name, body in block.items()}
+
+
+def test_terraform_outputs_variables_and_example() -> None:
+    """Every output described (ids of the gateway and deployment, an https
+    endpoint); access-policy needs its policy; the example tfvars set every
+    required variable and nothing unknown; the images are built by a named
+    step or given."""
+    outputs = _blocks(_hcl(DEPLOY / "terraform" / "outputs.tf"), "output")
+    assert {"endpoint", "gateway_ocid", "deployment_ocid", "authorizer_function_ocid",
+            "token_exchange_function_ocid"} <= set(outputs)
+    assert all(body.get("description") for body in outputs.values()), outputs
+    assert str(outputs["endpoint"]["value"]).strip('"').startswith("https://")
+
+    variables = _blocks(_hcl(DEPLOY / "terraform" / "variables.tf"), "variable")
+    assert all(body.get("description") for body in variables.values())
+    policy_check = json.dumps(variables["access_policy"]["validation"])
+    assert "var.topology" in policy_check and "access-policy" in policy_check and "jsondecode" in policy_check
+
+    example = {name.strip('"') for name in _hcl(DEPLOY / "terraform" / "terraform.tfvars.example")} - {"__comments__"}
+    required = {name for name, body in variables.items() if "default" not in body}
+    assert required <= set(example) <= set(variables), (required - set(example), set(example) - set(variables))
+
+    images = (DEPLOY / "terraform" / "images.tf").read_text()
+    assert 'resource "terraform_data" "function_images"' in images and "build-images.sh" in images
+    main = (DEPLOY / "terraform" / "main.tf").read_text()
+    assert main.count("depends_on         = [terraform_data.function_images]") == 2
+    # Each topology's keys per function, as the README's table says: the backend verifies its caller with the
+    # authorizer's settings; the function-backend topology's authorizer holds no OIC secret.
+    assert "config = merge(local.authorizer_config, local.exchange_config, {" in main
+    assert 'var.topology == "function-backend" ? local.authorizer_config : merge(' in main
+    script = (DEPLOY / "build-images.sh").read_text()
+    commands = [line for line in script.splitlines() if not line.lstrip().startswith("#")]
+    assert any("fn build" in line for line in commands) and any("docker push" in line for line in commands)
+    assert not any("fn deploy" in line for line in commands)  # never bumps func.yaml

@@ -4,6 +4,8 @@ given on stdin, read as an operator would. It never prints a token."""
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 import time
@@ -21,6 +23,11 @@ def doctor(env: dict[str, str], stdin: str = "", *args: str) -> tuple[int, str]:
                             capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin", **env})
     output = result.stdout + result.stderr
     assert not leaked(output), "doctor printed a token, signature or secret"
+    assert "Traceback" not in output, output
+    for line in output.splitlines():
+        if line.strip().startswith("fix:"):
+            # Every fix names what to change: a setting, or an option.
+            assert re.search(r"[A-Z][A-Z0-9_]{3,}|--[a-z]+|no setting changes this", line), line
     return result.returncode, output
 
 
@@ -45,6 +52,46 @@ def test_each_misconfiguration(env: dict[str, str], expected: list[str]) -> None
         assert text in output, output
     if any(line.startswith("FAIL") for line in output.splitlines()):
         assert code == 1
+
+
+@pytest.mark.parametrize("env, keys", [
+    ({"IDCS_DOMAIN_URL": "http://idcs.example.com"},
+     ["IDCS_DOMAIN_URL: must use https://", "TOKEN_AUDIENCES: not set"]),
+    ({"JWKS_URL": "https://x/jwk", "CLOCK_SKEW_SECONDS": "abc"},
+     ["CLOCK_SKEW_SECONDS: 'abc' is not an integer", "TOKEN_AUDIENCES: not set"]),
+    ({"JWKS_URL": "https://x/jwk", "TOKEN_AUDIENCES": "x", "OIC_CLIENT_ID": "oic", "OIC_GRANT_TYPE": "password",
+      "MAX_TOKEN_LIFETIME_SECONDS": "5"},
+     ["OIC_SCOPE: not set", "OIC_GRANT_TYPE: 'password' is not one of", "MAX_TOKEN_LIFETIME_SECONDS: 5 is out of range",
+      "OIC_TOKEN_URL: not set",
+      "OIC_CLIENT_SECRET: not set"]),
+    ({"TOKEN_AUDIENCES": "x", "ACCESS_POLICY": "[", "OIC_BASE_URL": "http://oic.example.com"},
+     ["IDCS_DOMAIN_URL: not set", "ACCESS_POLICY: is not valid JSON", "OIC_BASE_URL: must use https://"]),
+])
+def test_every_wrong_key_at_once(env: dict[str, str], keys: list[str]) -> None:
+    code, output = doctor(env)
+    assert code == 1, output
+    fails = [line for line in output.splitlines() if line.startswith("FAIL")]
+    assert len(fails) == len(keys), output
+    for key in keys:
+        assert any(key in line for line in fails), (key, output)
+
+
+def test_warnings_fdk_debug_and_oic_scope_form() -> None:
+    env = {"JWKS_URL": "https://x/jwk", "TOKEN_AUDIENCES": "x", "FDK_DEBUG": "1", "OIC_CLIENT_ID": "oic",
+           "OIC_CLIENT_SECRET": "s", "OIC_SCOPE": "urn:opc:resource:consumer::all"}
+    _, output = doctor(env)
+    assert "WARN  FDK_DEBUG is set" in output and "bearer tokens included" in output
+    assert "WARN  OIC_SCOPE 'urn:opc:resource:consumer::all' is not in IDCS form" in output
+    _, output = doctor({**env, "FDK_DEBUG": "",
+                           "OIC_SCOPE": "https://oic.example.com:443urn:opc:resource:consumer::all"})
+    assert "FDK_DEBUG" not in output and "IDCS form" not in output
+
+
+def test_usage() -> None:
+    code, output = doctor({}, "", "--help")
+    assert code == 0 and "--path" in output and "exit status" in output and "OK    " not in output
+    code, output = doctor({}, "", "--path")
+    assert code == 2 and "expected one argument" in output
 
 
 def test_healthy_configuration_and_tokens(stack: Seeded) -> None:
@@ -83,8 +130,32 @@ def test_healthy_configuration_and_tokens(stack: Seeded) -> None:
     assert code == 1 and "REFUSED (malformed_token)" in output
 
 
-def test_unreachable_keys(stack: Seeded) -> None:
+def test_unreachable_keys_in_words() -> None:
     env = {"JWKS_URL": "http://127.0.0.1:9/jwk", "TOKEN_AUDIENCES": APIGW_AUDIENCE}
     code, output = doctor(env)
     assert code == 1 and "FAIL  signing keys for https://identity.oraclecloud.com/" in output
-    assert "Access signing certificate" in output
+    assert "connection refused (nothing listens at that host and port)" in output
+    assert "reachable from the function's subnet" in output
+    code, output = doctor({**env, "JWKS_URL": "https://no-such-host.invalid/jwk"})
+    assert code == 1 and "host name not found (DNS lookup failed)" in output
+    exchange = {"OIC_TOKEN_URL": "http://127.0.0.1:9/oauth2/v1/token", "OIC_CLIENT_ID": "oic", "OIC_CLIENT_SECRET": "s",
+                "OIC_SCOPE": "https://oic.example.com:443urn:opc:resource:consumer::all"}
+    code, output = doctor({**env, **exchange})
+    assert code == 1 and "FAIL  OIC token:" in output and "connection refused" in output, output
+    assert "fix: check OIC_TOKEN_URL" in output
+
+
+def test_times_and_paths_in_words(stack: Seeded) -> None:
+    policy = {"rules": [{"name": "hello", "path": "/HELLO_WORLD/*", "scopes": [APIGW_SCOPE]}]}
+    env = {**stack.authorizer_env(), "ACCESS_POLICY": json.dumps(policy)}
+    now = int(time.time())
+    recently_expired = stack.idp.mint(stack.idp.apps["vendor-app"], None, APIGW_AUDIENCE + APIGW_SCOPE,
+                                      iat=now - 600, exp=now - 30)
+    code, output = doctor(env, recently_expired, "--path", "/HELLO_WORLD/1.0/hello")
+    assert code == 0, output
+    assert re.search(r"expired (29|30|31)s ago, within the 60 s leeway \(CLOCK_SKEW_SECONDS\)", output), output
+    code, output = doctor(env, stack.vendor_token(), "--path", "/PAYROLL/1.0/run")
+    assert code == 1 and "no ACCESS_POLICY rule matches the path '/PAYROLL/1.0/run'" in output
+    assert "any of: \n" not in output and not output.rstrip().endswith("any of:")
+    code, output = doctor(env, stack.vendor_token())
+    assert code == 1 and "--path /<INTEGRATION>/<VERSION>/" in output

@@ -103,6 +103,18 @@ def test_authorizer_exchange_config_errors_name_the_key(stack: Seeded) -> None:
         assert "OIC_SCOPE" in fn.output()
 
 
+def test_authorizer_names_every_wrong_key_in_one_log_line(stack: Seeded) -> None:
+    env = {**stack.authorizer_env(TOKEN_AUDIENCES="", CLOCK_SKEW_SECONDS="abc"),
+           **stack.exchange_env(OIC_SCOPE="", OIC_GRANT_TYPE="password")}
+    with start_fn(env) as fn:
+        assert fn.call(single(stack.vendor_token())).status == 502
+        lines = [json.loads(line) for line in fn.output().splitlines() if line.startswith('{"ts"')]
+    details = [line["detail"] for line in lines if line.get("reason") == "config_error"]
+    assert details, lines
+    for key in ("TOKEN_AUDIENCES", "CLOCK_SKEW_SECONDS", "OIC_SCOPE", "OIC_GRANT_TYPE"):
+        assert f"configuration {key}:" in details[0], (key, details[0])
+
+
 def test_oic_audience_is_what_the_stub_checks(stack: Seeded) -> None:
     assert stack.oic.audience == OIC_AUDIENCE
     assert call_oic(stack, "Bearer " + stack.vendor_token()).status_code == 401  # an APIGW token is not for OIC

@@ -4,6 +4,7 @@ behaviour, and a bound on how long any call takes."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -80,8 +81,20 @@ def test_unusable_keys_beside_good_ones(signer: Signer) -> None:
             for bad in (weak, encryption):
                 refused = fn.call(single(bad.mint())).json()
                 assert refused["active"] is False
+            dropped = [json.loads(line) for line in fn.output().splitlines() if "jwks keys dropped" in line]
     finally:
         server.stop()
+    # Logged once per fetch (two here: the first call, and the unknown-kid
+    # refetch for WEAK), each key with its reason; never key material.
+    assert len(dropped) == 2, dropped
+    reasons = {entry["kid"]: entry["reason"] for entry in dropped[0]["dropped"]}
+    assert reasons == {"SYM": "publishes private or symmetric key material", "WEAK": "modulus of 1024 bits",
+                       "ENC": "'use' is not sig", "PRIV": "publishes private or symmetric key material"}
+    assert dropped[0]["usable"] == 1 and dropped[0]["level"] == "WARNING"
+    for key in doc:
+        for member in ("n", "k", "d"):
+            if member in key:
+                assert key[member] not in json.dumps(dropped)
 
 
 def test_keys_rotated_mid_run(signer: Signer) -> None:
@@ -111,7 +124,32 @@ def test_stale_limit_then_fail_closed_then_recover(signer: Signer) -> None:
             time.sleep(2.0)
             assert not allowed(fn, signer)  # beyond it: 502, fail closed
             server.mode = "ok"
-            time.sleep(5.1)  # the failure backoff
+            time.sleep(1.1)  # the backoff after a failure with no usable keys (1 s)
             assert allowed(fn, signer)
+    finally:
+        server.stop()
+
+
+def test_recovery_at_the_stale_limit_while_the_provider_answers(signer: Signer) -> None:
+    """The issue's run: fresh 2 s, stale 8 s; the provider answers 503 from 0
+    to 6 s (a background refresh fails at 5.5 s) and is healthy after. A new
+    token past the stale limit (10.3 s) is accepted: the provider answers."""
+    server = JwksServer([signer.jwk()]).start()
+    env = authorizer_env(server.url, JWKS_CACHE_SECONDS="2", JWKS_MAX_STALE_SECONDS="8")
+    try:
+        with start_fn(env) as fn:
+            assert allowed(fn, signer)  # keys fetched: t = 0
+            t0 = time.monotonic()
+            server.mode = "status:503"
+
+            def at(second: float) -> None:
+                time.sleep(max(0.0, t0 + second - time.monotonic()))
+
+            at(5.5)
+            assert allowed(fn, signer)  # stale keys; the background refresh fails
+            at(6.0)
+            server.mode = "ok"
+            at(10.3)  # past the stale limit (at most 10 s after the fetch)
+            assert allowed(fn, signer), fn.output()
     finally:
         server.stop()

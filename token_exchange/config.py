@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .shared.errors import ConfigError
 from .shared.secret_sources import SecretSource, secret_from_env
-from .shared.settings import number, optional_url
+from .shared.settings import Problems, number, optional_url
 
 TOKEN_PATH = "/oauth2/v1/token"
 GRANT_CLIENT_CREDENTIALS = "client_credentials"
@@ -40,39 +39,44 @@ class ExchangeConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ExchangeConfig:
-        token_url = optional_url(env, "OIC_TOKEN_URL")
-        if token_url is None:
-            domain = optional_url(env, "IDCS_DOMAIN_URL")
-            if domain is None:
-                raise ConfigError("OIC_TOKEN_URL", "not set, and no IDCS_DOMAIN_URL to derive it from")
-            token_url = domain.rstrip("/") + TOKEN_PATH
+        """Raises one ``ConfigError`` naming every wrong key."""
+        problems = Problems()
+        token_url = problems.read(lambda: optional_url(env, "OIC_TOKEN_URL"), None)
+        if token_url is None and not problems.failed("OIC_TOKEN_URL"):
+            domain = problems.read(lambda: optional_url(env, "IDCS_DOMAIN_URL"), None)
+            if domain is not None:
+                token_url = domain.rstrip("/") + TOKEN_PATH
+            elif not problems.failed("IDCS_DOMAIN_URL"):
+                problems.add("OIC_TOKEN_URL", "not set, and no IDCS_DOMAIN_URL to derive it from")
 
         client_id = env.get("OIC_CLIENT_ID", "").strip()
         if not client_id:
-            raise ConfigError("OIC_CLIENT_ID", "not set (the confidential app that may call OIC)")
+            problems.add("OIC_CLIENT_ID", "not set (the confidential app that may call OIC)")
         scope = env.get("OIC_SCOPE", "").strip()
         if not scope:
-            raise ConfigError(
-                "OIC_SCOPE", "not set (e.g. https://<oic-host>:443urn:opc:resource:consumer::all)"
-            )
+            problems.add("OIC_SCOPE", "not set (e.g. https://<oic-host>:443urn:opc:resource:consumer::all)")
 
         grant_name = env.get("OIC_GRANT_TYPE", "client_credentials").strip() or "client_credentials"
         if grant_name not in GRANTS:
-            raise ConfigError("OIC_GRANT_TYPE", f"{grant_name!r} is not one of {', '.join(GRANTS)}")
-        grant_type = GRANTS[grant_name]
+            problems.add("OIC_GRANT_TYPE", f"{grant_name!r} is not one of {', '.join(GRANTS)}")
+        grant_type = GRANTS.get(grant_name, GRANT_CLIENT_CREDENTIALS)
 
         client_auth = env.get("OIC_CLIENT_AUTH", "client_secret_basic").strip() or "client_secret_basic"
         if client_auth not in CLIENT_AUTH_METHODS:
-            raise ConfigError("OIC_CLIENT_AUTH", f"{client_auth!r} is not one of {', '.join(CLIENT_AUTH_METHODS)}")
+            problems.add("OIC_CLIENT_AUTH", f"{client_auth!r} is not one of {', '.join(CLIENT_AUTH_METHODS)}")
 
-        client_secret = secret_from_env(env, "OIC_CLIENT_SECRET", required=client_auth == "client_secret_basic")
+        client_secret = problems.read(
+            lambda: secret_from_env(env, "OIC_CLIENT_SECRET", required=client_auth == "client_secret_basic"), None)
         needs_key = grant_type == GRANT_JWT_BEARER or client_auth == "private_key_jwt"
-        assertion_key = secret_from_env(env, "OIC_ASSERTION_KEY", required=needs_key)
+        assertion_key = problems.read(lambda: secret_from_env(env, "OIC_ASSERTION_KEY", required=needs_key), None)
         assertion_key_id = env.get("OIC_ASSERTION_KEY_ID", "").strip() or None
         if needs_key and assertion_key_id is None:
-            raise ConfigError(
+            problems.add(
                 "OIC_ASSERTION_KEY_ID", "not set (the alias of the trusted certificate registered in the domain)"
             )
+        timeout = problems.read(lambda: number(env, "OIC_TOKEN_TIMEOUT_SECONDS", 1.5, 0.2, 30.0), 1.5)
+        problems.raise_any()
+        assert token_url is not None
 
         return cls(
             token_url=token_url,
@@ -84,5 +88,5 @@ class ExchangeConfig:
             assertion_key=assertion_key,
             assertion_key_id=assertion_key_id,
             assertion_audience=env.get("OIC_ASSERTION_AUDIENCE", IDCS_AUDIENCE).strip() or IDCS_AUDIENCE,
-            timeout=number(env, "OIC_TOKEN_TIMEOUT_SECONDS", 1.5, 0.2, 30.0),
+            timeout=timeout,
         )

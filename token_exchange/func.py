@@ -41,6 +41,7 @@ from token_exchange.exchange import TokenExchanger  # noqa: E402
 from token_exchange.shared import log  # noqa: E402
 from token_exchange.shared.errors import ConfigError  # noqa: E402
 from token_exchange.shared.log import defer_to_event_loop, elapsed_ms, emit, get_logger, quiet_other_loggers  # noqa: E402
+from token_exchange.shared.settings import each  # noqa: E402
 
 quiet_other_loggers()
 _log = get_logger("token_exchange")
@@ -56,8 +57,11 @@ def _get_forwarder() -> OicForwarder:
         if _config_error is not None:
             raise _config_error  # configuration is per container: do not re-read it per call
         try:
-            _forwarder = OicForwarder(BackendConfig.from_env(os.environ), TokenExchanger.from_env(os.environ),
-                                      CallerVerifier.from_env(os.environ))
+            # All three read in full, so one log line names every wrong key.
+            config, exchanger, verifier = each(lambda: BackendConfig.from_env(os.environ),
+                                               lambda: TokenExchanger.from_env(os.environ),
+                                               lambda: CallerVerifier.from_env(os.environ))
+            _forwarder = OicForwarder(config, exchanger, verifier)
         except ConfigError as error:
             _config_error = error
             raise

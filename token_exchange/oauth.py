@@ -33,6 +33,7 @@ from .shared.errors import (
     TokenEndpointError,
     TokenEndpointUnavailable,
 )
+from .shared.http import in_words
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_LIFETIME = 120  # seconds: assertions are single-use and short
@@ -143,7 +144,7 @@ class TokenClient:
             except requests.Timeout:
                 raise _Retryable("timed out") from None
             except requests.RequestException as exc:
-                problem = "timed out" if watch.expired else f"connection failed ({type(exc).__name__})"
+                problem = "timed out" if watch.expired else f"connection failed: {in_words(exc)}"
                 raise _Retryable(problem) from None
             try:
                 body = self._read_body(response, started + remaining)

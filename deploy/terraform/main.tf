@@ -44,7 +44,8 @@ resource "oci_functions_application" "oic_gateway" {
 resource "oci_functions_function" "authorizer" {
   application_id     = oci_functions_application.oic_gateway.id
   display_name       = "oic-authorizer"
-  image              = var.authorizer_image
+  image              = local.images.authorizer
+  depends_on         = [terraform_data.function_images]
   memory_in_mbs      = 256
   timeout_in_seconds = 30
   # In the authorizer-context topology the authorizer also obtains the OIC token.
@@ -54,10 +55,12 @@ resource "oci_functions_function" "authorizer" {
 resource "oci_functions_function" "token_exchange" {
   application_id     = oci_functions_application.oic_gateway.id
   display_name       = "oic-token-exchange"
-  image              = var.token_exchange_image
+  image              = local.images.token_exchange
+  depends_on         = [terraform_data.function_images]
   memory_in_mbs      = 512
   timeout_in_seconds = 60
-  config = merge(local.exchange_config, {
+  # It verifies its caller with the authorizer's own settings, then exchanges.
+  config = merge(local.authorizer_config, local.exchange_config, {
     OIC_BASE_URL        = "https://${var.oic_host}"
     GATEWAY_PATH_PREFIX = var.path_prefix
   })

@@ -1,12 +1,34 @@
 output "endpoint" {
-  description = "Call HelloWorld at <endpoint>/HELLO_WORLD/1.0/<path>"
-  value       = "${oci_apigateway_gateway.oic.hostname}${var.path_prefix}"
+  description = "The deployment's https:// base URL: call HelloWorld at <endpoint>/HELLO_WORLD/1.0/<path>."
+  value       = "https://${oci_apigateway_gateway.oic.hostname}${var.path_prefix}"
+}
+
+output "gateway_ocid" {
+  description = "The API gateway (oci api-gateway gateway get --gateway-id ...)."
+  value       = oci_apigateway_gateway.oic.id
+}
+
+output "deployment_ocid" {
+  description = "The API deployment of the chosen topology (oci api-gateway deployment get --deployment-id ...)."
+  value       = oci_apigateway_deployment.oic.id
+}
+
+output "application_ocid" {
+  description = "The functions application oic-gateway (fn list functions oic-gateway)."
+  value       = oci_functions_application.oic_gateway.id
 }
 
 output "authorizer_function_ocid" {
-  value = oci_functions_function.authorizer.id
+  description = "The authorizer function oic-authorizer (the deployment's CUSTOM_AUTHENTICATION functionId)."
+  value       = oci_functions_function.authorizer.id
 }
 
 output "token_exchange_function_ocid" {
-  value = oci_functions_function.token_exchange.id
+  description = "The token-exchange function oic-token-exchange (the function-backend route's functionId)."
+  value       = oci_functions_function.token_exchange.id
+}
+
+output "function_images" {
+  description = "The images the functions run: built and pushed by Terraform, or the ones given."
+  value       = local.images
 }

@@ -1,3 +1,15 @@
+variable "oci_auth" {
+  description = "How the oci provider authenticates: APIKey, SecurityToken, InstancePrincipal or ResourcePrincipal."
+  type        = string
+  default     = "APIKey"
+}
+
+variable "oci_config_profile" {
+  description = "The ~/.oci/config profile (APIKey and SecurityToken)."
+  type        = string
+  default     = "DEFAULT"
+}
+
 variable "region" {
   description = "OCI region, e.g. us-ashburn-1."
   type        = string
@@ -38,16 +50,36 @@ variable "access_policy" {
   description = "ACCESS_POLICY JSON for the access-policy topology (rules by path, scopes and client ids)."
   type        = string
   default     = ""
+  validation {
+    condition     = var.topology != "access-policy" || can(jsondecode(var.access_policy).rules)
+    error_message = "topology = \"access-policy\" needs access_policy: the ACCESS_POLICY JSON, {\"rules\": [...]} (README: Per-integration access rules)."
+  }
+}
+
+variable "ocir_repository" {
+  description = "Where Terraform pushes the images it builds (deploy/build-images.sh), e.g. iad.ocir.io/<namespace>/oic-gateway. Leave empty to give authorizer_image and token_exchange_image instead."
+  type        = string
+  default     = ""
 }
 
 variable "authorizer_image" {
-  description = "OCIR image of the authorizer function (what `fn deploy` pushed), e.g. iad.ocir.io/<ns>/oic-gateway/oic-authorizer:0.0.1."
+  description = "A pre-built image of the authorizer function; used instead of building one when ocir_repository is empty."
   type        = string
+  default     = ""
+  validation {
+    condition     = var.ocir_repository != "" || var.authorizer_image != ""
+    error_message = "Set ocir_repository (Terraform builds and pushes the images), or give authorizer_image."
+  }
 }
 
 variable "token_exchange_image" {
-  description = "OCIR image of the token-exchange function."
+  description = "A pre-built image of the token-exchange function; used instead of building one when ocir_repository is empty."
   type        = string
+  default     = ""
+  validation {
+    condition     = var.ocir_repository != "" || var.token_exchange_image != ""
+    error_message = "Set ocir_repository (Terraform builds and pushes the images), or give token_exchange_image."
+  }
 }
 
 variable "idcs_domain_url" {

@@ -199,3 +199,26 @@ class ConfigError(CannotDecide, ExchangeError):
         super().__init__(f"configuration {key}: {problem}")
         self.key = key
         self.problem = problem
+
+    def each(self) -> list[ConfigError]:
+        """Every single problem this error stands for."""
+        return [self]
+
+    @staticmethod
+    def combine(found: list[ConfigError]) -> ConfigError:
+        """One error for one problem; several in one message otherwise."""
+        flat = [single for error in found for single in error.each()]
+        return flat[0] if len(flat) == 1 else ConfigErrors(flat)
+
+
+class ConfigErrors(ConfigError):
+    """Several keys are wrong: one message (and one log line) names them all,
+    so an operator fixes them in one pass instead of one redeploy per key."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        super().__init__(errors[0].key, errors[0].problem)
+        self.args = ("; ".join(str(error) for error in errors),)
+        self.errors = errors
+
+    def each(self) -> list[ConfigError]:
+        return list(self.errors)

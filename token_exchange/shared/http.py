@@ -8,7 +8,9 @@ trickling server cannot hold a call for longer than ``timeout``.
 
 from __future__ import annotations
 
+import errno
 import http.client
+import socket
 import ssl
 import time
 from dataclasses import dataclass
@@ -92,6 +94,48 @@ def request(
     except TimeoutError:
         raise FetchError(f"{url}: timed out after {timeout:g} s") from None
     except (OSError, http.client.HTTPException) as exc:
-        raise FetchError(f"{url}: {type(exc).__name__}") from None
+        raise FetchError(f"{url}: {in_words(exc)}") from None
     finally:
         conn.close()
+
+
+def in_words(exc: BaseException) -> str:
+    """A network failure as an operator reads it (the exception's name in
+    brackets, for searching); never the peer's text. Wrapped failures
+    (requests and urllib3 wrap the socket's) are described by their cause."""
+    name = type(exc).__name__
+    exc = _root_cause(exc)
+    if isinstance(exc, socket.gaierror):
+        what = "host name not found (DNS lookup failed)"
+    elif isinstance(exc, ConnectionRefusedError):
+        what = "connection refused (nothing listens at that host and port)"
+    elif isinstance(exc, ConnectionResetError):
+        what = "connection reset by the server"
+    elif isinstance(exc, ssl.SSLCertVerificationError):
+        what = "TLS certificate not trusted or not for this host"
+    elif isinstance(exc, ssl.SSLError):
+        what = "TLS handshake failed"
+    elif isinstance(exc, http.client.RemoteDisconnected):
+        what = "the server closed the connection without answering"
+    elif isinstance(exc, http.client.IncompleteRead):
+        what = "the answer was cut short"
+    elif isinstance(exc, http.client.HTTPException):
+        what = "the answer is not valid HTTP"
+    elif isinstance(exc, OSError) and exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        what = "no route to the host (network, security list or gateway)"
+    elif isinstance(exc, OSError) and exc.strerror:
+        what = f"network error: {exc.strerror.lower()}"
+    else:
+        what = "network error"
+    return f"{what} [{name}]"
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = exc.__cause__ or getattr(exc, "reason", None) or (exc.args[0] if exc.args else None)
+        if not isinstance(inner, BaseException):
+            break
+        exc = inner
+    return exc

@@ -16,6 +16,7 @@ from .client_auth import basic_authorization
 from .errors import ConfigError as SettingsConfigError
 from .errors import FetchError
 from .jwk import KeySet, parse_jwks
+from .log import WARNING, get_logger
 from .settings import checked_url
 
 JWKS_TIMEOUT_SECONDS = 1.5
@@ -40,7 +41,16 @@ class JwksFetcher:
         self._algorithms = algorithms
 
     def __call__(self) -> KeySet:
-        return self.parse(self.document())
+        key_set = self.parse(self.document())
+        if key_set.rejected:
+            # Once per fetch, so an operator sees why a published key is not
+            # trusted without running the doctor. Key ids and reasons only:
+            # never key material.
+            get_logger("jwks").log(
+                WARNING, "jwks keys dropped", url=self.jwks_url(), usable=len(key_set.keys),
+                dropped=[{"kid": kid, "reason": why} for kid, why in key_set.rejected],
+            )
+        return key_set
 
     def document(self) -> bytes:
         """The key set as served (``doctor`` also reads its certificates)."""

@@ -32,7 +32,10 @@ _FORBIDDEN_HEADER_MEMBERS = {
     "b64": "'b64' header",
     "cty": "'cty' header (nested or typed content)",
 }
-_ACCEPTED_TYP = frozenset({"jwt", "at+jwt", "application/at+jwt"})
+# RFC 7515 4.1.9: a media type, compared case-insensitively, whose
+# "application/" prefix may be left out; so "JWT" and "application/jwt" are
+# one value (RFC 9068 adds "at+jwt" for access tokens).
+_ACCEPTED_TYP = frozenset({"jwt", "at+jwt"})
 
 
 
@@ -92,7 +95,7 @@ def _check_header(header_b64: str) -> tuple[dict[str, Any], str, str]:
         if member in header:
             raise UnsupportedToken(f"{what} not accepted", reason="header_not_allowed")
     typ = header.get("typ")
-    if typ is not None and (not isinstance(typ, str) or typ.lower() not in _ACCEPTED_TYP):
+    if typ is not None and (not isinstance(typ, str) or typ.lower().removeprefix("application/") not in _ACCEPTED_TYP):
         raise UnsupportedToken("'typ' not accepted", reason="header_not_allowed")
     kid = header.get("kid")
     if not isinstance(kid, str) or not 0 < len(kid) <= MAX_KID_LENGTH:

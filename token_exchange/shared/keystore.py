@@ -10,12 +10,17 @@ Rules:
   containers does not refetch in step);
 * past freshness they are still served for ``max_stale_seconds`` while a
   single background refresh runs, so a slow or failing endpoint never holds a
-  call back;
+  call back; a failed refresh is retried ``failure_backoff`` seconds after the
+  failure (a success never delays the next refresh);
 * an unknown ``kid`` triggers at most one synchronous refetch per
   ``unknown_kid_cooldown`` (a negative cache in between), single-flight;
-* with no usable keys at all a call fetches synchronously; a failure is
-  remembered for ``failure_backoff`` seconds so an outage does not turn into
-  a request storm, and the call cannot decide (``KeysUnavailable``).
+* with no usable keys at all (none yet, or past the stale limit) a call
+  fetches synchronously. Only a failure of such a synchronous fetch is
+  remembered, for ``unusable_backoff`` seconds, so that an outage does not
+  turn into a request storm; within it a call cannot decide
+  (``KeysUnavailable``) at once. A failure seen while stale keys were still
+  usable never stops the first call past the stale limit from asking: if the
+  provider answers by then, that call gets keys.
 """
 
 from __future__ import annotations
@@ -58,6 +63,7 @@ class KeyStore:
         max_stale_seconds: float,
         unknown_kid_cooldown: float = 30.0,
         failure_backoff: float = 5.0,
+        unusable_backoff: float = 1.0,
         spawn: Spawn = spawn_thread,
         jitter: Callable[[], float] = random.random,
     ) -> None:
@@ -67,6 +73,7 @@ class KeyStore:
         self._max_stale = max_stale_seconds
         self._cooldown = unknown_kid_cooldown
         self._failure_backoff = failure_backoff
+        self._unusable_backoff = unusable_backoff
         self._spawn = spawn
         self._jitter = jitter
         self._lock = threading.Lock()
@@ -75,8 +82,8 @@ class KeyStore:
         self._fetched_at: float | None = None
         self._fresh_until = float("-inf")
         self._usable_until = float("-inf")
-        self._last_attempt = float("-inf")
-        self._last_failure = float("-inf")
+        self._last_failure = float("-inf")  # of any fetch: paces background refreshes
+        self._last_unusable_failure = float("-inf")  # of a fetch made with no usable keys
         self._last_unknown_refetch = float("-inf")
         self._refreshing = False
         self._last_error: str | None = None
@@ -104,8 +111,9 @@ class KeyStore:
             if key is not None:
                 return key
             raise UnknownKey("no trusted key has this 'kid'")
-        # Nothing usable: fetch now, unless we just failed.
-        if now - self._last_failure < self._failure_backoff:
+        # Nothing usable: fetch now, unless a fetch made in this very state
+        # failed a moment ago.
+        if now - self._last_unusable_failure < self._unusable_backoff:
             raise KeysUnavailable(f"signing keys unavailable: {self._last_error}")
         self._fetch_now(wait=True)
         if self._clock() < self._usable_until:
@@ -147,7 +155,7 @@ class KeyStore:
 
     def _refresh_in_background(self, now: float) -> None:
         with self._lock:
-            if self._refreshing or now - self._last_attempt < self._failure_backoff:
+            if self._refreshing or now - self._last_failure < self._failure_backoff:
                 return
             self._refreshing = True
 
@@ -168,17 +176,15 @@ class KeyStore:
         try:
             if generation != self._completed_fetches:
                 return  # a fetch finished while we waited: use its result
-            self._last_attempt = self._clock()
+            unusable = self._clock() >= self._usable_until
             self.fetch_count += 1
             try:
                 key_set = self._fetch()
             except (FetchError, ValueError) as exc:
-                self._last_failure = self._clock()
-                self._last_error = str(exc)
+                self._failed(str(exc), unusable)
                 return
             except Exception as exc:  # a fetch defect must not become a crash, nor leak its text
-                self._last_failure = self._clock()
-                self._last_error = f"JWKS fetch failed ({type(exc).__name__})"
+                self._failed(f"JWKS fetch failed ({type(exc).__name__})", unusable)
                 return
             done = self._clock()
             fresh_for = self._fresh_seconds * (1.0 - 0.1 * self._jitter())
@@ -191,3 +197,10 @@ class KeyStore:
         finally:
             self._completed_fetches += 1
             self._fetch_lock.release()
+
+    def _failed(self, error: str, unusable: bool) -> None:
+        failed_at = self._clock()
+        self._last_failure = failed_at
+        if unusable:
+            self._last_unusable_failure = failed_at
+        self._last_error = error

@@ -10,7 +10,7 @@ import ipaddress
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
@@ -99,3 +99,54 @@ def _bounded(env: Mapping[str, str], key: str, default: N, low: N, high: N, pars
 
 def _show(value: float) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+T = TypeVar("T")
+A = TypeVar("A")
+B = TypeVar("B")
+C = TypeVar("C")
+
+
+class Problems:
+    """Collects the configuration errors of independent readers, so that one
+    error names every wrong key, not just the first one read.
+
+    ``read`` runs a reader and returns its value, or ``fallback`` after
+    noting its error; ``add`` notes a problem unless its key already has one
+    (a malformed URL is not also "not set"); ``raise_any`` raises them all as
+    one ``ConfigError``."""
+
+    def __init__(self) -> None:
+        self.errors: list[ConfigError] = []
+
+    def read(self, reader: Callable[[], T], fallback: T) -> T:
+        try:
+            return reader()
+        except ConfigError as error:
+            for single in error.each():
+                self.add(single.key, single.problem)
+            return fallback
+
+    def add(self, key: str, problem: str) -> None:
+        if not self.failed(key):
+            self.errors.append(ConfigError(key, problem))
+
+    def failed(self, *keys: str) -> bool:
+        return any(error.key in keys for error in self.errors)
+
+    def raise_any(self) -> None:
+        if self.errors:
+            raise ConfigError.combine(self.errors)
+
+
+@overload
+def each(a: Callable[[], A], b: Callable[[], B], /) -> tuple[A, B]: ...
+@overload
+def each(a: Callable[[], A], b: Callable[[], B], c: Callable[[], C], /) -> tuple[A, B, C]: ...
+def each(*readers: Callable[[], Any]) -> tuple[Any, ...]:
+    """Run independent readers, all of them, and raise one ``ConfigError``
+    naming every problem they found."""
+    problems = Problems()
+    values = tuple(problems.read(reader, None) for reader in readers)
+    problems.raise_any()
+    return values

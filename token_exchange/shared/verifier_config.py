@@ -17,7 +17,7 @@ from .idp import JWKS_SCOPE, ClientCredentialsToken, DiscoveryJwksFetcher, JwksF
 from .issuers import IssuerSettings, trusted_issuers_from_env
 from .keystore import KeyStore
 from .secret_sources import secret_from_env
-from .settings import integer, optional_url
+from .settings import Problems, integer, optional_url
 from .verifier import JwtVerifier, TrustedIssuer
 
 DEFAULT_ISSUER = "https://identity.oraclecloud.com/"
@@ -39,47 +39,56 @@ class VerifierConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> VerifierConfig:
-        domain = optional_url(env, "IDCS_DOMAIN_URL")
+        """Raises one ``ConfigError`` naming every wrong key."""
+        problems = Problems()
+        domain = problems.read(lambda: optional_url(env, "IDCS_DOMAIN_URL"), None)
         if domain is not None:
             domain = domain.rstrip("/")
-        trusted = trusted_issuers_from_env(env)
-        if trusted is None:
-            trusted = _identity_domain_issuers(env, domain)
+        trusted = problems.read(lambda: trusted_issuers_from_env(env), None)
+        if trusted is None and not problems.failed("TRUSTED_ISSUERS", "TRUSTED_ISSUERS_FILE"):
+            trusted = _identity_domain_issuers(env, domain, problems)
         required_scopes = frozenset(_split(env.get("REQUIRED_SCOPES", ""), " "))
 
         jwks_client_id = env.get("JWKS_CLIENT_ID", "").strip() or None
         if jwks_client_id is not None:
             if domain is None:
-                raise ConfigError("IDCS_DOMAIN_URL", "needed by JWKS_CLIENT_ID to find the token endpoint")
+                problems.add("IDCS_DOMAIN_URL", "needed by JWKS_CLIENT_ID to find the token endpoint")
             if not (env.get("JWKS_CLIENT_SECRET") or env.get("JWKS_CLIENT_SECRET_OCID")):
-                raise ConfigError("JWKS_CLIENT_SECRET", "not set, but JWKS_CLIENT_ID is")
+                problems.add("JWKS_CLIENT_SECRET", "not set, but JWKS_CLIENT_ID is")
 
-        return cls(
-            trusted=tuple(trusted),
+        config = cls(
+            trusted=tuple(trusted or ()),
             token_url=domain + TOKEN_PATH if domain is not None else None,
             required_scopes=required_scopes,
-            clock_skew=integer(env, "CLOCK_SKEW_SECONDS", 60, 0, 300),
-            max_token_lifetime=integer(env, "MAX_TOKEN_LIFETIME_SECONDS", 86400, 60, 7 * 86400),
-            jwks_cache_seconds=integer(env, "JWKS_CACHE_SECONDS", 900, 1, 86400),
-            jwks_max_stale_seconds=integer(env, "JWKS_MAX_STALE_SECONDS", 3600, 0, 7 * 86400),
+            clock_skew=problems.read(lambda: integer(env, "CLOCK_SKEW_SECONDS", 60, 0, 300), 60),
+            max_token_lifetime=problems.read(
+                lambda: integer(env, "MAX_TOKEN_LIFETIME_SECONDS", 86400, 60, 7 * 86400), 86400),
+            jwks_cache_seconds=problems.read(lambda: integer(env, "JWKS_CACHE_SECONDS", 900, 1, 86400), 900),
+            jwks_max_stale_seconds=problems.read(
+                lambda: integer(env, "JWKS_MAX_STALE_SECONDS", 3600, 0, 7 * 86400), 3600),
             jwks_client_id=jwks_client_id,
-            realm=_realm(env),
+            realm=problems.read(lambda: _realm(env), "oic"),
         )
+        problems.raise_any()
+        return config
 
 
-def _identity_domain_issuers(env: Mapping[str, str], domain: str | None) -> list[IssuerSettings]:
+def _identity_domain_issuers(env: Mapping[str, str], domain: str | None, problems: Problems) -> list[IssuerSettings]:
     """The default: one identity domain, its JWKS, TOKEN_ISSUERS and TOKEN_AUDIENCES."""
-    jwks_url = optional_url(env, "JWKS_URL")
-    if jwks_url is None:
+    jwks_url = problems.read(lambda: optional_url(env, "JWKS_URL"), None)
+    if jwks_url is None and not problems.failed("JWKS_URL"):
         if domain is None:
-            raise ConfigError("IDCS_DOMAIN_URL", "not set (set it, or set JWKS_URL, or TRUSTED_ISSUERS)")
-        jwks_url = domain + JWKS_PATH
+            problems.add("IDCS_DOMAIN_URL", "not set (set it, or set JWKS_URL, or TRUSTED_ISSUERS)")
+        else:
+            jwks_url = domain + JWKS_PATH
     issuers = _split(env.get("TOKEN_ISSUERS", DEFAULT_ISSUER), ",")
     if not issuers:
-        raise ConfigError("TOKEN_ISSUERS", "empty (give at least one issuer)")
+        problems.add("TOKEN_ISSUERS", "empty (give at least one issuer)")
     audiences = frozenset(_split(env.get("TOKEN_AUDIENCES", ""), ","))
     if not audiences:
-        raise ConfigError("TOKEN_AUDIENCES", "not set (give the audiences tokens must carry, comma-separated)")
+        problems.add("TOKEN_AUDIENCES", "not set (give the audiences tokens must carry, comma-separated)")
+    if jwks_url is None:
+        return []
     return [IssuerSettings(issuer, jwks_url, None, audiences, frozenset({"RS256"})) for issuer in issuers]
 
 
