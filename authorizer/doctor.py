@@ -313,8 +313,9 @@ def _why(authorizer: Authorizer, rejected: errors.TokenRejected, header: dict[st
                 "rule grants other scopes or clients: add the scope to the vendor app, or change the rule")
     if rejected.reason == "policy_without_path":
         return "ACCESS_POLICY is set: give the request path with --path /<INTEGRATION>/<VERSION>/..."
-    if rejected.reason == "bad_path":
-        return "the --path value has a traversal or encoded separator: give the path as the caller sends it"
+    if isinstance(rejected, errors.BadPath):
+        return (f"the --path value {arguments.get('path')!r} breaks the path rule (README: The path rule): give "
+                "the path as the caller sends it, /<INTEGRATION>/<VERSION>/<resource path>")
     if isinstance(rejected, errors.InsufficientScope) and issuer is not None:
         wanted = " ".join(sorted(issuer.rules.required_scopes))
         return (f"the token's scopes are {payload.get('scope', payload.get('scp'))!r}; required any of: {wanted} "

@@ -159,3 +159,9 @@ def test_times_and_paths_in_words(stack: Seeded) -> None:
     assert "any of: \n" not in output and not output.rstrip().endswith("any of:")
     code, output = doctor(env, stack.vendor_token())
     assert code == 1 and "--path /<INTEGRATION>/<VERSION>/" in output
+    # Every check of the path rule (bad_path_traversal, _chars, ...) is explained as a path problem.
+    for path in ("/HELLO_WORLD/1.0/../x", "/HELLO_WORLD/1.0/a;b", "/HELLO WORLD/1.0/x"):
+        code, output = doctor(env, stack.vendor_token(), "--path", path)
+        assert code == 1 and "REFUSED (bad_path" in output, output
+        assert f"fix: the --path value {path!r} breaks the path rule" in output, output
+        assert "a claim is missing" not in output
