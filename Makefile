@@ -69,11 +69,16 @@ up: $(STAMP) ## the same chain left running, with curl commands and the function
 	$(PY) -m local.demo --up
 
 # `make invoke FN=authorizer < deploy/sample-authorizer-input.json` (settings: ENV=<file>;
-# by default the ones `make up` wrote in .run/).
+# by default the ones `make up` wrote in .run/, when it runs). Only ENV= on the
+# command line counts: a shell's own ENV variable (sh's startup file) is not a
+# settings file, and a file named with ENV= that is missing is an error, not
+# a silent run without settings.
 FN  ?= authorizer
-ENV ?= .run/$(FN).env
+ifneq ($(origin ENV),command line)
+ENV := .run/$(FN).env
+endif
 invoke: $(STAMP) ## one function, as the Fn agent calls it: FN=authorizer|token-exchange [ENV=file] < input
-	@$(PY) -m local.invoke $(FN) $(if $(wildcard $(ENV)),--env-file $(ENV))
+	@$(PY) -m local.invoke $(FN) $(if $(or $(wildcard $(ENV)),$(filter command line,$(origin ENV))),--env-file $(ENV))
 
 KIND ?= valid
 mint: $(STAMP) ## a test token from `make up`'s identity provider: KIND=valid|expired|wrong-audience|no-scope

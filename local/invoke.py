@@ -106,9 +106,15 @@ def main(argv: list[str], stdin: TextIO, out: TextIO, err: TextIO) -> int:
     options = parser.parse_args(argv)
     try:
         settings = read_env_file(options.env_file) if options.env_file else {}
+        if options.env_file is None:
+            print("python -m local.invoke: no settings file: the function starts with no settings (`make up` "
+                  "writes .run/<function>.env while it runs; or give ENV=<file> / --env-file)", file=err)
         text = stdin.read()
         if options.token:
             text = PLACEHOLDER.sub(lambda _: options.token.strip(), text)
+        elif PLACEHOLDER.search(text):
+            print("python -m local.invoke: the input still holds the '<paste a token ...>' placeholder: set TOKEN "
+                  "(e.g. TOKEN=$(make -s mint KIND=valid) while `make up` runs)", file=err)
         gateway_mode = options.function == "token-exchange"
         if gateway_mode:
             try:

@@ -71,4 +71,22 @@ def test_invoke_usage_errors(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "local.invoke", "token-exchange"], cwd=ROOT, input="not json",
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "JSON request description" in result.stderr
+    # Without settings or a token, it says so instead of leaving a 502 or a denial to explain it.
+    assert "no settings file: the function starts with no settings" in result.stderr
+    result = subprocess.run([sys.executable, "-m", "local.invoke", "token-exchange"], cwd=ROOT,
+                            input="<paste a token here>", capture_output=True, text=True, timeout=60,
+                            env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 2 and "still holds the '<paste a token ...>' placeholder: set TOKEN" in result.stderr
+
+
+def test_make_invoke_settings_file(tmp_path: Path) -> None:
+    # ENV= naming a missing file is an error, not a run without settings.
+    missing = tmp_path / "missing.env"
+    result = subprocess.run(["make", "--no-print-directory", "invoke", f"ENV={missing}"], cwd=ROOT, input="{}",
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "No such file" in result.stderr and str(missing) in result.stderr
+    # A shell's own ENV variable (sh's startup file) is not taken for the settings file.
+    dry = subprocess.run(["make", "-n", "--no-print-directory", "invoke"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=30, env={"PATH": "/usr/bin:/bin", "ENV": "/etc/profile"})
+    assert dry.returncode == 0 and "/etc/profile" not in dry.stdout, dry.stdout
     assert APIGW_AUDIENCE and APIGW_SCOPE  # the samples' audience and scope are the seeded ones
