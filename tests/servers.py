@@ -117,7 +117,8 @@ class Peer:
 
     ok (200 JSON), token (a token-endpoint success), trickle_headers,
     trickle_body (one byte every ``trickle_seconds``), redirect (302 with
-    Location at this very host, Server and X-Oracle-Dms-Ecid),
+    Location at this very host, Server and X-Oracle-Dms-Ecid), location:<value> (302 with that
+    Location, ``{url}``, ``{host}`` (with the port) and ``{port}`` filled in),
     invalid_token (401 with ``WWW-Authenticate: Bearer error="invalid_token"``),
     integration_401 (401 from the integration itself), set_cookie, status:<code>.
     """
@@ -175,6 +176,10 @@ class Peer:
         elif mode == "redirect":
             handler.send_body(302, b"", headers={"Location": f"{self.url}/ic/home", "Server": "Oracle-HTTP-Server",
                                                  "X-Oracle-Dms-Ecid": "ecid-2"})
+        elif mode.startswith("location:"):  # 302 to the given Location; {url}, {host} and {port} are this peer's
+            host = self.url.split("//", 1)[1]
+            location = mode[len("location:"):].format(url=self.url, host=host, port=host.rsplit(":", 1)[1])
+            handler.send_body(302, b"", headers={"Location": location})
         elif mode == "invalid_token":
             handler.send_body(401, b"", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
         elif mode == "integration_401":

@@ -337,6 +337,28 @@ def test_response_headers_pass_by_allow_list(stack: Seeded, peer: Peer, peer_bac
     assert peer.url.split("//")[1] not in json.dumps(reply["headers"])
 
 
+@pytest.mark.parametrize("location", [
+    "{url}/ic/home", "HTTP://{host}/ic/home", "http://127.0.0.1.:{port}/ic/home", "http://x@{host}/ic/home",
+    "http://{host}./ic/home", "http://127.0.0.1:99999999/ic/home",  # ports requests cannot parse
+    "//{host}/ic/home", "/ic/home", "ic/home", "http:/{host}/ic/home",
+    "https://login.example/sso?redirect_uri=http%3A%2F%2F{host}%2Fic%2Fhome",
+    "https://login.example/sso?redirect_uri={url}/ic/home",
+])
+def test_no_location_reveals_the_oic_host(stack: Seeded, peer: Peer, peer_backend: FnProcess, location: str) -> None:
+    """Whatever the spelling (case, trailing dot, userinfo, a port nobody can parse, relative, or
+    OIC's URL inside another host's redirect, as a login redirect carries it), the hidden host is
+    not returned, and the 302 is OIC's answer (never a 502: a redirect is never followed, nor parsed)."""
+    peer.script[:] = ["location:" + location]
+    reply = gateway_call(peer_backend, "GET", "/HELLO_WORLD/1.0/x", bearer(stack.vendor_token()))
+    assert reply["status"] == 302 and "location" not in reply["headers"], reply
+
+
+def test_a_location_elsewhere_passes(stack: Seeded, peer: Peer, peer_backend: FnProcess) -> None:
+    peer.script[:] = ["location:https://docs.example/moved"]
+    reply = gateway_call(peer_backend, "GET", "/HELLO_WORLD/1.0/x", bearer(stack.vendor_token()))
+    assert reply["headers"]["location"] == "https://docs.example/moved"
+
+
 def test_no_cookie_crosses_callers(stack: Seeded, peer: Peer, peer_backend: FnProcess) -> None:
     peer.script[:] = ["set_cookie"]
     reply = gateway_call(peer_backend, "GET", "/HELLO_WORLD/1.0/x", bearer(stack.user_token()))

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import requests
 
@@ -172,7 +172,7 @@ class OicForwarder:
         self._session = session or stateless_session()
         self._monotonic = monotonic
         self._log = logger
-        self._oic_host = (urlsplit(config.oic_base_url).hostname or "").lower()
+        self._oic_host = (urlsplit(config.oic_base_url).hostname or "").lower().rstrip(".")
 
     def forward(self, request: GatewayRequest, deadline: float) -> BackendResponse:
         """``deadline`` on the monotonic clock: the function's own deadline minus a margin;
@@ -270,11 +270,18 @@ class OicForwarder:
         return out
 
     def _points_elsewhere(self, location: str) -> bool:
-        """An absolute http(s) URL on another host than OIC's. A relative one would
-        resolve against the gateway into OIC's own path space: dropped too."""
+        """An absolute http(s) URL on another host than OIC's, that does not name
+        OIC's host anywhere (a login redirect carries OIC's URL in its query).
+        A relative one would resolve against the gateway into OIC's own path
+        space: dropped too. Host names compare without a trailing dot."""
         parts = urlsplit(location.strip())
-        host = (parts.hostname or "").lower()
-        return parts.scheme in ("http", "https") and bool(host) and host != self._oic_host
+        host = (parts.hostname or "").lower().rstrip(".")
+        if parts.scheme not in ("http", "https") or not host or host == self._oic_host:
+            return False
+        decoded = location
+        for _ in range(4):  # the host may sit in a query, encoded once or more
+            decoded = unquote(decoded)
+        return self._oic_host not in decoded.lower()
 
     def _target_url(self, url: str) -> str | BackendResponse:
         """OIC's URL for this request: the one path rule decides (``shared.paths``)

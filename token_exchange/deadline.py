@@ -137,10 +137,22 @@ class _NoCookies(DefaultCookiePolicy):
         return False
 
 
+class _NoRedirectSession(requests.Session):
+    """Every call here passes ``allow_redirects=False``, yet ``requests`` still
+    prepares the next request of a 3xx (``Response.next``) and parses its
+    ``Location`` to do so: a port it cannot read (``host:1x``, ``host:443.``)
+    raises ``ValueError``, which is not a ``RequestException``, and the
+    peer's redirect would become our crash. No redirect is ever followed."""
+
+    def get_redirect_target(self, resp: requests.Response) -> None:
+        return None
+
+
 def stateless_session() -> requests.Session:
-    """A session that keeps connections alive and nothing else: no cookies,
-    no proxies or ``.netrc`` from the environment, every request guardable by ``guard``."""
-    session = requests.Session()
+    """A session that keeps connections alive and nothing else: no cookies, no
+    redirects, no proxies or ``.netrc`` from the environment, every request
+    guardable by ``guard``."""
+    session = _NoRedirectSession()
     session.trust_env = False
     session.cookies.set_policy(_NoCookies())
     adapter = _WatchedAdapter()
