@@ -211,7 +211,7 @@ def test_access_policy_spec_through_the_local_gateway(stack: Seeded) -> None:
 def test_entra_user_mapped_to_a_domain_user_for_oic(stack: Seeded, entra: EntraLikeIssuer) -> None:
     base = {"TRUSTED_ISSUERS": trusted(stack, entra), **stack.jwt_bearer_env()}
     for mapping in ({"OIC_SUBJECT_CLAIM": "upn"},
-                    {"OIC_SUBJECT_MAP": json.dumps({"9f3c2b1a-0000-4000-8000-000000000001": USER})}):
+                    {"OIC_SUBJECT_MAP": json.dumps({entra.issuer: {"9f3c2b1a-0000-4000-8000-000000000001": USER}})}):
         with start_fn({**base, **mapping}) as fn:
             answer = fn.call(single(minted(entra.mint()))).json()
             assert answer["active"] is True and answer["context"]["oic_sub"] == USER
@@ -221,6 +221,40 @@ def test_entra_user_mapped_to_a_domain_user_for_oic(stack: Seeded, entra: EntraL
             # An app token has no upn, and its oid is not in the map: no OIC identity, refused.
             refused = fn.call(single(minted(entra.mint(app=True)))).json()
             assert refused["active"] is False
+
+
+def test_another_issuers_principal_never_names_a_domain_user(stack: Seeded, entra: EntraLikeIssuer) -> None:
+    """Subject confusion across issuers: a foreign issuer's principal that happens to equal
+    a domain user's name (or another issuer's mapped principal) must not become that user."""
+    from tests.test_backend_fn import BACKEND_DIR, bearer, gateway_call
+
+    base = {"TRUSTED_ISSUERS": trusted(stack, entra), **stack.jwt_bearer_env()}
+    foreign = minted(entra.mint(oid=USER))  # the Entra principal is literally the domain user's name
+    # No mapping with several issuers and user assertions: refused at start, naming the keys.
+    with start_fn(base) as fn:
+        assert fn.call(single(foreign)).status == 502
+        assert "OIC_SUBJECT_MAP" in fn.output()
+    with start_fn({**base, "OIC_BASE_URL": stack.oic.url}, BACKEND_DIR) as fn:
+        reply = gateway_call(fn, "GET", "/HELLO_WORLD/1.0/x", bearer(foreign))
+        assert reply["status"] == 502 and json.loads(reply["body"])["error"] == "configuration_error"
+        assert "OIC_SUBJECT_MAP" in fn.output()
+    # A flat map cannot say whose principal it means: refused too.
+    with start_fn({**base, "OIC_SUBJECT_MAP": json.dumps({"partner-admin": USER})}) as fn:
+        assert fn.call(single(foreign)).status == 502
+        assert "OIC_SUBJECT_MAP" in fn.output()
+    # Keyed by issuer: the identity domain's "partner-admin" is alice, Entra's is nobody.
+    keyed = {"https://identity.oraclecloud.com/": {"partner-admin": USER},
+             entra.issuer: {"9f3c2b1a-0000-4000-8000-000000000001": USER}}
+    with start_fn({**base, "OIC_SUBJECT_MAP": json.dumps(keyed)}) as fn:
+        assert fn.call(single(minted(entra.mint(oid="partner-admin")))).json()["active"] is False
+        answer = fn.call(single(minted(entra.mint()))).json()
+        assert answer["active"] is True and answer["context"]["oic_sub"] == USER
+    with start_fn({**base, "OIC_SUBJECT_MAP": json.dumps(keyed), "OIC_BASE_URL": stack.oic.url},
+                  BACKEND_DIR) as fn:
+        reply = gateway_call(fn, "GET", "/HELLO_WORLD/1.0/x", bearer(minted(entra.mint(oid="partner-admin"))))
+        assert reply["status"] == 403
+        reply = gateway_call(fn, "GET", "/HELLO_WORLD/1.0/x", bearer(minted(entra.mint())))
+        assert reply["status"] == 200 and json.loads(reply["body"])["caller"] == USER
 
 
 def test_subject_mapping_errors_name_the_key(stack: Seeded) -> None:
