@@ -143,6 +143,14 @@ class Peer:
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve  # noqa: N815
 
+            def do_TRACE(self) -> None:
+                """As a web tier with TRACE enabled does: the request echoed back, headers included."""
+                outer.received.append({"method": "TRACE", "path": self.path, "body": b"",
+                                       "headers": {k.lower(): v for k, v in self.headers.items()}})
+                self.send_body(200, str(self.headers).encode(), "message/http")
+
+            do_PROPFIND = do_CONNECT = _serve  # noqa: N815
+
         self._server = http_server(Handler).start("peer")
         self.url = self._server.base_url
 
@@ -195,3 +203,39 @@ class Peer:
     def stop(self) -> None:
         self._stop.set()
         self._server.stop()
+
+
+class SlowTlsPeer:
+    """A TCP peer that never finishes a TLS handshake: after the client's hello it
+    sends the start of a handshake record, then one byte every ``trickle_seconds``
+    (each read is quick, the handshake never ends)."""
+
+    def __init__(self, trickle_seconds: float = 0.2) -> None:
+        import socket
+
+        self._stop = threading.Event()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"https://127.0.0.1:{self._listener.getsockname()[1]}"
+        self.connections = 0
+        self._trickle = trickle_seconds
+        threading.Thread(target=self._accept, name="slow-tls", daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: Any) -> None:
+        with conn, contextlib.suppress(OSError):
+            conn.recv(4096)  # the ClientHello
+            conn.sendall(b"\x16\x03\x03\x40\x00")  # a 16 KB handshake record follows... slowly
+            while not self._stop.wait(self._trickle):
+                conn.sendall(b"\x02")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._listener.close()

@@ -236,6 +236,29 @@ def test_access_policy_is_enforced_by_the_backend_too(stack: Seeded) -> None:
         assert sum(stack.oic.requests.values()) == before
 
 
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT", "PROPFIND", "get", "GET /ic/api/integration/v1/integrations?"])
+def test_methods_outside_the_allow_list_never_reach_oic(stack: Seeded, peer: Peer, peer_backend: FnProcess,
+                                                        method: str) -> None:
+    """A direct invoker picks Fn-Http-Method freely: TRACE would have OIC's web tier echo the
+    request, the OIC token in its Authorization included; a space would rewrite the request line."""
+    reply = gateway_call(peer_backend, method, "/HELLO_WORLD/1.0/x", bearer(stack.vendor_token()))
+    assert_error(reply, 405, "method_not_allowed")
+    assert peer.received == [] and b"authorization" not in reply["body"].lower()
+    assert log_line(peer_backend, reply["call_id"])["reason"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize("value", ["\u20ac", "\U0001f600"])  # sent as UTF-8 bytes: fdk decodes them as UTF-8
+def test_a_header_value_that_cannot_travel_is_a_400(stack: Seeded, peer: Peer, peer_backend: FnProcess,
+                                                    value: str) -> None:
+    reply = gateway_call(peer_backend, "GET", "/HELLO_WORLD/1.0/x", {**bearer(stack.vendor_token()),
+                                                                     "Accept": value.encode().decode("latin-1")})
+    assert_error(reply, 400, "bad_header")
+    assert peer.received == [] and "accept" in log_line(peer_backend, reply["call_id"])["detail"]
+    latin1 = gateway_call(peer_backend, "GET", "/HELLO_WORLD/1.0/x", {**bearer(stack.vendor_token()),
+                                                                      "Accept": "caf\xe9"})
+    assert latin1["status"] == 200
+
+
 # -- the 401 retry --------------------------------------------------------------------------
 
 
@@ -299,6 +322,24 @@ def test_token_endpoint_keeps_its_own_budget(stack: Seeded, peer: Peer, mode: st
         assert reply["seconds"] < 3.5  # 1.5 s budget (it took 4.7 s against a 503 before)
         assert "token_endpoint_unavailable" in log_line(fn, reply["call_id"])["detail"]
         assert "idp internal detail" not in fn.output()  # the IdP's error text is never repeated
+
+
+@pytest.mark.parametrize("where", ["oic", "token_endpoint"])
+def test_a_tls_handshake_that_trickles_is_cut_at_the_deadline(stack: Seeded, where: str) -> None:
+    from tests.servers import SlowTlsPeer
+
+    slow = SlowTlsPeer()
+    try:
+        env = (backend_env(stack, OIC_BASE_URL=slow.url, OIC_TIMEOUT_SECONDS="1") if where == "oic"
+               else backend_env(stack, OIC_TOKEN_URL=slow.url + TOKEN_PATH))
+        with start_fn(env, BACKEND_DIR) as fn:
+            reply = gateway_call(fn, "GET", "/HELLO_WORLD/1.0/x", bearer(stack.vendor_token()))
+            expected = (504, "timeout") if where == "oic" else (502, "token_unavailable")
+            assert_error(reply, *expected)
+            assert reply["seconds"] < 5  # 1 s (OIC) or 1.5 s (token endpoint); the peer would trickle for an hour
+            assert slow.connections >= 1
+    finally:
+        slow.stop()
 
 
 # -- headers and state ---------------------------------------------------------------------------

@@ -64,6 +64,13 @@ NEVER_RETURNED = _HOP_BY_HOP | {
     "set-cookie", "set-cookie2", "server", "www-authenticate", "content-encoding", "x-powered-by", "via",
 }
 NEVER_RETURNED_PREFIXES = ("x-oracle-", "fn-")
+# Methods passed to OIC: what its REST triggers serve. A direct invoker sets
+# the method freely; TRACE would have a web tier echo the request (the OIC
+# token included), and anything else is not OIC's REST API.
+FORWARDED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+# RFC 9110 5.5 field-value: visible ASCII, obs-text (Latin-1), space and tab
+# inside. Anything else cannot be sent as it is (requests raises on it).
+_FIELD_VALUE = re.compile(r"[\x21-\x7e\x80-\xff](?:[\t\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?|")
 _TOKEN_CHARS = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")
 _INVALID_TOKEN = re.compile(r'\berror\s*=\s*"?invalid_token"?', re.IGNORECASE)
 
@@ -195,6 +202,10 @@ class OicForwarder:
         if not self.callers.matches_claimed_subject(caller, claimed):
             return json_error(403, "caller_mismatch",
                               f"{self.config.caller_sub_header} names another subject than the verified token")
+        if request.method not in FORWARDED_METHODS:
+            answer = json_error(405, "method_not_allowed", f"{request.method[:20]!r} is not forwarded to OIC")
+            answer.headers["Allow"] = ", ".join(sorted(FORWARDED_METHODS))
+            return answer
         if len(request.body) > MAX_PAYLOAD_BYTES:
             return json_error(413, "payload_too_large", "request body exceeds the 6 MB function payload limit")
         target = self._target_url(request.url)
@@ -206,6 +217,9 @@ class OicForwarder:
             return self._refusal(rejected)
         subject = caller.oic_subject if self.exchanger.per_subject else None
         headers = self._forwarded_headers(request.headers)
+        unsendable = sorted(name for name, value in headers.items() if not _FIELD_VALUE.fullmatch(value))
+        if unsendable:
+            return json_error(400, "bad_header", f"a value that cannot be sent on: {', '.join(unsendable)}")
         result = json_error(504, "timeout", "no time left before the call's deadline")
         for attempt in (1, 2):
             remaining = deadline - self._monotonic()
