@@ -230,8 +230,9 @@ def build_authorizer(env: Mapping[str, str], backend_factory: BackendFactory | N
     naming every wrong key (the parts are read independently)."""
     problems = Problems()
     built = problems.read(lambda: build_verifier(env), None)
-    policy = problems.read(lambda: access_policy_from_env(env), None)
-    subjects = problems.read(lambda: subject_mapper_from_env(env, built[0].trusted if built else ()), None)
+    trusted = built[0].trusted if built is not None else ()
+    policy = problems.read(lambda: access_policy_from_env(env, trusted), None)
+    subjects = problems.read(lambda: subject_mapper_from_env(env, trusted), None)
     backend = problems.read(lambda: backend_factory(env), None) if backend_factory is not None else None
     introspector = None
     if built is not None:

@@ -183,6 +183,30 @@ def test_access_policy_through_fdk(stack: Seeded) -> None:
         assert logged and logged[-1]["rule"] == "hello-world"
 
 
+def test_access_rules_never_confuse_one_issuers_client_or_scope_with_anothers(
+        stack: Seeded, entra: EntraLikeIssuer) -> None:
+    """A client id or scope name only means something to its issuer: another trusted issuer
+    (a vendor-run one can put anything in ``azp``) must not pass a rule written for the domain's client."""
+    idcs = "https://identity.oraclecloud.com/"
+    unqualified = json.dumps({"rules": [{"name": "orders-vendor", "path": "/ORDERS/*", "client_ids": ["vendor-app"]}]})
+    with start_fn({"TRUSTED_ISSUERS": trusted(stack, entra), "ACCESS_POLICY": unqualified}) as fn:
+        assert fn.call(multi("Bearer " + minted(entra.mint(azp="vendor-app")), path="/ORDERS/1.0/x")).status == 502
+        assert "ACCESS_POLICY" in fn.output() and "issuers" in fn.output()
+    qualified = json.dumps({"rules": [
+        {"name": "orders-vendor", "path": "/ORDERS/*", "client_ids": ["vendor-app"], "issuers": [idcs]},
+        {"name": "hello-entra", "path": "/HELLO_WORLD/*", "scopes": ["OIC.Invoke"], "issuers": [entra.issuer]},
+    ]})
+    with start_fn({"TRUSTED_ISSUERS": trusted(stack, entra), "ACCESS_POLICY": qualified}) as fn:
+        forged = fn.call(multi("Bearer " + minted(entra.mint(azp="vendor-app")), path="/ORDERS/1.0/x")).json()
+        assert forged["active"] is False and 'error="insufficient_scope"' in forged["wwwAuthenticate"]
+        genuine = fn.call(multi("Bearer " + stack.vendor_token(), path="/ORDERS/1.0/x")).json()
+        assert genuine["active"] is True and genuine["context"]["rule"] == "orders-vendor"
+        entra_hello = fn.call(multi("Bearer " + minted(entra.mint()), path="/HELLO_WORLD/1.0/x")).json()
+        assert entra_hello["active"] is True and entra_hello["context"]["rule"] == "hello-entra"
+        idcs_hello = fn.call(multi("Bearer " + stack.vendor_token(), path="/HELLO_WORLD/1.0/x")).json()
+        assert idcs_hello["active"] is False  # a rule for Entra's callers
+
+
 def test_access_policy_spec_through_the_local_gateway(stack: Seeded) -> None:
     from local.fnrun import ROOT
     from local.gateway import LocalGateway

@@ -63,7 +63,7 @@ class CallerVerifier:
     def from_env(cls, env: Mapping[str, str]) -> CallerVerifier:
         config, verifier = build_verifier(env)
         return cls(config, verifier, subjects=subject_mapper_from_env(env, config.trusted),
-                   policy=access_policy_from_env(env))
+                   policy=access_policy_from_env(env, config.trusted))
 
     def verify(self, authorization: object) -> Caller:
         """The verified caller of an ``Authorization`` value. Raises ``TokenRejected``

@@ -19,17 +19,20 @@ characters); ``*`` matches anything, slashes included; everything else is
 literal. A rule with ``methods`` needs
 the ``method`` argument and never matches without it. ``scopes`` and
 ``client_ids`` are any-of; a rule with neither lets any valid token through.
+``issuers`` (optional) limits a rule to tokens of those issuers; with several
+trusted key sources it is required on a rule with ``scopes`` or ``client_ids``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .claims import Claims
 from .errors import ConfigError, InsufficientScope, InvalidRequest
+from .issuers import IssuerSettings
 from .paths import IntegrationPath
 from .settings import json_setting
 
@@ -43,6 +46,7 @@ class Rule:
     methods: frozenset[str] | None
     scopes: frozenset[str]
     client_ids: frozenset[str]
+    issuers: frozenset[str] | None = None  # whose scopes and client ids these are (None: any issuer)
 
     def matches(self, path: str, method: str | None) -> bool:
         if self.methods is not None and (method is None or method.upper() not in self.methods):
@@ -50,6 +54,8 @@ class Rule:
         return self.pattern.fullmatch(path) is not None
 
     def grants(self, claims: Claims) -> bool:
+        if self.issuers is not None and claims.issuer not in self.issuers:
+            return False
         if not self.scopes and not self.client_ids:
             return True
         return bool(self.scopes.intersection(claims.scopes)) or claims.client_id in self.client_ids
@@ -78,7 +84,10 @@ def _glob(pattern: str) -> re.Pattern[str]:
     return re.compile(".*".join(re.escape(part) for part in pattern.split("*")))
 
 
-def access_policy_from_env(env: Mapping[str, str]) -> AccessPolicy | None:
+def access_policy_from_env(env: Mapping[str, str], trusted: Sequence[IssuerSettings] = ()) -> AccessPolicy | None:
+    """``trusted``: the verifier's issuers. A client id or a scope name only means
+    something to its own issuer, so with several trusted key sources a rule that
+    grants by ``scopes`` or ``client_ids`` must say whose (``issuers``)."""
     setting = json_setting(env, "ACCESS_POLICY")
     if setting is None:
         return None
@@ -86,7 +95,16 @@ def access_policy_from_env(env: Mapping[str, str]) -> AccessPolicy | None:
     entries = document.get("rules") if isinstance(document, dict) else None
     if not isinstance(entries, list) or not 0 < len(entries) <= MAX_RULES:
         raise ConfigError(key, f'must be {{"rules": [...]}} with 1 to {MAX_RULES} rules')
-    return AccessPolicy(tuple(_rule(key, i + 1, entry) for i, entry in enumerate(entries)))
+    rules = tuple(_rule(key, i + 1, entry) for i, entry in enumerate(entries))
+    names = {settings.issuer for settings in trusted}
+    several = len({settings.key_source for settings in trusted}) > 1
+    for rule in rules:
+        if rule.issuers is not None and names and not rule.issuers <= names:
+            raise ConfigError(key, f"rule {rule.name}: 'issuers' names an issuer that is not trusted")
+        if several and rule.issuers is None and (rule.scopes or rule.client_ids):
+            raise ConfigError(key, f"rule {rule.name}: several issuers are trusted; add 'issuers' to say whose "
+                                   "scopes or client_ids it means (another issuer may use the same names)")
+    return AccessPolicy(rules)
 
 
 def _string_set(key: str, where: str, entry: dict[str, Any], name: str) -> frozenset[str]:
@@ -100,7 +118,7 @@ def _rule(key: str, number: int, entry: Any) -> Rule:
     where = f"rule #{number}"
     if not isinstance(entry, dict):
         raise ConfigError(key, f"{where} is not an object")
-    unknown = sorted(set(entry) - {"name", "path", "methods", "scopes", "client_ids"})
+    unknown = sorted(set(entry) - {"name", "path", "methods", "scopes", "client_ids", "issuers"})
     if unknown:
         raise ConfigError(key, f"{where}: unknown member(s) {', '.join(unknown)}")
     name = entry.get("name")
@@ -115,5 +133,8 @@ def _rule(key: str, number: int, entry: Any) -> Rule:
         method_set = frozenset(m.upper() for m in _string_set(key, f"rule {name}", entry, "methods"))
         if not method_set:
             raise ConfigError(key, f"rule {name}: 'methods' is empty (leave it out to match any method)")
+    issuers = _string_set(key, f"rule {name}", entry, "issuers") if "issuers" in entry else None
+    if issuers is not None and not issuers:
+        raise ConfigError(key, f"rule {name}: 'issuers' is empty (leave it out to mean any issuer)")
     return Rule(name, _glob(pattern), method_set, _string_set(key, f"rule {name}", entry, "scopes"),
-                _string_set(key, f"rule {name}", entry, "client_ids"))
+                _string_set(key, f"rule {name}", entry, "client_ids"), issuers)
