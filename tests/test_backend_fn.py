@@ -342,6 +342,14 @@ def test_a_tls_handshake_that_trickles_is_cut_at_the_deadline(stack: Seeded, whe
         slow.stop()
 
 
+def test_a_token_endpoint_redirect_with_an_unreadable_port_is_token_unavailable(stack: Seeded, peer: Peer) -> None:
+    with start_fn(backend_env(stack, OIC_TOKEN_URL=peer.url + TOKEN_PATH), BACKEND_DIR) as fn:
+        peer.default = "location:http://{host}x/oauth2/v1/token"
+        reply = gateway_call(fn, "GET", "/HELLO_WORLD/1.0/x", bearer(stack.vendor_token()))
+        assert_error(reply, 502, "token_unavailable")  # not internal_error: a redirect is never prepared
+        assert "HTTP 302" in log_line(fn, reply["call_id"])["detail"]
+
+
 # -- headers and state ---------------------------------------------------------------------------
 
 
