@@ -14,7 +14,8 @@ It does what the OCI documentation says the gateway does, and no more:
   -> 502;
 * route ``authorization``: ``AUTHENTICATION_ONLY`` (default), ``ANY_OF`` with
   ``allowedScope`` (403 when none matches), ``ANONYMOUS``;
-* ``headerTransformations`` (set, rename, filter) with ``${request.auth[x]}``,
+* ``headerTransformations`` of a route's request and response policies
+  (rename, set, then filter, as documented) with ``${request.auth[x]}``,
   ``${request.path[x]}``, ``${request.headers[x]}``, ``${request.query[x]}``;
   a missing key becomes an empty string;
 * ``HTTP_BACKEND`` with its connect/read/send timeouts (502 unreachable,
@@ -79,6 +80,12 @@ _HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authoriz
                "transfer-encoding", "upgrade", "host", "content-length"}
 
 
+# Transformations cannot touch these (Protected Request Headers and Response Headers:
+# https://docs.oracle.com/en-us/iaas/Content/APIGateway/Tasks/apigatewaymodifyingresponsesrequests-protectedrequestresponseheaders.htm);
+# here they are the framing aiohttp computes itself.
+_PROTECTED_RESPONSE = {"content-length", "transfer-encoding", "connection", "date"}
+
+
 @dataclass
 class Route:
     path: str
@@ -86,6 +93,7 @@ class Route:
     methods: set[str]
     backend: dict[str, Any]
     policies: dict[str, Any]
+    response_policies: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -141,7 +149,7 @@ class LocalGateway:
         self.clock = clock
         self.routes = [
             Route(r["path"], compile_route(r["path"]), {m.upper() for m in r.get("methods", ["ANY"])},
-                  r["backend"], r.get("requestPolicies", {}))
+                  r["backend"], r.get("requestPolicies", {}), r.get("responsePolicies", {}))
             for r in spec.get("routes", [])
         ]
         self.auth_cache: dict[str, tuple[float, dict[str, Any]]] = {}
@@ -249,14 +257,25 @@ class LocalGateway:
         backend = route.backend
         kind = backend.get("type")
         if kind == "HTTP_BACKEND":
-            return await self._http_backend(backend, request.method, headers, query, body, request, path_params,
-                                            auth)
-        if kind == "ORACLE_FUNCTIONS_BACKEND":
-            return await self._function_backend(backend, request, headers, body)
-        if kind == "STOCK_RESPONSE_BACKEND":
-            return web.Response(status=int(backend.get("status", 200)), body=backend.get("body", ""),
-                                headers={h["name"]: h["value"] for h in backend.get("headers", [])})
-        return _error(500, "Unsupported backend")
+            response = await self._http_backend(backend, request.method, headers, query, body, request, path_params,
+                                                auth)
+        elif kind == "ORACLE_FUNCTIONS_BACKEND":
+            response = await self._function_backend(backend, request, headers, body)
+        elif kind == "STOCK_RESPONSE_BACKEND":
+            response = web.Response(status=int(backend.get("status", 200)), body=backend.get("body", ""),
+                                    headers={h["name"]: h["value"] for h in backend.get("headers", [])})
+        else:
+            return _error(500, "Unsupported backend")
+        # Route response policies: the backend's headers on their way to the client.
+        policy = route.response_policies.get("headerTransformations")
+        if policy:
+            returned = CIMultiDict(response.headers)
+            self._transform(policy, returned, request, path_params, auth)
+            for name in list(response.headers.keys()):
+                if name.lower() not in _PROTECTED_RESPONSE:
+                    response.headers.popall(name, None)
+            response.headers.extend((k, v) for k, v in returned.items() if k.lower() not in _PROTECTED_RESPONSE)
+        return response
 
     # -- authentication -----------------------------------------------------------
 
@@ -368,15 +387,12 @@ class LocalGateway:
 
     def _transform(self, policy: dict[str, Any] | None, headers: CIMultiDict[str], request: web.Request,
                    path_params: dict[str, str], auth: Auth) -> None:
+        """Rename, set, then filter: "The gateway applies filters after other transformations, so
+        any headers set or renamed must also be listed here when using an ALLOW type policy"
+        (FilterHeaderPolicy, https://docs.oracle.com/en-us/iaas/tools/dotnet/90.1.0/api/Oci.ApigatewayService.Models.FilterHeaderPolicy.html).
+        The same for request and response policies."""
         if not policy:
             return
-        filters = policy.get("filterHeaders")
-        if filters:
-            names = {item["name"].lower() for item in filters.get("items", [])}
-            for name in list(headers.keys()):
-                blocked = name.lower() in names if filters.get("type") == "BLOCK" else name.lower() not in names
-                if blocked:
-                    headers.popall(name, None)
         for item in policy.get("renameHeaders", {}).get("items", []):
             values = headers.getall(item["from"], [])
             if values:
@@ -393,6 +409,13 @@ class LocalGateway:
                     headers[item["name"]] = headers[item["name"]] + "," + value
                     continue
             headers[item["name"]] = value
+        filters = policy.get("filterHeaders")
+        if filters:
+            names = {item["name"].lower() for item in filters.get("items", [])}
+            for name in list(headers.keys()):
+                blocked = name.lower() in names if filters.get("type") == "BLOCK" else name.lower() not in names
+                if blocked:
+                    headers.popall(name, None)
 
     # -- backends ---------------------------------------------------------------
 

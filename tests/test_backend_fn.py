@@ -534,6 +534,40 @@ def test_gateway_in_front_of_a_misbehaving_oic(stack: Seeded, peer: Peer, gatewa
     assert len(peer.received) == 1  # never replayed
 
 
+@pytest.mark.parametrize("spec_name", ["apigw-authorizer-context.json", "apigw-access-policy.json"])
+def test_authorizer_context_routes_filter_headers_both_ways(stack: Seeded, peer: Peer, spec_name: str) -> None:
+    """There the gateway itself calls OIC: the shipped route's header policies must keep the same
+    allow-lists as the backend, or OIC's cookie, host and server reach callers and theirs reach OIC."""
+    import requests
+
+    from local.gateway import LocalGateway
+    from local.stack import LOCAL_ACCESS_POLICY, load_spec
+
+    env = {**stack.authorizer_env(), **stack.exchange_env(), "ACCESS_POLICY": LOCAL_ACCESS_POLICY}
+    with start_fn(env) as fn:
+        gateway = LocalGateway(load_spec(ROOT / "deploy" / spec_name), path_prefix="/ctx",
+                               functions={"<authorizer-context-function-ocid>": str(fn.socket_path)},
+                               url_rewrites={"https://<oic-host>": peer.url}).start()
+        try:
+            url = gateway.url + "/HELLO_WORLD/1.0/hello"
+            auth = bearer(stack.vendor_token())
+            reply = requests.get(url, headers={**auth, **FORBIDDEN_TO_OIC, "Accept": "application/json"}, timeout=30)
+            assert reply.status_code == 200
+            seen = peer.received[-1]["headers"]
+            assert not {name.lower() for name in FORBIDDEN_TO_OIC} & set(seen), seen
+            assert seen["accept"] == "application/json" and seen["authorization"] != auth["Authorization"]
+            assert "Server" not in reply.headers or "Oracle" not in reply.headers["Server"]
+            assert not any(name.lower().startswith("x-oracle") for name in reply.headers)
+            peer.script[:] = ["set_cookie"]
+            assert "Set-Cookie" not in requests.get(url, headers=auth, timeout=30).headers
+            peer.script[:] = ["redirect"]
+            reply = requests.get(url, headers=auth, timeout=30, allow_redirects=False)
+            assert reply.status_code == 302 and "Location" not in reply.headers
+            assert peer.url.split("//")[1] not in json.dumps(dict(reply.headers))
+        finally:
+            gateway.stop()
+
+
 def test_fdk_debug_never_logs_the_callers_token(stack: Seeded) -> None:
     """fdk's debug lines carry request headers; the image's sitecustomize keeps fdk quiet
     from interpreter start, so even the first call (before func.py is imported) logs no token."""

@@ -42,7 +42,14 @@ def terraform_paths() -> set[str]:
         "routes.value": "routes[]",
         "authorization.value": "routes[].requestPolicies.authorization",
         "header_transformations.value": "routes[].requestPolicies.headerTransformations",
-        "items.value": "routes[].requestPolicies.headerTransformations.setHeaders.items[]",
+        "set_headers.value": "routes[].requestPolicies.headerTransformations.setHeaders",
+        "set_item.value": "routes[].requestPolicies.headerTransformations.setHeaders.items[]",
+        "request_filter.value": "routes[].requestPolicies.headerTransformations.filterHeaders",
+        "request_filter_item.value": "routes[].requestPolicies.headerTransformations.filterHeaders.items[]",
+        "response_policies.value": "routes[].responsePolicies",
+        "response_headers.value": "routes[].responsePolicies.headerTransformations",
+        "response_filter.value": "routes[].responsePolicies.headerTransformations.filterHeaders",
+        "response_filter_item.value": "routes[].responsePolicies.headerTransformations.filterHeaders.items[]",
     }
     paths = set()
     for alias, json_path in aliases.items():

@@ -157,13 +157,57 @@ resource "oci_apigateway_deployment" "oic" {
           dynamic "header_transformations" {
             for_each = try([routes.value.requestPolicies.headerTransformations], [])
             content {
-              set_headers {
-                dynamic "items" {
-                  for_each = header_transformations.value.setHeaders.items
+              dynamic "set_headers" {
+                for_each = try([header_transformations.value.setHeaders], [])
+                content {
+                  dynamic "items" {
+                    for_each = set_headers.value.items
+                    iterator = set_item
+                    content {
+                      name      = set_item.value.name
+                      values    = set_item.value.values
+                      if_exists = set_item.value.ifExists
+                    }
+                  }
+                }
+              }
+              dynamic "filter_headers" {
+                for_each = try([header_transformations.value.filterHeaders], [])
+                iterator = request_filter
+                content {
+                  type = request_filter.value.type
+                  dynamic "items" {
+                    for_each = request_filter.value.items
+                    iterator = request_filter_item
+                    content {
+                      name = request_filter_item.value.name
+                    }
+                  }
+                }
+              }
+            }
+          }
+        }
+
+        dynamic "response_policies" {
+          for_each = try([routes.value.responsePolicies], [])
+          content {
+            dynamic "header_transformations" {
+              for_each = try([response_policies.value.headerTransformations], [])
+              iterator = response_headers
+              content {
+                dynamic "filter_headers" {
+                  for_each = try([response_headers.value.filterHeaders], [])
+                  iterator = response_filter
                   content {
-                    name      = items.value.name
-                    values    = items.value.values
-                    if_exists = items.value.ifExists
+                    type = response_filter.value.type
+                    dynamic "items" {
+                      for_each = response_filter.value.items
+                      iterator = response_filter_item
+                      content {
+                        name = response_filter_item.value.name
+                      }
+                    }
                   }
                 }
               }
