@@ -4,6 +4,7 @@ sample inputs in deploy/."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -60,6 +61,18 @@ def test_invoke_each_function_with_the_shipped_samples(stack: Seeded, tmp_path: 
     assert result.returncode == 1 and result.stdout.startswith("status: 502")
     assert "configuration IDCS_DOMAIN_URL" in result.stderr and "configuration TOKEN_AUDIENCES" in result.stderr
     SENSITIVE.add(token)
+
+
+def test_invoke_never_prints_the_oic_token(stack: Seeded, tmp_path: Path) -> None:
+    """The authorizer-context answer carries the OIC token (context.back_end_token); make invoke
+    runs against a real identity domain too, so its output (a terminal, a CI log) shows a hash."""
+    env = write_env(tmp_path / "context.env", {**stack.authorizer_env(), **stack.exchange_env()})
+    sample = (ROOT / "deploy" / "sample-authorizer-input.json").read_text()
+    result = invoke("authorizer", env, sample, stack.vendor_token())
+    assert result.returncode == 0 and '"active": true' in result.stdout, result.stderr
+    answer = json.loads(result.stdout.split("\n\n", 1)[1])
+    shown = answer["context"]["back_end_token"]
+    assert shown.startswith("Bearer <OIC token, sha256 ") and "." not in shown.split("sha256 ")[1], shown
 
 
 def test_invoke_usage_errors(tmp_path: Path) -> None:
