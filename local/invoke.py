@@ -100,8 +100,8 @@ def _without_oic_token(answer: Any) -> Any:
     """The authorizer-context answer carries the OIC token (``context.back_end_token``), valid
     for every integration: a terminal or a CI log gets its hash, as the functions' logs do."""
     context = answer.get("context") if isinstance(answer, dict) else None
-    token = context.get("back_end_token") if isinstance(context, dict) else None
-    if isinstance(token, str):
+    if isinstance(context, dict) and isinstance(context.get("back_end_token"), str):
+        token: str = context["back_end_token"]
         digest = hashlib.sha256(token.encode()).hexdigest()[:16]
         context["back_end_token"] = f"{token.split(' ', 1)[0]} <OIC token, sha256 {digest}>"
     return answer
