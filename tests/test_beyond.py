@@ -207,6 +207,27 @@ def test_access_rules_never_confuse_one_issuers_client_or_scope_with_anothers(
         assert idcs_hello["active"] is False  # a rule for Entra's callers
 
 
+def test_denials_name_no_rule_or_setting_to_the_caller(stack: Seeded) -> None:
+    """The challenge the caller reads says what was refused, not the operator's rule names or
+    the value of OIC_SUBJECT_CLAIM; the log line keeps both."""
+    from tests.test_backend_fn import BACKEND_DIR, bearer, gateway_call
+
+    policy = json.dumps({"rules": [{"name": "payroll-admins-only", "path": "/PAYROLL/*", "scopes": ["payroll"]}]})
+    env = {**stack.authorizer_env(), "ACCESS_POLICY": policy, "OIC_SUBJECT_CLAIM": "employee_upn"}
+    with start_fn(env) as fn:
+        denied = fn.call(multi("Bearer " + stack.user_token(employee_upn=USER), path="/PAYROLL/1.0/x")).json()
+        unmapped = fn.call(multi("Bearer " + stack.user_token(), path="/PAYROLL/1.0/x")).json()
+        output = fn.output()
+    for answer in (denied, unmapped):
+        assert answer["active"] is False and 'error="insufficient_scope"' in answer["wwwAuthenticate"]
+        assert "payroll-admins-only" not in answer["wwwAuthenticate"]
+        assert "employee_upn" not in answer["wwwAuthenticate"]
+    assert "payroll-admins-only" in output and "employee_upn" in output
+    with start_fn({**env, **stack.exchange_env(), "OIC_BASE_URL": stack.oic.url}, BACKEND_DIR) as fn:
+        reply = gateway_call(fn, "GET", "/PAYROLL/1.0/x", bearer(stack.user_token(employee_upn=USER)))
+        assert reply["status"] == 403 and "payroll-admins-only" not in reply["headers"]["www-authenticate"]
+
+
 def test_access_policy_spec_through_the_local_gateway(stack: Seeded) -> None:
     from local.fnrun import ROOT
     from local.gateway import LocalGateway

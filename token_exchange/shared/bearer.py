@@ -31,7 +31,7 @@ def www_authenticate(realm: str, error: TokenRejected, required_scope: str = "")
     value = f'Bearer realm="{realm}"'
     if error.oauth_error is not None:
         value += f', error="{error.oauth_error}"'
-        description = str(error).replace('"', "'").replace("\\", "/")
+        description = error.for_caller.replace('"', "'").replace("\\", "/")
         if description:
             value += f', error_description="{description}"'
         if error.oauth_error == "insufficient_scope" and required_scope:

@@ -30,10 +30,14 @@ class TokenRejected(AuthorizerError):
     reason = "rejected"
     oauth_error: str | None = "invalid_token"
 
-    def __init__(self, message: str, reason: str | None = None) -> None:
+    def __init__(self, message: str, reason: str | None = None, *, for_caller: str | None = None) -> None:
+        """``message`` is logged; ``for_caller`` (default: the message) is what the
+        caller's challenge says, when the message names something only an
+        operator should know (a rule, a setting's value)."""
         super().__init__(message)
         if reason is not None:
             self.reason = reason
+        self.for_caller = message if for_caller is None else for_caller
 
 
 class MissingToken(TokenRejected):

@@ -76,7 +76,8 @@ class AccessPolicy:
             if rule.matches(canonical, method):
                 if rule.grants(claims):
                     return rule.name
-                raise InsufficientScope(f"rule '{rule.name}' does not grant this token", reason="policy_denied")
+                raise InsufficientScope(f"rule '{rule.name}' does not grant this token", reason="policy_denied",
+                                        for_caller="the token does not grant this integration")
         raise InsufficientScope("no access rule matches this request", reason="policy_no_rule")
 
 

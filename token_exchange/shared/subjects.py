@@ -40,7 +40,7 @@ class SubjectMapper:
         value = claims.payload.get(self.claim)
         if not isinstance(value, str) or not value or len(value) > 256:
             raise InsufficientScope(f"the token has no usable '{self.claim}' claim to map to an OIC user",
-                                    reason="unmapped_subject")
+                                    reason="unmapped_subject", for_caller="no OIC user is mapped for this caller")
         return value
 
 
