@@ -14,7 +14,6 @@ import time
 from collections.abc import Mapping
 
 from token_exchange.cache import TokenCache
-from token_exchange.config import ExchangeConfig
 from token_exchange.exchange import TokenExchanger
 from token_exchange.shared.claims import Claims
 from token_exchange.shared.errors import CannotDecide, ExchangeError
@@ -42,6 +41,7 @@ class ContextTokenProvider:
 
 
 def build_backend_provider(env: Mapping[str, str]) -> ContextTokenProvider:
-    """Raises one ``ConfigError`` naming every wrong exchange key."""
+    """Raises one ``ConfigError`` naming every wrong exchange key (the fleet cache's
+    keys, when SHARED_CACHE_URL is set, are checked after them)."""
     cache = TokenCache(time.time, min_remaining=GATEWAY_MIN_CACHE_SECONDS + SAFETY_MARGIN_SECONDS)
-    return ContextTokenProvider(TokenExchanger(ExchangeConfig.from_env(env), cache=cache))
+    return ContextTokenProvider(TokenExchanger.from_env(env, cache=cache))

@@ -73,6 +73,10 @@ class FnProcess:
         self._conn: UnixHTTPConnection | None = None
 
     def start(self, timeout: float = 20.0) -> FnProcess:
+        return self.launch().wait_ready(timeout)
+
+    def launch(self) -> FnProcess:
+        """Start the process without waiting for it (see ``start_all``)."""
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "FN_FORMAT": "http-stream",
@@ -88,6 +92,10 @@ class FnProcess:
             stdout=open(self.stdout_path, "wb"),
             stderr=open(self.stderr_path, "wb"),
         )
+        return self
+
+    def wait_ready(self, timeout: float = 20.0) -> FnProcess:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while not self.socket_path.is_symlink():
             if self.proc.poll() is not None:
@@ -96,6 +104,20 @@ class FnProcess:
                 raise RuntimeError("fdk did not become ready")
             time.sleep(0.01)
         return self
+
+    @staticmethod
+    def start_all(processes: list[FnProcess], timeout: float = 60.0) -> list[FnProcess]:
+        """Start several containers at once (their imports overlap)."""
+        try:
+            for process in processes:
+                process.launch()
+            for process in processes:
+                process.wait_ready(timeout)
+        except BaseException:
+            for process in processes:
+                process.stop()
+            raise
+        return processes
 
     def call(
         self,

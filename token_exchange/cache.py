@@ -103,6 +103,23 @@ class TokenCache:
         finally:
             state.lock.release()
 
+    def holds_usable(self, key: Hashable) -> bool:
+        """True if a token for ``key`` can still be handed out (so a refresh
+        need not wait for anyone)."""
+        entry = self._entries.get(key)
+        return entry is not None and self._clock() < entry.mandatory_at
+
+    def refresh_points(self, token: IssuedToken, cap: float | None = None) -> tuple[float, float, float]:
+        """(expires_at, advisory_at, mandatory_at) of ``token`` in this cache."""
+        expires_at = token.expires_at if cap is None else min(token.expires_at, cap)
+        lifetime = max(expires_at - token.issued_at, 0.0)
+        # A token must keep min_remaining seconds when handed out, but a
+        # short-lived one (say 120 s) must still serve for half its life
+        # rather than be fetched anew on every call.
+        mandatory_gap = max(min(MANDATORY_SECONDS, lifetime / 6), min(self._min_remaining, lifetime / 2))
+        advisory_gap = max(min(ADVISORY_SECONDS, lifetime / 3), mandatory_gap + min(60.0, lifetime / 6))
+        return expires_at, expires_at - advisory_gap, expires_at - mandatory_gap
+
     def invalidate(self, key: Hashable, *, at_most_every: float = 0.0) -> bool:
         """Forget the token for ``key``, unless it was forgotten less than
         ``at_most_every`` seconds ago (then keep it and say False): a backend that
@@ -133,19 +150,8 @@ class TokenCache:
             raise
         state.last_error = None
         state.last_failure = float("-inf")
-        expires_at = token.expires_at if cap is None else min(token.expires_at, cap)
-        lifetime = max(expires_at - token.issued_at, 0.0)
-        # A token must keep min_remaining seconds when handed out, but a
-        # short-lived one (say 120 s) must still serve for half its life
-        # rather than be fetched anew on every call.
-        mandatory_gap = max(min(MANDATORY_SECONDS, lifetime / 6), min(self._min_remaining, lifetime / 2))
-        advisory_gap = max(min(ADVISORY_SECONDS, lifetime / 3), mandatory_gap + min(60.0, lifetime / 6))
-        entry = _Entry(
-            token=token,
-            expires_at=expires_at,
-            advisory_at=expires_at - advisory_gap,
-            mandatory_at=expires_at - mandatory_gap,
-        )
+        expires_at, advisory_at, mandatory_at = self.refresh_points(token, cap)
+        entry = _Entry(token=token, expires_at=expires_at, advisory_at=advisory_at, mandatory_at=mandatory_at)
         with self._guard:
             self._entries[key] = entry
             self._entries.move_to_end(key)

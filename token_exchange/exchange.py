@@ -4,6 +4,10 @@
 token while it is good, refreshes ahead of expiry, and re-reads a Vault
 secret once when the endpoint says ``invalid_client`` (a rotated secret is
 then picked up without a redeploy).
+
+With ``SHARED_CACHE_URL`` set, a miss in the in-process cache asks the fleet
+cache (``fleet_cache``) before the token endpoint, so the whole fleet shares
+one token per subject; without it, nothing changes.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from dataclasses import dataclass
 
 from .cache import TokenCache
 from .config import GRANT_JWT_BEARER, ExchangeConfig
+from .fleet_cache import FleetCache
+from .fleet_store import fleet_cache_from_env
 from .oauth import IssuedToken, TokenClient
 from .shared.errors import ExchangeError, InvalidClientError
 
@@ -36,18 +42,23 @@ class TokenExchanger:
         client: TokenClient | None = None,
         cache: TokenCache | None = None,
         *,
+        fleet: FleetCache | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self.client = client or TokenClient(config, clock=clock, monotonic=monotonic)
         self.cache = cache or TokenCache(clock)
+        self.fleet = fleet
         self._monotonic = monotonic
         self._scopes = " ".join(sorted(config.scope.split()))
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> TokenExchanger:
-        return cls(ExchangeConfig.from_env(env))
+    def from_env(cls, env: Mapping[str, str], cache: TokenCache | None = None) -> TokenExchanger:
+        config = ExchangeConfig.from_env(env)
+        # The fleet lock outlives one whole token request (retries included).
+        fleet = fleet_cache_from_env(env, lock_seconds=config.timeout + 1.0)
+        return cls(config, cache=cache, fleet=fleet)
 
     @property
     def per_subject(self) -> bool:
@@ -73,21 +84,38 @@ class TokenExchanger:
         budget = self.config.timeout if timeout is None else min(timeout, self.config.timeout)
         deadline = self._monotonic() + budget
         cap = subject_expires_at if self.per_subject else None
+        key = self.cache_key(subject)
+
+        def fetch() -> IssuedToken:
+            return self._fetch(subject if self.per_subject else None, deadline)
+
+        def through_fleet(fleet: FleetCache) -> IssuedToken:
+            return fleet.token(
+                "\0".join(key), fetch,
+                serve_until=lambda token: self.cache.refresh_points(token)[1],
+                deadline=deadline,
+                wait_for_others=not self.cache.holds_usable(key),
+                throttle_material=f"{self.config.token_url}\0{self.config.client_id}",
+            )
+
+        fleet = self.fleet
         try:
             token, usable_until = self.cache.get(
-                self.cache_key(subject),
-                lambda: self._fetch(subject if self.per_subject else None, deadline),
-                cap_expires_at=cap,
-                wait=budget,
+                key, fetch if fleet is None else lambda: through_fleet(fleet), cap_expires_at=cap, wait=budget
             )
         except TimeoutError:
             raise ExchangeError("timed out waiting for a token request in progress") from None
         return ExchangedToken(token, usable_until)
 
     def invalidate(self, subject: str | None = None, *, at_most_every: float = 0.0) -> bool:
-        """Forget the cached token (OIC's auth layer rejected it), at most once per
-        ``at_most_every`` seconds per cache key; True when it was forgotten."""
-        return self.cache.invalidate(self.cache_key(subject), at_most_every=at_most_every)
+        """Forget the cached token (OIC's auth layer rejected it), here and in the
+        fleet, at most once per ``at_most_every`` seconds per cache key; True when
+        it was forgotten."""
+        key = self.cache_key(subject)
+        forgotten = self.cache.invalidate(key, at_most_every=at_most_every)
+        if forgotten and self.fleet is not None:
+            self.fleet.forget("\0".join(key))
+        return forgotten
 
     def _fetch(self, subject: str | None, deadline: float) -> IssuedToken:
         try:

@@ -178,6 +178,17 @@ class TokenEndpointUnavailable(ExchangeError):
     reason = "token_endpoint_unavailable"
 
 
+class TokenEndpointThrottled(TokenEndpointUnavailable):
+    """The token endpoint answered 429 or 503: nobody may ask again before
+    ``retry_at`` (wall clock), which its ``Retry-After`` (or our back-off) set."""
+
+    reason = "token_endpoint_throttled"
+
+    def __init__(self, message: str, retry_at: float) -> None:
+        super().__init__(message)
+        self.retry_at = retry_at
+
+
 class MalformedTokenResponse(ExchangeError):
     reason = "malformed_token_response"
 

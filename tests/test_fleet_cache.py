@@ -1,0 +1,433 @@
+"""The fleet-wide token cache: the pure core with a fake store and clock, then
+a real redis-server over TLS with a test CA (restarted, frozen, tampered
+with, read with the wrong key, raced), then through the fdk runtime."""
+
+from __future__ import annotations
+
+import base64
+import os
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from tests.fakeclock import FakeClock
+from token_exchange.fleet_cache import CircuitBreaker, FleetBusy, FleetCache, Sealer, StoreUnavailable, parse_key
+from token_exchange.fleet_store import FleetCacheSettings, RedisStore
+from token_exchange.oauth import IssuedToken
+from token_exchange.shared.errors import ConfigError, TokenEndpointThrottled
+
+KEY = os.urandom(32)
+OTHER_KEY = os.urandom(32)
+MATERIAL = "https://idp/oauth2/v1/token\0oic-client\0jwt-bearer\0scope\0" + "ab" * 32
+
+
+class DictStore:
+    """A store in a dict, with expiry on the fake clock; can be made to fail."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.data: dict[str, tuple[bytes, float]] = {}
+        self.down = False
+        self.calls = 0
+
+    def _check(self) -> None:
+        self.calls += 1
+        if self.down:
+            raise StoreUnavailable("down")
+
+    def get(self, name: str) -> bytes | None:
+        self._check()
+        value = self.data.get(name)
+        return value[0] if value and value[1] > self.clock() else None
+
+    def put(self, name: str, value: bytes, ttl_ms: int) -> None:
+        self._check()
+        self.data[name] = (value, self.clock() + ttl_ms / 1000)
+
+    def put_if_absent(self, name: str, value: bytes, ttl_ms: int) -> bool:
+        if self.get(name) is not None:
+            return False
+        self.put(name, value, ttl_ms)
+        return True
+
+    def delete(self, name: str) -> None:
+        self._check()
+        self.data.pop(name, None)
+
+
+class Endpoint:
+    def __init__(self, clock: Callable[[], float], lifetime: float = 3600) -> None:
+        self.clock = clock
+        self.lifetime = lifetime
+        self.calls = 0
+        self.throttle_for: float | None = None
+        self.on_call: Callable[[], None] | None = None
+
+    def __call__(self) -> IssuedToken:
+        self.calls += 1
+        if self.on_call is not None:
+            self.on_call()
+        now = self.clock()
+        if self.throttle_for is not None:
+            raise TokenEndpointThrottled("HTTP 429", now + self.throttle_for)
+        return IssuedToken(f"token-{self.calls}-{os.urandom(4).hex()}", "Bearer", now + self.lifetime, now)
+
+
+def advisory(token: IssuedToken) -> float:
+    return token.expires_at - 600
+
+
+def fleet(store: Any, clock: Callable[[], float], key: bytes = KEY, **kw: Any) -> FleetCache:
+    return FleetCache(store, lambda: key, clock=clock, monotonic=clock, sleep=kw.pop("sleep", lambda s: None), **kw)
+
+
+def ask(cache: FleetCache, endpoint: Callable[[], IssuedToken], clock: FakeClock, **kw: Any) -> IssuedToken:
+    return cache.token(MATERIAL, endpoint, serve_until=advisory, deadline=clock() + 1.5,
+                       throttle_material="idp\0client", **kw)
+
+
+# -- the pure core --------------------------------------------------------------
+
+
+def test_one_fetch_for_the_fleet_and_names_reveal_nothing() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    containers = [fleet(store, clock) for _ in range(8)]
+    tokens = {ask(c, endpoint, clock).access_token for c in containers}
+    assert endpoint.calls == 1 and len(tokens) == 1
+    assert all("oic-client" not in name and "ab" * 8 not in name for name in store.data)
+    token = next(iter(tokens))
+    assert all(token.encode() not in value for value, _ in store.data.values())  # sealed, not stored
+    clock.now += 3001  # past the advisory point (600 s before expiry): the entry is gone, one container refreshes
+    refreshed = ask(containers[3], endpoint, clock)
+    assert ask(containers[0], endpoint, clock).access_token == refreshed.access_token
+    assert endpoint.calls == 2 and refreshed.access_token not in tokens
+
+
+def test_a_tampered_entry_is_a_miss_never_an_error() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    cache = fleet(store, clock)
+    first = ask(cache, endpoint, clock)
+    name = next(n for n in store.data if n.endswith(":token"))
+    blob, until = store.data[name]
+    for position in (0, 3, 10, len(blob) - 1):
+        altered = bytearray(blob)
+        altered[position] ^= 0x01
+        store.data[name] = (bytes(altered), until)
+        again = ask(cache, endpoint, clock)
+        assert again.access_token != first.access_token  # refetched, not the forged one
+        blob, until = store.data[name]
+    assert cache.stats.rejected_entries == 4
+
+
+def test_an_entry_moved_to_another_name_or_read_with_another_key_does_not_open() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    mine, theirs = fleet(store, clock), fleet(store, clock, key=OTHER_KEY)
+    ask(mine, endpoint, clock)
+    ask(theirs, endpoint, clock)
+    assert endpoint.calls == 2  # another key: other names, its own token
+    sealer, other = Sealer(KEY), Sealer(OTHER_KEY)
+    blob = sealer.seal(sealer.name("token", "a"), b"payload")
+    assert sealer.open(sealer.name("token", "a"), blob) == b"payload"
+    assert sealer.open(sealer.name("token", "b"), blob) is None  # bound to its name
+    assert other.open(sealer.name("token", "a"), blob) is None  # and to its key
+    # Copied under the other key's name: refused, counted, refetched.
+    my_name = next(n for n in store.data if n.endswith(":token") and mine_opens(n, store))
+    their_name = next(n for n in store.data if n.endswith(":token") and n != my_name)
+    store.data[their_name] = store.data[my_name]
+    ask(theirs, endpoint, clock)
+    assert endpoint.calls == 3 and theirs.stats.rejected_entries == 1
+
+
+def mine_opens(name: str, store: DictStore) -> bool:
+    return Sealer(KEY).open(name, store.data[name][0]) is not None
+
+
+def test_a_throttled_fetch_backs_off_the_whole_fleet() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    endpoint.throttle_for = 30
+    first, second = fleet(store, clock), fleet(store, clock)
+    with pytest.raises(TokenEndpointThrottled):
+        ask(first, endpoint, clock)
+    with pytest.raises(TokenEndpointThrottled) as raised:
+        ask(second, endpoint, clock)  # told at once, without asking the endpoint
+    assert endpoint.calls == 1 and raised.value.retry_at == clock.now + 30
+    clock.now += 31
+    endpoint.throttle_for = None
+    ask(second, endpoint, clock)
+    assert endpoint.calls == 2
+
+
+def test_waiters_get_the_holders_token_and_holders_of_a_valid_token_do_not_wait() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    holder, waiter = fleet(store, clock), fleet(store, clock, sleep=lambda s: setattr(clock, "now", clock.now + s))
+    lock = Sealer(KEY).name("token", MATERIAL, "lock")
+    store.put(lock, b"1", 5000)  # the holder is fetching
+    polls = 0
+
+    def holder_finishes(_: float) -> None:
+        nonlocal polls
+        polls += 1
+        clock.now += 0.02
+        if polls == 3:
+            store.delete(lock)
+            ask(holder, endpoint, clock)
+
+    waiter = fleet(store, clock, sleep=holder_finishes)
+    with pytest.raises(FleetBusy):
+        ask(waiter, endpoint, clock, wait_for_others=False)
+    token = ask(waiter, endpoint, clock)
+    assert endpoint.calls == 1 and token.access_token.startswith("token-1-") and waiter.stats.waits == 1
+
+
+def test_a_dead_store_is_bypassed_and_the_breaker_stops_asking() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    cache = fleet(store, clock, breaker=CircuitBreaker(clock, threshold=3, cooldown=5))
+    store.down = True
+    for _ in range(10):
+        assert ask(cache, endpoint, clock).token_type == "Bearer"
+    assert endpoint.calls == 10 and store.calls == 3 and cache.breaker.is_open()
+    store.down = False
+    clock.now += 6  # one probe, it works: closed again
+    ask(cache, endpoint, clock)
+    ask(cache, endpoint, clock)
+    assert not cache.breaker.is_open() and endpoint.calls == 11
+
+
+def test_an_unreadable_key_is_a_bypass() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+
+    def vault_down() -> bytes:
+        raise RuntimeError("vault down")
+
+    cache = FleetCache(store, vault_down, clock=clock, monotonic=clock)
+    assert ask(cache, endpoint, clock) and cache.stats.bypasses == 1 and store.calls == 0
+
+
+def test_settings_name_the_key() -> None:
+    good = base64.b64encode(KEY).decode()
+    assert FleetCacheSettings.from_env({}) is None
+    cases = {
+        "SHARED_CACHE_URL": {"SHARED_CACHE_URL": "redis://cache.example.com:6379", "SHARED_CACHE_KEY": good},
+        "SHARED_CACHE_KEY": {"SHARED_CACHE_URL": "rediss://cache.example.com:6379", "SHARED_CACHE_KEY": "c2hvcnQ="},
+        "SHARED_CACHE_TIMEOUT_MS": {"SHARED_CACHE_URL": "rediss://c.example.com", "SHARED_CACHE_KEY": good,
+                                    "SHARED_CACHE_TIMEOUT_MS": "0"},
+        "SHARED_CACHE_CA_FILE": {"SHARED_CACHE_URL": "rediss://c.example.com", "SHARED_CACHE_KEY": good,
+                                 "SHARED_CACHE_CA_FILE": "/nonexistent/ca.pem"},
+    }
+    for key, env in cases.items():
+        with pytest.raises(ConfigError) as raised:
+            FleetCacheSettings.from_env(env)
+        assert raised.value.key == key
+    with pytest.raises(ConfigError, match="SHARED_CACHE_KEY"):
+        FleetCacheSettings.from_env({"SHARED_CACHE_URL": "rediss://c.example.com"})
+    with pytest.raises(ConfigError, match="credentials"):
+        FleetCacheSettings.from_env({"SHARED_CACHE_URL": "rediss://u:p@c.example.com", "SHARED_CACHE_KEY": good})
+    assert parse_key(base64.urlsafe_b64encode(KEY).decode().rstrip("=")) == KEY
+
+
+# -- a real redis-server, TLS with a test CA -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[Any]:
+    from local.redis_server import RedisServer
+
+    server = RedisServer().start()  # a missing redis-server fails here, with the command to run
+    yield server
+    server.stop()
+
+
+def redis_fleet(server: Any, key: bytes = KEY, **extra: str) -> tuple[FleetCache, RedisStore]:
+    env = {**server.env(base64.b64encode(key).decode()), "SHARED_CACHE_BREAKER_SECONDS": "0.2", **extra}
+    settings = FleetCacheSettings.from_env(env)
+    assert settings is not None
+    store = RedisStore(settings)
+    breaker = CircuitBreaker(_monotonic, threshold=settings.breaker_failures, cooldown=settings.breaker_seconds)
+    return FleetCache(store, lambda: key, breaker=breaker, lock_seconds=2.0), store
+
+
+def _monotonic() -> float:
+    import time
+
+    return time.monotonic()
+
+
+def real_ask(cache: FleetCache, endpoint: Endpoint, material: str = MATERIAL) -> IssuedToken:
+    return cache.token(material, endpoint, serve_until=advisory, deadline=_monotonic() + 1.5,
+                       throttle_material="idp\0client")
+
+
+def wall() -> float:
+    import time
+
+    return time.time()
+
+
+def test_tls_with_the_test_ca_shares_one_token(redis_server: Any) -> None:
+    endpoint = Endpoint(wall)
+    (one, store1), (two, store2) = redis_fleet(redis_server), redis_fleet(redis_server)
+    material = MATERIAL + "tls"
+    assert real_ask(one, endpoint, material).access_token == real_ask(two, endpoint, material).access_token
+    assert endpoint.calls == 1 and two.stats.hits == 1
+    # A client that trusts another CA cannot connect: a bypass, never a failure.
+    import tempfile
+    from pathlib import Path
+
+    from local.redis_server import make_test_ca
+
+    other_ca, _, _ = make_test_ca(Path(tempfile.mkdtemp()))
+    stranger, _ = redis_fleet(redis_server, SHARED_CACHE_CA_FILE=str(other_ca))
+    assert real_ask(stranger, endpoint, material).token_type == "Bearer"
+    assert stranger.stats.bypasses == 1 and endpoint.calls == 2
+    # A wrong password: the same.
+    intruder, _ = redis_fleet(redis_server, SHARED_CACHE_PASSWORD="wrong")
+    real_ask(intruder, endpoint, material)
+    assert intruder.stats.bypasses == 1 and endpoint.calls == 3
+    for store in (store1, store2):
+        store.close()
+
+
+def test_tampered_and_wrong_key_entries_in_redis_are_misses(redis_server: Any) -> None:
+    import redis
+
+    endpoint = Endpoint(wall)
+    cache, store = redis_fleet(redis_server)
+    material = MATERIAL + "tamper"
+    first = real_ask(cache, endpoint, material)
+    raw = redis.Redis(host="localhost", port=redis_server.port, ssl=True, ssl_ca_certs=str(redis_server.ca_file),
+                      password=redis_server.password)
+    name = Sealer(KEY).name("token", material)
+    blob = raw.get(name)
+    assert isinstance(blob, bytes) and first.access_token.encode() not in blob
+    raw.set(name, blob[:-1] + bytes([blob[-1] ^ 1]), px=60_000)
+    second = real_ask(cache, endpoint, material)
+    assert second.access_token != first.access_token and cache.stats.rejected_entries == 1
+    # Sealed with another key, placed under our name: refused too.
+    raw.set(name, Sealer(OTHER_KEY).seal(name, b'{"t":"forged","y":"Bearer","e":9e12,"i":0}'), px=60_000)
+    third = real_ask(cache, endpoint, material)
+    assert third.access_token not in ("forged", second.access_token) and endpoint.calls == 3
+    raw.close()
+    store.close()
+
+
+def test_two_subjects_racing_across_containers_fetch_once_each(redis_server: Any) -> None:
+    import time
+
+    endpoint = Endpoint(wall)
+    endpoint.on_call = lambda: time.sleep(0.2)  # a slow token endpoint: the race is real
+    # Generous store timeouts: this test is about the lock, not a busy machine's
+    # TLS handshakes (those are the bypass tests' business).
+    containers = [redis_fleet(redis_server, SHARED_CACHE_TIMEOUT_MS="2000", SHARED_CACHE_CONNECT_TIMEOUT_MS="5000")
+                  for _ in range(4)]
+    for _, store in containers:
+        store.get("warm-up")  # each container has its connection, as a warm function does
+    results: dict[str, set[str]] = {"alice": set(), "bob": set()}
+    errors: list[BaseException] = []
+    start = threading.Barrier(8)
+
+    def call(cache: FleetCache, subject: str) -> None:
+        try:
+            start.wait()
+            results[subject].add(real_ask(cache, endpoint, MATERIAL + "race" + subject).access_token)
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=call, args=(cache, subject))
+               for cache, _ in containers for subject in results]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert [c.stats.bypasses for c, _ in containers] == [0] * 4
+    assert endpoint.calls == 2 and all(len(tokens) == 1 for tokens in results.values())
+    assert results["alice"] != results["bob"]
+    for _, store in containers:
+        store.close()
+
+
+def test_restart_mid_run_and_a_hung_server_never_fail_a_call(redis_server: Any) -> None:
+    import time
+
+    endpoint = Endpoint(wall)
+    cache, store = redis_fleet(redis_server)
+    material = MATERIAL + "restart"
+    first = real_ask(cache, endpoint, material)
+    redis_server.restart()  # the entry is gone with it
+    tokens = [real_ask(cache, endpoint, material) for _ in range(5)]
+    assert all(t.token_type == "Bearer" for t in tokens)
+    time.sleep(0.25)  # the breaker's cooldown (0.2 s): the next call probes and reconnects
+    later = [real_ask(cache, endpoint, material) for _ in range(3)]
+    assert not cache.breaker.is_open() and len({t.access_token for t in later}) == 1
+    assert later[0].access_token != first.access_token
+    calls_before = endpoint.calls
+    redis_server.freeze()  # SIGSTOP: connected, silent
+    try:
+        frozen = [real_ask(cache, endpoint, material + "frozen") for _ in range(6)]
+    finally:
+        redis_server.thaw()
+    assert all(t.token_type == "Bearer" for t in frozen)
+    assert cache.breaker.is_open() and endpoint.calls - calls_before == 6
+    store.close()
+
+
+# -- through the fdk runtime: several containers, both topologies -------------------------
+
+
+def test_the_fleet_shares_one_token_per_user_and_a_killed_cache_fails_no_call(stack: Any) -> None:
+    from local.fnrun import ROOT, FnProcess
+    from local.redis_server import RedisServer
+    from tests.conftest import FUNCTION_OUTPUT
+    from tests.test_exchange_fn import BACKEND_DIR, TOKEN_PATH, gateway_call
+    from tests.tokens import single
+
+    server = RedisServer().start()
+    users = [f"fleet-user-{i}@example.com" for i in range(8)]
+    stack.idp.users.update(users)
+    fleet_env = server.env(base64.b64encode(os.urandom(32)).decode())
+    backends = [FnProcess(BACKEND_DIR, {**stack.jwt_bearer_env(), **fleet_env, "OIC_BASE_URL": stack.oic.url},
+                          FUNCTION_OUTPUT) for _ in range(3)]
+    authorizers = [FnProcess(ROOT, {**stack.authorizer_env(), **stack.jwt_bearer_env(), **fleet_env},
+                             FUNCTION_OUTPUT) for _ in range(2)]
+    FnProcess.start_all(backends + authorizers)
+    try:
+        # fdk imports the function on its first call: warm all five at once,
+        # with calls that need no token (a refused path, a malformed token).
+        warm = [threading.Thread(target=gateway_call, args=(fn, "GET", "/%2e%2e/x", {})) for fn in backends]
+        warm += [threading.Thread(target=fn.call, args=(single("x.y.z"),)) for fn in authorizers]
+        for thread in warm:
+            thread.start()
+        for thread in warm:
+            thread.join()
+
+        def call_everywhere(user: str) -> list[int]:
+            token = stack.user_token(user)
+            statuses = [gateway_call(fn, "GET", "/HELLO_WORLD/1.0/x", {
+                "Authorization": "Bearer " + token, "X-Caller-Sub": user})["status"] for fn in backends]
+            for fn in authorizers:
+                answer = fn.call(single(token))
+                statuses.append(answer.status if answer.status != 200 or answer.json()["active"] else 401)
+            return statuses
+
+        before = stack.idp.requests[TOKEN_PATH]
+        for user in users[:4]:
+            assert call_everywhere(user) == [200] * 5
+        # Five containers, two topologies, four users: four token requests.
+        assert stack.idp.requests[TOKEN_PATH] - before == 4
+        server.kill()  # mid-run: every container loses the cache at once
+        for user in users[4:]:
+            assert call_everywhere(user) == [200] * 5  # slower and more token requests, never a failure
+        assert stack.idp.requests[TOKEN_PATH] - before > 4 + 4
+    finally:
+        for fn in backends + authorizers:
+            fn.stop()
+        server.stop()

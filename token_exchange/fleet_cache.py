@@ -1,0 +1,352 @@
+"""The fleet-wide token cache: one OIC token per subject for every container.
+
+It sits behind the in-process ``TokenCache`` (a local hit never comes here)
+and in front of the token endpoint. Pure apart from what it is given: a
+``FleetStore`` (Redis / OCI Cache in production, see ``fleet_store``), the
+entry key, clocks and ``sleep``; so it is tested with a fake store and clock.
+
+* Entries are sealed with AES-GCM. The entry's name is bound as associated
+  data, so an entry copied to another name, altered, or written with another
+  key does not open: it is a miss, never an error.
+* Names are ``HMAC(key, what the token is for)``: no user name, client id or
+  token ever appears in the store.
+* An entry lives until the token's advisory refresh point, so every container
+  sees the fleet's token exactly while its own cache would serve it.
+* Single flight across the fleet with ``SET NX PX`` (no scripts: OCI Cache's
+  sharded clusters refuse ``EVAL``/``FUNCTION``): one container fetches; the
+  others poll briefly for its entry, or, when they still hold a valid token,
+  go on using it.
+* A 429/503 from the token endpoint is published as a sealed back-off marker,
+  so the whole fleet waits out ``Retry-After`` instead of retrying in step.
+* Any store failure (refused, slow, dead) is a bypass: the caller fetches
+  directly, and a circuit breaker stops a dead store from costing every call
+  its timeout.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from .oauth import IssuedToken
+from .shared.errors import ExchangeError, TokenEndpointThrottled
+
+KEY_BYTES = 32
+_VERSION = b"\x01"
+_NONCE_BYTES = 12
+_KEY_ID_BYTES = 4
+NAMESPACE = "oicgw"
+
+
+class StoreUnavailable(Exception):
+    """The store refused, timed out or is unreachable. Never an outage: the
+    caller goes to the token endpoint directly."""
+
+
+class FleetStore(Protocol):
+    """The four single-key operations the cache needs (all valid on a sharded
+    cluster). Implementations raise ``StoreUnavailable`` and nothing else."""
+
+    def get(self, name: str) -> bytes | None: ...
+
+    def put(self, name: str, value: bytes, ttl_ms: int) -> None: ...
+
+    def put_if_absent(self, name: str, value: bytes, ttl_ms: int) -> bool: ...
+
+    def delete(self, name: str) -> None: ...
+
+
+class FleetBusy(ExchangeError):
+    """Another container is refreshing this token and the caller still holds
+    a valid one: it keeps using it rather than waiting."""
+
+    reason = "fleet_refresh_in_progress"
+
+
+# -- sealing -----------------------------------------------------------------
+
+
+class Sealer:
+    """Names and seals entries with keys derived (HKDF) from one secret."""
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) != KEY_BYTES:
+            raise ValueError(f"the cache key must be {KEY_BYTES} bytes")
+        derived = HKDF(algorithm=hashes.SHA256(), length=2 * KEY_BYTES + _KEY_ID_BYTES, salt=None,
+                       info=b"oic-gateway fleet cache v1").derive(secret)
+        self._aead = AESGCM(derived[:KEY_BYTES])
+        self._name_key = derived[KEY_BYTES:2 * KEY_BYTES]
+        self.key_id = derived[2 * KEY_BYTES:]
+
+    def name(self, purpose: str, material: str, part: str = "") -> str:
+        digest = hmac.new(self._name_key, f"{purpose}\0{material}".encode(), hashlib.sha256).hexdigest()[:40]
+        # The hash tag {...} keeps an entry and its lock in one slot of a sharded cluster.
+        return f"{NAMESPACE}:{{{digest}}}:{part or purpose}"
+
+    def seal(self, name: str, payload: bytes) -> bytes:
+        nonce = os.urandom(_NONCE_BYTES)
+        header = _VERSION + self.key_id
+        return header + nonce + self._aead.encrypt(nonce, payload, header + name.encode())
+
+    def open(self, name: str, blob: bytes) -> bytes | None:
+        """The payload, or None for anything not sealed by this key for this name."""
+        head = len(_VERSION) + _KEY_ID_BYTES
+        if len(blob) < head + _NONCE_BYTES + 16 or blob[:1] != _VERSION or blob[1:head] != self.key_id:
+            return None
+        try:
+            return self._aead.decrypt(blob[head:head + _NONCE_BYTES], blob[head + _NONCE_BYTES:],
+                                      blob[:head] + name.encode())
+        except InvalidTag:
+            return None
+
+
+def parse_key(text: str) -> bytes:
+    """A base64 (standard or URL-safe) encoding of 32 random bytes."""
+    raw = text.strip()
+    try:
+        key = base64.b64decode(raw + "=" * (-len(raw) % 4), altchars=b"-_" if ("-" in raw or "_" in raw) else None,
+                               validate=True)
+    except ValueError:
+        raise ValueError("is not base64") from None
+    if len(key) != KEY_BYTES:
+        raise ValueError(f"decodes to {len(key)} bytes, not {KEY_BYTES} (make one: openssl rand -base64 32)")
+    return key
+
+
+def _token_payload(token: IssuedToken) -> bytes:
+    return json.dumps({"t": token.access_token, "y": token.token_type, "e": token.expires_at,
+                       "i": token.issued_at}, separators=(",", ":")).encode()
+
+
+def _token_from(payload: bytes) -> IssuedToken | None:
+    try:
+        value = json.loads(payload)
+        token = IssuedToken(str(value["t"]), str(value["y"]), float(value["e"]), float(value["i"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+    return token if token.access_token else None
+
+
+# -- circuit breaker -----------------------------------------------------------
+
+
+class CircuitBreaker:
+    """Closed until ``threshold`` failures in a row; then open (no store
+    calls) for ``cooldown`` seconds; then one probe call decides."""
+
+    def __init__(self, monotonic: Callable[[], float], *, threshold: int = 3, cooldown: float = 5.0) -> None:
+        self._monotonic = monotonic
+        self._threshold = threshold
+        self._cooldown = cooldown
+        self._failures = 0
+        self._open_until = float("-inf")
+        self._probing = False
+
+    def allow(self) -> bool:
+        if self._failures < self._threshold:
+            return True
+        if self._probing or self._monotonic() < self._open_until:
+            return False
+        self._probing = True  # one call tries the store again
+        return True
+
+    def success(self) -> None:
+        self._failures = 0
+        self._probing = False
+
+    def failure(self) -> None:
+        self._failures += 1
+        self._probing = False
+        if self._failures >= self._threshold:
+            self._open_until = self._monotonic() + self._cooldown
+
+    def is_open(self) -> bool:
+        return self._failures >= self._threshold
+
+
+# -- the cache -----------------------------------------------------------------
+
+
+class _Bypass(Exception):
+    """The store cannot help this call: fetch directly."""
+
+
+@dataclass
+class FleetStats:
+    hits: int = 0
+    misses: int = 0
+    waits: int = 0
+    bypasses: int = 0
+    rejected_entries: int = 0  # tampered, wrong key, unreadable
+
+
+class FleetCache:
+    def __init__(
+        self,
+        store: FleetStore,
+        key: Callable[[], bytes],
+        *,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        breaker: CircuitBreaker | None = None,
+        lock_seconds: float = 5.0,
+        poll_seconds: float = 0.02,
+    ) -> None:
+        """``key``: the 32-byte sealing key (may read Vault; a failure is a bypass).
+        ``lock_seconds``: how long a fetch may hold the fleet lock (its budget)."""
+        self._store = store
+        self._key = key
+        self._clock = clock
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self.breaker = breaker or CircuitBreaker(monotonic)
+        self._lock_ms = max(int(lock_seconds * 1000), 1)
+        self._poll = poll_seconds
+        self._sealer: tuple[bytes, Sealer] | None = None
+        self.stats = FleetStats()
+
+    def token(
+        self,
+        material: str,
+        fetch: Callable[[], IssuedToken],
+        *,
+        serve_until: Callable[[IssuedToken], float],
+        deadline: float,
+        wait_for_others: bool = True,
+        throttle_material: str = "",
+    ) -> IssuedToken:
+        """The fleet's token for ``material`` or a freshly fetched one.
+
+        ``serve_until(token)``: wall-clock time until which a token may be
+        shared (the caller's advisory refresh point). ``deadline``: monotonic.
+        Raises what ``fetch`` raises, ``TokenEndpointThrottled`` while the
+        fleet backs off, or ``FleetBusy`` (only with ``wait_for_others=False``).
+        """
+        try:
+            sealer = self._current_sealer()
+            name = sealer.name("token", material)
+            lock = sealer.name("token", material, "lock")
+            throttle = sealer.name("throttle", throttle_material)
+            found = self._read_token(sealer, name, serve_until)
+            if found is not None:
+                self.stats.hits += 1
+                return found
+            self.stats.misses += 1
+            self._check_throttle(sealer, throttle)
+            if self._op(lambda: self._store.put_if_absent(lock, b"1", self._lock_ms)):
+                return self._fetch_and_publish(sealer, name, lock, throttle, fetch, serve_until)
+            if not wait_for_others:
+                raise FleetBusy("another container is refreshing this token")
+            self.stats.waits += 1
+            # Wait for the other container's entry, at most half of what is
+            # left, so a direct fetch still fits if it never comes.
+            wait_until = self._monotonic() + max(deadline - self._monotonic(), 0.0) / 2
+            while self._monotonic() + self._poll < wait_until:
+                self._sleep(self._poll)
+                found = self._read_token(sealer, name, serve_until)
+                if found is not None:
+                    self.stats.hits += 1
+                    return found
+                self._check_throttle(sealer, throttle)
+                if self._op(lambda: self._store.put_if_absent(lock, b"1", self._lock_ms)):
+                    return self._fetch_and_publish(sealer, name, lock, throttle, fetch, serve_until)
+        except _Bypass:
+            self.stats.bypasses += 1
+        return fetch()
+
+    def forget(self, material: str) -> None:
+        """Drop the shared entry (OIC refused the token). Best effort."""
+        with contextlib.suppress(_Bypass):
+            sealer = self._current_sealer()
+            name = sealer.name("token", material)
+            self._op(lambda: self._store.delete(name))
+
+    # -- internals -------------------------------------------------------------
+
+    def _op(self, operation: Callable[[], object]) -> object:
+        if not self.breaker.allow():
+            raise _Bypass
+        try:
+            result = operation()
+        except StoreUnavailable:
+            self.breaker.failure()
+            raise _Bypass from None
+        self.breaker.success()
+        return result
+
+    def _current_sealer(self) -> Sealer:
+        try:
+            secret = self._key()
+        except Exception:  # Vault down, malformed key: never an outage, just no fleet cache
+            raise _Bypass from None
+        if self._sealer is None or self._sealer[0] != secret:
+            try:
+                self._sealer = (secret, Sealer(secret))
+            except ValueError:
+                raise _Bypass from None
+        return self._sealer[1]
+
+    def _read_token(self, sealer: Sealer, name: str, serve_until: Callable[[IssuedToken], float]) -> IssuedToken | None:
+        blob = self._op(lambda: self._store.get(name))
+        if not isinstance(blob, bytes):
+            return None
+        payload = sealer.open(name, blob)
+        token = _token_from(payload) if payload is not None else None
+        if token is None:
+            self.stats.rejected_entries += 1
+            return None
+        # The writer's clock set the entry's life; ours decides if it is still good.
+        return token if self._clock() < serve_until(token) else None
+
+    def _check_throttle(self, sealer: Sealer, name: str) -> None:
+        blob = self._op(lambda: self._store.get(name))
+        if not isinstance(blob, bytes):
+            return
+        payload = sealer.open(name, blob)
+        try:
+            retry_at = float(payload) if payload is not None else 0.0
+        except ValueError:
+            retry_at = 0.0
+        if retry_at > self._clock():
+            raise TokenEndpointThrottled("token endpoint is throttling the fleet (shared back-off)", retry_at)
+
+    def _fetch_and_publish(self, sealer: Sealer, name: str, lock: str, throttle: str,
+                           fetch: Callable[[], IssuedToken],
+                           serve_until: Callable[[IssuedToken], float]) -> IssuedToken:
+        try:
+            token = fetch()
+        except TokenEndpointThrottled as throttled:
+            ttl_ms = int((throttled.retry_at - self._clock()) * 1000)
+            if ttl_ms > 0:
+                marker = sealer.seal(throttle, repr(throttled.retry_at).encode())
+                self._best_effort(lambda: self._store.put(throttle, marker, ttl_ms))
+            self._best_effort(lambda: self._store.delete(lock))
+            raise
+        except Exception:
+            self._best_effort(lambda: self._store.delete(lock))  # let another container try
+            raise
+        ttl_ms = int((serve_until(token) - self._clock()) * 1000)
+        if ttl_ms > 0:
+            self._best_effort(lambda: self._store.put(name, sealer.seal(name, _token_payload(token)), ttl_ms))
+        # Plain DEL, not compare-and-delete (that needs a script): the lock
+        # outlives the fetch's own deadline, so it is still ours here.
+        self._best_effort(lambda: self._store.delete(lock))
+        return token
+
+    def _best_effort(self, operation: Callable[[], object]) -> None:
+        with contextlib.suppress(_Bypass):
+            self._op(operation)

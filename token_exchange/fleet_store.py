@@ -1,0 +1,188 @@
+"""The fleet cache's edge: settings from the environment and the Redis / OCI
+Cache store (redis-py), with bounded waits and no client-side retries.
+
+``SHARED_CACHE_URL`` unset: no fleet cache, everything as without this module.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from .fleet_cache import CircuitBreaker, FleetCache, StoreUnavailable, parse_key
+from .shared.errors import ConfigError
+from .shared.secret_sources import InlineSecret, SecretSource, secret_from_env
+from .shared.settings import integer, is_loopback_host, number
+
+
+@dataclass(frozen=True)
+class FleetCacheSettings:
+    host: str
+    port: int
+    db: int
+    tls: bool
+    ca_file: str | None
+    username: str | None
+    password: SecretSource | None
+    key: SecretSource
+    timeout: float  # seconds, one store operation
+    connect_timeout: float
+    breaker_failures: int
+    breaker_seconds: float
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> FleetCacheSettings | None:
+        raw = env.get("SHARED_CACHE_URL", "").strip()
+        if not raw:
+            return None
+        try:
+            parts = urlsplit(raw)
+            port = parts.port or 6379
+        except ValueError:
+            raise ConfigError("SHARED_CACHE_URL", "is not a valid URL") from None
+        if parts.scheme not in ("rediss", "redis") or not parts.hostname:
+            raise ConfigError("SHARED_CACHE_URL", "must be rediss://<host>:<port> (OCI Cache's private endpoint FQDN)")
+        if parts.scheme == "redis" and not is_loopback_host(parts.hostname):
+            raise ConfigError("SHARED_CACHE_URL", "must use rediss:// (TLS); redis:// only for loopback hosts")
+        if parts.username or parts.password:
+            raise ConfigError("SHARED_CACHE_URL", "must not carry credentials; use SHARED_CACHE_USERNAME / "
+                                                  "SHARED_CACHE_PASSWORD(_OCID)")
+        if parts.query or parts.fragment:
+            raise ConfigError("SHARED_CACHE_URL", "must not have a query or fragment")
+        path = unquote(parts.path).strip("/")
+        if path and not path.isdigit():
+            raise ConfigError("SHARED_CACHE_URL", "the path, if any, must be a database number")
+        ca_file = env.get("SHARED_CACHE_CA_FILE", "").strip() or None
+        if ca_file is not None and not Path(ca_file).is_file():
+            raise ConfigError("SHARED_CACHE_CA_FILE", f"{ca_file} is not a readable file")
+        key = secret_from_env(env, "SHARED_CACHE_KEY", required=True)
+        assert key is not None
+        if isinstance(key, InlineSecret):
+            try:
+                parse_key(key.get())
+            except ValueError as problem:
+                raise ConfigError("SHARED_CACHE_KEY", str(problem)) from None
+        return cls(
+            host=parts.hostname,
+            port=port,
+            db=int(path or 0),
+            tls=parts.scheme == "rediss",
+            ca_file=ca_file,
+            username=env.get("SHARED_CACHE_USERNAME", "").strip() or None,
+            password=secret_from_env(env, "SHARED_CACHE_PASSWORD", required=False),
+            key=key,
+            timeout=integer(env, "SHARED_CACHE_TIMEOUT_MS", 50, 5, 2000) / 1000,
+            connect_timeout=integer(env, "SHARED_CACHE_CONNECT_TIMEOUT_MS", 250, 5, 5000) / 1000,
+            breaker_failures=integer(env, "SHARED_CACHE_BREAKER_FAILURES", 3, 1, 100),
+            breaker_seconds=number(env, "SHARED_CACHE_BREAKER_SECONDS", 5.0, 0.1, 600.0),
+        )
+
+
+class RedisStore:
+    """``FleetStore`` on redis-py. Every operation waits at most ``timeout``
+    (``connect_timeout`` when it must connect first) and is never retried by
+    the client: the cache's breaker and the caller's fallback decide."""
+
+    def __init__(self, settings: FleetCacheSettings) -> None:
+        self._settings = settings
+        self._client: Any = None
+        self._guard = threading.Lock()
+
+    def _redis(self) -> Any:
+        with self._guard:
+            if self._client is None:
+                import redis
+                from redis.backoff import NoBackoff
+                from redis.retry import Retry
+
+                s = self._settings
+                kwargs: dict[str, Any] = {
+                    "host": s.host, "port": s.port, "db": s.db,
+                    "socket_timeout": s.timeout, "socket_connect_timeout": s.connect_timeout,
+                    "retry": Retry(NoBackoff(), 0), "health_check_interval": 0,
+                    "username": s.username, "password": s.password.get() if s.password else None,
+                    # One call at a time per container: a couple of connections is plenty,
+                    # and it keeps a 100-container fleet far from OCI Cache's ~1,024.
+                    "max_connections": 4,
+                }
+                if s.tls:
+                    kwargs["connection_class"] = _tls_connection_class(s.ca_file)
+                pool = redis.ConnectionPool(**kwargs)
+                self._client = redis.Redis(connection_pool=pool, retry=Retry(NoBackoff(), 0))
+            return self._client
+
+    def _run(self, command: Callable[[Any], Any]) -> Any:
+        import redis
+
+        try:
+            return command(self._redis())
+        except redis.AuthenticationError:
+            if self._settings.password is not None:
+                self._settings.password.invalidate()  # rotated in Vault: re-read on the next call
+            self._drop()
+            raise StoreUnavailable("authentication failed") from None
+        except (redis.RedisError, OSError, ValueError) as error:
+            raise StoreUnavailable(type(error).__name__) from None
+        except Exception as error:  # a secret that cannot be read, anything else: never an outage
+            raise StoreUnavailable(type(error).__name__) from None
+
+    def _drop(self) -> None:
+        with self._guard:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def get(self, name: str) -> bytes | None:
+        value = self._run(lambda r: r.get(name))
+        return value if isinstance(value, bytes) else None
+
+    def put(self, name: str, value: bytes, ttl_ms: int) -> None:
+        self._run(lambda r: r.set(name, value, px=ttl_ms))
+
+    def put_if_absent(self, name: str, value: bytes, ttl_ms: int) -> bool:
+        return bool(self._run(lambda r: r.set(name, value, px=ttl_ms, nx=True)))
+
+    def delete(self, name: str) -> None:
+        self._run(lambda r: r.delete(name))
+
+    def close(self) -> None:
+        self._drop()
+
+
+def _tls_connection_class(ca_file: str | None) -> type:
+    """redis-py builds a new SSL context, loading the system CA store, for
+    every connection (over 100 ms on a busy core): build it once instead."""
+    import ssl
+
+    from redis.connection import SSLConnection
+
+    if ca_file is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the host name and the chain
+        context.load_verify_locations(cafile=ca_file)
+    else:
+        context = ssl.create_default_context()
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+
+    def wrap(self: Any, sock: Any) -> Any:
+        return context.wrap_socket(sock, server_hostname=self.host)
+
+    return type("ReusedContextSSLConnection", (SSLConnection,), {"_wrap_socket_with_ssl": wrap})
+
+
+def fleet_cache_from_env(env: Mapping[str, str], *, lock_seconds: float) -> FleetCache | None:
+    settings = FleetCacheSettings.from_env(env)
+    if settings is None:
+        return None
+    key_source = settings.key
+    monotonic = time.monotonic
+    return FleetCache(
+        RedisStore(settings),
+        lambda: parse_key(key_source.get()),
+        breaker=CircuitBreaker(monotonic, threshold=settings.breaker_failures, cooldown=settings.breaker_seconds),
+        lock_seconds=lock_seconds,
+    )
