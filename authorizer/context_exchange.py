@@ -35,8 +35,11 @@ class ContextTokenProvider:
         try:
             exchanged = self.exchanger.token_for(subject, claims.exp)
         except ExchangeError as error:
-            # Not the caller's fault: the gateway must answer 502, not 401.
-            raise CannotDecide(f"OIC token unavailable: {error}") from None
+            # Not the caller's fault: the gateway must answer 502, not 401. A
+            # throttled token endpoint is told at once (reason in the log).
+            failure = CannotDecide(f"OIC token unavailable ({error.reason}): {error}")
+            failure.reason = error.reason
+            raise failure from None
         return BackendToken(exchanged.authorization, exchanged.usable_until - SAFETY_MARGIN_SECONDS)
 
 

@@ -11,17 +11,20 @@ built on Authlib's OAuth 2.0 server (Flask integration).
   string). Scopes use the IDCS form "<primary audience><scope>".
 
 Counts every request by path and misbehaves on cue (``faults``), so tests
-can prove how many identity-provider calls the functions make.
+can prove how many identity-provider calls the functions make. ``rate_limit``
+enforces the identity domain's "Token Mgmt" limits on the token endpoint
+(per second, per minute): beyond them, 429 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import math
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -123,6 +126,9 @@ class IdentityProvider:
         self.faults: dict[str, str] = {}  # path -> "status:503" | "hang:<s>" | "html" | "slow:<s>"
         self.issued: list[str] = []  # every access token, for the tests' leak scan
         self.revoked: set[str] = set()  # tokens the introspection endpoint reports inactive
+        self.rate_limit: tuple[int, int] | None = None  # token endpoint: (per second, per minute)
+        self.throttled = 0  # 429s answered for the rate limit
+        self._token_times: tuple[deque[float], deque[float]] = (deque(), deque())  # last second, last minute
         self._used_jti: set[str] = set()
         self._lock = threading.Lock()
         self.flask = self._build_flask()
@@ -308,6 +314,13 @@ class IdentityProvider:
         @app.before_request
         def count_and_fault() -> Response | None:
             idp.requests[request.path] += 1
+            if request.path == "/oauth2/v1/token" and idp.rate_limit is not None:
+                wait = idp._rate_limited(time.monotonic())
+                if wait is not None:
+                    response = jsonify({"error": "too_many_requests"})
+                    response.status_code = 429
+                    response.headers["Retry-After"] = str(wait)
+                    return response
             fault = idp.faults.get(request.path)
             if not fault:
                 return None
@@ -368,6 +381,29 @@ class IdentityProvider:
             return jsonify(idp.jwks())
 
         return app
+
+    def limit_token_rate(self, limits: tuple[int, int] | None) -> None:
+        """Enforce (per second, per minute) on the token endpoint from now on; None: no limit."""
+        with self._lock:
+            self.rate_limit = limits
+            self._token_times = (deque(), deque())
+
+    def _rate_limited(self, now: float) -> int | None:
+        """Seconds to wait if this request exceeds the limits, else None (and it counts)."""
+        assert self.rate_limit is not None
+        with self._lock:
+            waits = []
+            for limit, window, times in zip(self.rate_limit, (1.0, 60.0), self._token_times, strict=True):
+                while times and times[0] <= now - window:
+                    times.popleft()
+                if len(times) >= limit:
+                    waits.append(times[len(times) - limit] + window - now)
+            if waits:
+                self.throttled += 1
+                return max(math.ceil(max(waits)), 1)
+            for times in self._token_times:
+                times.append(now)
+            return None
 
     def _authorized_for_jwks(self, authorization: str) -> bool:
         if not authorization.startswith("Bearer "):

@@ -431,3 +431,46 @@ def test_the_fleet_shares_one_token_per_user_and_a_killed_cache_fails_no_call(st
         for fn in backends + authorizers:
             fn.stop()
         server.stop()
+
+
+def test_a_throttled_identity_domain_gets_a_fast_clear_answer_fleet_wide(stack: Any) -> None:
+    import json
+
+    from local.fnrun import ROOT, FnProcess
+    from local.redis_server import RedisServer
+    from tests.conftest import FUNCTION_OUTPUT
+    from tests.test_exchange_fn import BACKEND_DIR, TOKEN_PATH, gateway_call
+    from tests.tokens import single
+
+    server = RedisServer().start()
+    users = [f"throttled-user-{i}@example.com" for i in range(4)]
+    stack.idp.users.update(users)
+    fleet_env = server.env(base64.b64encode(os.urandom(32)).decode())
+    backends = [FnProcess(BACKEND_DIR, {**stack.jwt_bearer_env(), **fleet_env, "OIC_BASE_URL": stack.oic.url},
+                          FUNCTION_OUTPUT) for _ in range(2)]
+    authorizer = FnProcess(ROOT, {**stack.authorizer_env(), **stack.jwt_bearer_env(), **fleet_env}, FUNCTION_OUTPUT)
+    FnProcess.start_all([*backends, authorizer])
+    stack.idp.limit_token_rate((100, 1))  # one token request a minute
+    try:
+        def call(fn: FnProcess, user: str) -> dict[str, Any]:
+            return gateway_call(fn, "GET", "/HELLO_WORLD/1.0/x",
+                                {"Authorization": "Bearer " + stack.user_token(user), "X-Caller-Sub": user})
+
+        assert call(backends[0], users[0])["status"] == 200
+        before = stack.idp.requests[TOKEN_PATH]
+        throttled = call(backends[0], users[1])  # the IdP answers 429, Retry-After: about 60
+        assert throttled["status"] == 503 and json.loads(throttled["body"])["error"] == "token_endpoint_throttled"
+        assert 50 <= int(throttled["headers"]["retry-after"]) <= 60
+        assert stack.idp.requests[TOKEN_PATH] - before == 1
+        # Another container, another user: told by the fleet, without asking the IdP.
+        other = call(backends[1], users[2])
+        assert other["status"] == 503 and 50 <= int(other["headers"]["retry-after"]) <= 60
+        answer = authorizer.call(single(stack.user_token(users[3])))
+        assert answer.status == 502  # the authorizer cannot decide: the gateway answers 502
+        assert '"reason":"token_endpoint_throttled"' in authorizer.output()
+        assert stack.idp.requests[TOKEN_PATH] - before == 1
+    finally:
+        stack.idp.limit_token_rate(None)
+        for fn in [*backends, authorizer]:
+            fn.stop()
+        server.stop()

@@ -133,3 +133,53 @@ def test_rotated_vault_secret_is_reread_once_on_invalid_client(stack: Seeded):
         assert len(reads) == 2
     finally:
         stack.idp.apps["oic-client"].client_secret = stack.oic_client_secret
+
+
+def test_retry_after_forms() -> None:
+    import datetime
+    import email.utils
+
+    from token_exchange.oauth import MAX_RETRY_AFTER, retry_after
+
+    now = 1_800_000_000.0
+    assert retry_after("7", now) == 7.0 and retry_after(" 0 ", now) == 0.0
+    assert retry_after("86400", now) == MAX_RETRY_AFTER  # obeyed, for at most this long
+    when = datetime.datetime(2027, 1, 15, 8, 0, 30, tzinfo=datetime.UTC)
+    assert retry_after(email.utils.format_datetime(when, usegmt=True), when.timestamp() - 30) == 30.0  # HTTP-date
+    for bad in (None, "", "-5", "soon", "1.5e3", "Fri, 15 Jan 2027 08:00:30"):
+        assert retry_after(bad, now) is None
+
+
+def test_rate_limited_endpoint_fails_fast_and_asks_again_only_after_retry_after(stack: Seeded):
+    stack.idp.limit_token_rate((100, 1))  # one token request a minute
+    try:
+        client = TokenClient(ExchangeConfig.from_env(stack.exchange_env()))
+        client.request_token(None, time.monotonic() + 1.5)
+        before = stack.idp.requests[TOKEN_PATH]
+        started = time.time()
+        with pytest.raises(errors.TokenEndpointThrottled) as raised:
+            client.request_token(None, time.monotonic() + 1.5)
+        assert 55 <= raised.value.retry_at - started <= 61  # the IdP's Retry-After, not a guess
+        assert stack.idp.requests[TOKEN_PATH] - before == 1 and stack.idp.throttled >= 1
+        with pytest.raises(errors.TokenEndpointThrottled):
+            client.request_token(None, time.monotonic() + 1.5)
+        assert stack.idp.requests[TOKEN_PATH] - before == 1  # no request until Retry-After has passed
+    finally:
+        stack.idp.limit_token_rate(None)
+
+
+def test_a_short_retry_after_is_waited_out_within_the_deadline(stack: Seeded):
+    stack.idp.limit_token_rate((1, 1000))  # one a second
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        time.sleep(seconds)
+
+    try:
+        client = TokenClient(ExchangeConfig.from_env(stack.exchange_env()), sleep=sleep)
+        client.request_token(None, time.monotonic() + 1.5)
+        assert client.request_token(None, time.monotonic() + 1.5).access_token  # 429, Retry-After: 1, then 200
+        assert sleeps == [1.0]
+    finally:
+        stack.idp.limit_token_rate(None)

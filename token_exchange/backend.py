@@ -15,6 +15,7 @@ Errors carry a code for the caller; the reason and detail go to the log.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -27,7 +28,7 @@ import requests
 from .caller import Caller, CallerVerifier
 from .deadline import guard, stateless_session
 from .exchange import TokenExchanger
-from .shared.errors import BadPath, CannotDecide, ConfigError, ExchangeError, TokenRejected
+from .shared.errors import BadPath, CannotDecide, ConfigError, ExchangeError, TokenEndpointThrottled, TokenRejected
 from .shared.paths import IntegrationPath, integration_path
 from .shared.settings import checked_url, number
 
@@ -171,6 +172,7 @@ class OicForwarder:
         *,
         session: requests.Session | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
         logger: logging.Logger | None = None,
     ) -> None:
         self.config = config
@@ -178,6 +180,7 @@ class OicForwarder:
         self.callers = callers
         self._session = session or stateless_session()
         self._monotonic = monotonic
+        self._clock = clock
         self._log = logger
         self._oic_host = (urlsplit(config.oic_base_url).hostname or "").lower().rstrip(".")
 
@@ -227,6 +230,8 @@ class OicForwarder:
                 return json_error(504, "timeout", "no time left before the call's deadline")
             try:
                 token = self.exchanger.token_for(subject, caller.claims.exp, timeout=remaining)
+            except TokenEndpointThrottled as throttled:
+                return self._throttled(throttled)
             except ExchangeError as exc:
                 if self._monotonic() >= deadline - 0.05:
                     return json_error(504, "timeout", f"token endpoint: {exc.reason}: {exc}")
@@ -296,6 +301,12 @@ class OicForwarder:
         for _ in range(4):  # the host may sit in a query, encoded once or more
             decoded = unquote(decoded)
         return self._oic_host not in decoded.lower()
+
+    def _throttled(self, throttled: TokenEndpointThrottled) -> BackendResponse:
+        """The identity domain's rate limit: a fast, clear 503 with when to come back."""
+        answer = json_error(503, "token_endpoint_throttled", "the identity domain is rate-limiting token requests")
+        answer.headers["Retry-After"] = str(max(math.ceil(throttled.retry_at - self._clock()), 1))
+        return answer
 
     def _target_url(self, url: str) -> str | BackendResponse:
         """OIC's URL for this request: the one path rule decides (``shared.paths``)

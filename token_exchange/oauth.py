@@ -5,13 +5,20 @@ Grants: ``client_credentials`` and the RFC 7523 user assertion
 ``client_secret_basic`` or ``private_key_jwt``. Every request is bounded by
 one deadline, retries included; 429, 5xx, timeouts and connection failures
 are retried with jittered exponential backoff while time remains.
+
+A 429 (or a 503 with ``Retry-After``) is the identity domain's rate limit
+speaking: its ``Retry-After`` is obeyed. When it does not fit in the deadline, the request
+fails at once with ``TokenEndpointThrottled`` and no request is sent until
+then (the fleet cache shares that back-off with every container).
 """
 
 from __future__ import annotations
 
 import base64
+import email.utils
 import hashlib
 import json
+import math
 import random
 import time
 import uuid
@@ -31,6 +38,7 @@ from .shared.errors import (
     InvalidScopeError,
     MalformedTokenResponse,
     TokenEndpointError,
+    TokenEndpointThrottled,
     TokenEndpointUnavailable,
 )
 from .shared.http import in_words
@@ -41,6 +49,8 @@ MAX_RESPONSE_BYTES = 64 * 1024
 MAX_EXPIRES_IN = 86400
 DEFAULT_EXPIRES_IN = 300  # when the endpoint does not say: be conservative
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+MAX_RETRY_AFTER = 300.0  # a longer Retry-After is obeyed for this long, then asked again
+DEFAULT_THROTTLE_SECONDS = 2.0  # a 429/503 without Retry-After
 
 
 @dataclass(frozen=True)
@@ -72,9 +82,10 @@ def unverified_claims(token: str) -> dict[str, Any]:
 
 
 class _Retryable(Exception):
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None, throttled: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.throttled = throttled
 
 
 class TokenClient:
@@ -95,12 +106,15 @@ class TokenClient:
         self._sleep = sleep
         self._rng = rng
         self._signing_keys: dict[str, Any] = {}
+        self._quiet_until = float("-inf")  # wall clock: no request before (429/503 back-off)
         self.requests_sent = 0
 
     # -- public ------------------------------------------------------------
 
     def request_token(self, subject: str | None, deadline: float) -> IssuedToken:
         """Obtain a token; ``deadline`` is on the ``monotonic`` clock."""
+        if self._clock() < self._quiet_until:
+            raise self._throttled("backing off after HTTP 429/503", self._quiet_until)
         attempt = 0
         last_problem = "no attempt made"
         while True:
@@ -115,13 +129,28 @@ class TokenClient:
                 last_problem = str(problem)
                 attempt += 1
                 backoff = min(1.0, 0.1 * 2 ** (attempt - 1)) * (0.5 + self._rng() / 2)
-                if problem.retry_after is not None:
+                if problem.throttled:
+                    wait = problem.retry_after
+                    if wait is None:
+                        wait = DEFAULT_THROTTLE_SECONDS * (0.75 + self._rng() / 2)  # not in step with others
+                    if self._monotonic() + wait >= deadline - 0.05:
+                        # Cannot wait it out within this call: say so now, and ask
+                        # nobody again before the endpoint allows it.
+                        self._quiet_until = self._clock() + wait
+                        raise self._throttled(last_problem, self._quiet_until) from None
+                    backoff = max(backoff, wait)
+                elif problem.retry_after is not None:
                     backoff = max(backoff, problem.retry_after)
                 if self._monotonic() + backoff >= deadline - 0.05:
                     raise TokenEndpointUnavailable(
                         f"token endpoint {self.config.token_url}: {last_problem} (no time left to retry)"
                     ) from None
                 self._sleep(backoff)
+
+    def _throttled(self, problem: str, retry_at: float) -> TokenEndpointThrottled:
+        seconds = max(math.ceil(retry_at - self._clock()), 1)
+        return TokenEndpointThrottled(
+            f"token endpoint {self.config.token_url}: {problem}; retry in {seconds} s", retry_at)
 
     # -- one attempt -------------------------------------------------------
 
@@ -155,7 +184,10 @@ class TokenClient:
             finally:
                 response.close()
         if response.status_code in _RETRY_STATUS:
-            raise _Retryable(f"HTTP {response.status_code}", _retry_after(response.headers.get("Retry-After")))
+            wait = retry_after(response.headers.get("Retry-After"), self._clock())
+            # 429 is a rate limit even unsaid; a 503 is one when it says how long.
+            throttled = response.status_code == 429 or (response.status_code == 503 and wait is not None)
+            raise _Retryable(f"HTTP {response.status_code}", wait, throttled=throttled)
         if response.status_code != 200:
             raise self._error_for(response.status_code, body)
         return self._parse_success(body)
@@ -286,11 +318,19 @@ class TokenClient:
         return TokenEndpointError(f"token endpoint {url}: HTTP {status} ({code or 'no error code'})", code, status)
 
 
-def _retry_after(value: str | None) -> float | None:
+def retry_after(value: str | None, now: float) -> float | None:
+    """RFC 9110 10.2.3: delay-seconds or an HTTP-date; capped at MAX_RETRY_AFTER."""
     if value is None:
         return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if 0 <= seconds <= 60 else None
+    text = value.strip()
+    if text.isdigit():
+        seconds = float(text)
+    else:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - now
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
