@@ -8,7 +8,7 @@ UNIT_TESTS := tests/test_encoding.py tests/test_jwk.py tests/test_claims.py test
               tests/test_token_cache.py tests/test_paths.py
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test lint typecheck unit clean lock bench demo up invoke mint soak doctor
+.PHONY: help venv test lint typecheck unit clean lock bench demo up invoke mint soak doctor fleet
 
 help: ## this list
 	@echo "usage: make <target>"
@@ -98,6 +98,11 @@ mint: $(STAMP) ## a test token from `make up`'s identity provider: KIND=valid|ex
 
 soak: $(STAMP) ## 100,000 calls through the fdk runtime: errors, memory, identity-provider requests
 	$(PY) -m bench.soak
+
+# K containers per function behind the local gateway, N users, with and without the
+# fleet cache (a real redis-server over TLS): token requests, 429s, latency (docs/scale.md).
+fleet: $(STAMP) redis-server ## 8 containers per function, 300 users, with and without the fleet cache: FLEET_ARGS="--help"
+	$(PY) -m local.fleet $(FLEET_ARGS)
 
 # Exits 1 when it printed a FAIL line; make then adds its own "Error 1" line
 # (and exits 2): `.venv/bin/python -m authorizer doctor` gives the bare status.

@@ -43,20 +43,23 @@ side, chosen with ``path_decoding``:
 The function backend gets ``Fn-Http-Request-Url`` in the same form.
 
 Functions are reached over their fdk unix sockets: ``functions`` maps each
-``functionId`` in the specification to a socket path. ``url_rewrites`` maps
+``functionId`` in the specification to a socket path, or to a list of them
+(several containers of one function, called round-robin as a scaled-out
+function is; ``make fleet``). ``url_rewrites`` maps
 placeholders in backend URLs (e.g. ``https://<oic-host>``) to local servers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -133,7 +136,7 @@ class LocalGateway:
         self,
         spec: dict[str, Any],
         *,
-        functions: dict[str, str],
+        functions: Mapping[str, str | list[str]],
         path_prefix: str = "",
         url_rewrites: dict[str, str] | None = None,
         clock: Callable[[], float] = time.time,
@@ -143,7 +146,8 @@ class LocalGateway:
             raise ValueError(f"path_decoding must be one of {sorted(PATH_DECODINGS)}")
         self.path_decoding = path_decoding
         self.spec = spec
-        self.functions = functions
+        self.functions = {fid: itertools.cycle([where] if isinstance(where, str) else where)
+                          for fid, where in functions.items()}
         self.path_prefix = path_prefix.rstrip("/")
         self.url_rewrites = url_rewrites or {}
         self.clock = clock
@@ -472,9 +476,10 @@ class LocalGateway:
     async def _call_function(self, function_id: str, body: bytes, headers: dict[str, str],
                              extra: list[tuple[str, str]] | None = None,
                              timeout: float = 30.0) -> tuple[int, CIMultiDictProxy[str], bytes]:
-        socket_path = self.functions.get(function_id)
-        if socket_path is None:
+        containers = self.functions.get(function_id)
+        if containers is None:
             return 502, CIMultiDictProxy(CIMultiDict()), b""
+        socket_path = next(containers)
         all_headers: CIMultiDict[str] = CIMultiDict({
             "Fn-Call-Id": uuid.uuid4().hex,
             "Fn-Deadline": datetime.fromtimestamp(time.time() + timeout).astimezone().isoformat(),

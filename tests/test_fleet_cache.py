@@ -163,6 +163,21 @@ def test_a_throttled_fetch_backs_off_the_whole_fleet() -> None:
     assert endpoint.calls == 2
 
 
+def test_a_short_shared_back_off_is_waited_out_not_failed() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+
+    telling, waiting = fleet(store, clock), fleet(store, clock, sleep=sleep)
+    telling.publish_throttle("idp\0client", clock.now + 0.5)  # a 429 with Retry-After its client waits out
+    token = ask(waiting, endpoint, clock)  # 0.5 s fits in half of the 1.5 s left: wait, then ask
+    assert token.token_type == "Bearer" and slept == [0.5] and endpoint.calls == 1
+
+
 def test_waiters_get_the_holders_token_and_holders_of_a_valid_token_do_not_wait() -> None:
     clock = FakeClock()
     store, endpoint = DictStore(clock), Endpoint(clock)

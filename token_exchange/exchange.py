@@ -52,6 +52,10 @@ class TokenExchanger:
         self.fleet = fleet
         self._monotonic = monotonic
         self._scopes = " ".join(sorted(config.scope.split()))
+        self._throttle_material = config.token_url  # the rate limit is the identity domain's
+        if fleet is not None:
+            # Every back-off the endpoint asks for is the whole fleet's, not just this container's.
+            self.client.on_throttled = lambda retry_at: fleet.publish_throttle(self._throttle_material, retry_at)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], cache: TokenCache | None = None) -> TokenExchanger:
@@ -95,7 +99,7 @@ class TokenExchanger:
                 serve_until=lambda token: self.cache.refresh_points(token)[1],
                 deadline=deadline,
                 wait_for_others=not self.cache.holds_usable(key),
-                throttle_material=f"{self.config.token_url}\0{self.config.client_id}",
+                throttle_material=self._throttle_material,
             )
 
         fleet = self.fleet

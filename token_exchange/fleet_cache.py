@@ -246,7 +246,7 @@ class FleetCache:
                 self.stats.hits += 1
                 return found
             self.stats.misses += 1
-            self._check_throttle(sealer, throttle)
+            self._check_throttle(sealer, throttle, deadline)
             if self._op(lambda: self._store.put_if_absent(lock, b"1", self._lock_ms)):
                 return self._fetch_and_publish(sealer, name, lock, throttle, fetch, serve_until)
             if not wait_for_others:
@@ -261,7 +261,7 @@ class FleetCache:
                 if found is not None:
                     self.stats.hits += 1
                     return found
-                self._check_throttle(sealer, throttle)
+                self._check_throttle(sealer, throttle, deadline)
                 if self._op(lambda: self._store.put_if_absent(lock, b"1", self._lock_ms)):
                     return self._fetch_and_publish(sealer, name, lock, throttle, fetch, serve_until)
         except _Bypass:
@@ -312,7 +312,8 @@ class FleetCache:
         # The writer's clock set the entry's life; ours decides if it is still good.
         return token if self._clock() < serve_until(token) else None
 
-    def _check_throttle(self, sealer: Sealer, name: str) -> None:
+    def _check_throttle(self, sealer: Sealer, name: str, deadline: float) -> None:
+        """Wait out a shared back-off that ends in time for a request; else raise."""
         blob = self._op(lambda: self._store.get(name))
         if not isinstance(blob, bytes):
             return
@@ -321,8 +322,25 @@ class FleetCache:
             retry_at = float(payload) if payload is not None else 0.0
         except ValueError:
             retry_at = 0.0
-        if retry_at > self._clock():
-            raise TokenEndpointThrottled("token endpoint is throttling the fleet (shared back-off)", retry_at)
+        wait = retry_at - self._clock()
+        if wait <= 0:
+            return
+        if wait < (deadline - self._monotonic()) / 2:  # the other half is left for the request
+            self._sleep(wait)
+            return
+        raise TokenEndpointThrottled("token endpoint is throttling the fleet (shared back-off)", retry_at)
+
+    def publish_throttle(self, throttle_material: str, retry_at: float) -> None:
+        """Tell the fleet: no token request before ``retry_at`` (wall clock). Best effort."""
+        with contextlib.suppress(_Bypass):
+            sealer = self._current_sealer()
+            self._publish_marker(sealer, sealer.name("throttle", throttle_material), retry_at)
+
+    def _publish_marker(self, sealer: Sealer, name: str, retry_at: float) -> None:
+        ttl_ms = int((retry_at - self._clock()) * 1000)
+        if ttl_ms > 0:
+            marker = sealer.seal(name, repr(retry_at).encode())
+            self._best_effort(lambda: self._store.put(name, marker, ttl_ms))
 
     def _fetch_and_publish(self, sealer: Sealer, name: str, lock: str, throttle: str,
                            fetch: Callable[[], IssuedToken],
@@ -330,10 +348,7 @@ class FleetCache:
         try:
             token = fetch()
         except TokenEndpointThrottled as throttled:
-            ttl_ms = int((throttled.retry_at - self._clock()) * 1000)
-            if ttl_ms > 0:
-                marker = sealer.seal(throttle, repr(throttled.retry_at).encode())
-                self._best_effort(lambda: self._store.put(throttle, marker, ttl_ms))
+            self._publish_marker(sealer, throttle, throttled.retry_at)
             self._best_effort(lambda: self._store.delete(lock))
             raise
         except Exception:

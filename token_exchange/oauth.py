@@ -107,6 +107,8 @@ class TokenClient:
         self._rng = rng
         self._signing_keys: dict[str, Any] = {}
         self._quiet_until = float("-inf")  # wall clock: no request before (429/503 back-off)
+        # Told of every back-off (wall-clock end), so the fleet cache can share it.
+        self.on_throttled: Callable[[float], None] | None = None
         self.requests_sent = 0
 
     # -- public ------------------------------------------------------------
@@ -133,6 +135,8 @@ class TokenClient:
                     wait = problem.retry_after
                     if wait is None:
                         wait = DEFAULT_THROTTLE_SECONDS * (0.75 + self._rng() / 2)  # not in step with others
+                    if self.on_throttled is not None:
+                        self.on_throttled(self._clock() + wait)
                     if self._monotonic() + wait >= deadline - 0.05:
                         # Cannot wait it out within this call: say so now, and ask
                         # nobody again before the endpoint allows it.
