@@ -22,9 +22,10 @@ from typing import Any
 import requests
 
 from local.fnrun import ROOT
+from local.idp import App
 from local.logview import LogFollower
 from local.seed import APIGW_AUDIENCE, APIGW_OTHER_SCOPE, APIGW_SCOPE, VENDOR_ID
-from local.stack import Stack, remove_run_files, start_stack, write_run_files
+from local.stack import VENDOR_B_ID, Stack, remove_run_files, start_stack, write_run_files
 
 HELLO = "/HELLO_WORLD/1.0/hello"
 FORBIDDEN = "/ORDERS/1.0/new"  # no rule of the local access policy names it
@@ -169,6 +170,23 @@ def run_demo(stack: Stack) -> list[Step]:
              lambda: get(stack.policy_url + HELLO, headers=bearer, timeout=30), oic_answer("oic-client"))
     run_step(stack, steps, "access policy: ORDERS (no rule)", 401,
              lambda: get(stack.policy_url + FORBIDDEN, headers=bearer, timeout=30), challenge)
+
+    # 6. Usage plans: the verified client id names the vendor. Vendor B (bronze,
+    # 2 calls a day) is throttled while vendor A (gold) is still served.
+    vendor_b = seeded.idp.mint(App(VENDOR_B_ID, name="Vendor B"), None, APIGW_AUDIENCE + APIGW_SCOPE)
+
+    def retry_after(response: requests.Response) -> str:
+        seconds = response.headers.get("Retry-After", "")
+        if not seconds.isdigit() or int(seconds) <= 1:  # 1 s would be the rate limit, not the daily quota
+            return f"UNEXPECTED: Retry-After {seconds!r}"
+        return f"Retry-After: {seconds} s (bronze: 2 calls a day)"
+
+    for n in (1, 2):
+        run_step(stack, steps, f"usage plans: vendor B call {n} of its 2", 200, calling(stack.plans_url, vendor_b),
+                 oic_answer("oic-client"))
+    run_step(stack, steps, "usage plans: vendor B call 3", 429, calling(stack.plans_url, vendor_b), retry_after)
+    run_step(stack, steps, "usage plans: vendor A meanwhile", 200, calling(stack.plans_url, token),
+             oic_answer("oic-client"))
     return steps
 
 
@@ -198,6 +216,7 @@ The local chain is running. Paste these into another terminal:
   curl -i -H "Authorization: Bearer $TOKEN" {stack.context_url}{HELLO}   # authorizer-context
   curl -i -H "Authorization: Bearer $TOKEN" {stack.backend_url}{HELLO}    # function backend
   curl -i {stack.context_url}{HELLO}                                        # no token: 401
+  curl -i -H "Authorization: Bearer $TOKEN" {stack.plans_url}{HELLO}    # with usage plans (gold)
   curl -i -H "Authorization: Bearer $TOKEN" {stack.policy_url}{HELLO}   # access policy: allowed
   curl -i -H "Authorization: Bearer $TOKEN" {stack.policy_url}{FORBIDDEN}    # access policy: no rule, 401
 
@@ -231,7 +250,7 @@ Press Ctrl-C to stop.
 
 
 def main(argv: list[str]) -> int:
-    print("starting the local chain: identity provider, OIC stub, 4 functions under fdk, 3 gateway deployments...",
+    print("starting the local chain: identity provider, OIC stub, 4 functions under fdk, 4 gateway deployments...",
           flush=True)
     started = time.perf_counter()
     stack = start_stack()

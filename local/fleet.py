@@ -226,13 +226,13 @@ def _rate(text: str) -> tuple[int, int]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make fleet", description=__doc__.split("\n\n")[0])
     parser.add_argument("--containers", "-k", type=int, default=8, help="containers per function (K)")
-    parser.add_argument("--users", "-n", type=int, default=500, help="distinct users (N)")
+    parser.add_argument("--users", "-n", type=int, default=300, help="distinct users (N)")
     parser.add_argument("--calls-per-user", "-c", type=int, default=None, help="calls per user (default K)")
     parser.add_argument("--in-flight", "-w", type=int, default=None, help="calls in flight (default K)")
     parser.add_argument("--tier", choices=sorted(TIERS), default=None,
                         help="enforce this identity domain tier's Token Mgmt limit instead of --rate")
-    parser.add_argument("--rate", default="20/600",
-                        help="the IdP's token limit, <per second>/<per minute> (default 20/600: scaled to this "
+    parser.add_argument("--rate", default="100/600",
+                        help="the IdP's token limit, <per second>/<per minute> (default 100/600: scaled to this "
                              "machine's throughput, see docs/scale.md)")
     parser.add_argument("--topology", choices=["both", "function-backend", "authorizer-context"], default="both")
     parser.add_argument("--seed", type=int, default=12)

@@ -18,6 +18,9 @@ It does what the OCI documentation says the gateway does, and no more:
   (rename, set, then filter, as documented) with ``${request.auth[x]}``,
   ``${request.path[x]}``, ``${request.headers[x]}``, ``${request.query[x]}``;
   a missing key becomes an empty string;
+* ``usagePlans`` (``tokenLocations``) with usage plans and subscribers
+  given to the gateway (``local.usage_plans``): 429 beyond an entitlement's
+  rate limit or quota;
 * ``HTTP_BACKEND`` with its connect/read/send timeouts (502 unreachable,
   504 timed out), ``ORACLE_FUNCTIONS_BACKEND`` (the function called with the
   ``Fn-Intent: httprequest`` / ``Fn-Http-*`` headers, its ``Fn-Http-Status``
@@ -68,6 +71,8 @@ import aiohttp
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict, CIMultiDictProxy, MultiMapping
+
+from local.usage_plans import UsagePlans
 
 PATH_DECODINGS = {"decoded", "raw"}
 MIN_CACHE_SECONDS = 60.0
@@ -139,6 +144,7 @@ class LocalGateway:
         functions: Mapping[str, str | list[str]],
         path_prefix: str = "",
         url_rewrites: dict[str, str] | None = None,
+        usage_plans: UsagePlans | None = None,
         clock: Callable[[], float] = time.time,
         path_decoding: str = "decoded",
     ) -> None:
@@ -150,6 +156,7 @@ class LocalGateway:
                           for fid, where in functions.items()}
         self.path_prefix = path_prefix.rstrip("/")
         self.url_rewrites = url_rewrites or {}
+        self.usage_plans = usage_plans
         self.clock = clock
         self.routes = [
             Route(r["path"], compile_route(r["path"]), {m.upper() for m in r.get("methods", ["ANY"])},
@@ -254,6 +261,17 @@ class LocalGateway:
             allowed_scopes = set(route.policies["authorization"].get("allowedScope", []))
             if allowed_scopes.isdisjoint(auth.scopes):
                 return _error(403, "Forbidden")
+        plans_policy = self.spec.get("requestPolicies", {}).get("usagePlans")
+        if plans_policy is not None and self.usage_plans is not None:
+            client_token = next((str(value) for value in (
+                self._context_value(location, request, path_params, auth)
+                for location in plans_policy.get("tokenLocations", [])) if value), None)
+            refusal = self.usage_plans.admit(client_token)
+            if refusal is not None:
+                refused = _error(refusal.status, refusal.message)
+                if refusal.retry_after is not None:
+                    refused.headers["Retry-After"] = str(refusal.retry_after)
+                return refused
 
         headers = CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP)
         query = request.query

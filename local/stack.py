@@ -8,6 +8,8 @@
   ``/ctx`` (authorizer-context), ``/fn`` (function backend) and ``/acl``
   (authorizer-context with per-integration rules: HELLO_WORLD allowed,
   every other integration refused).
+* the function backend again with usage plans (its own port, ``/fn`` too):
+  vendor A on the gold plan, vendor B on bronze with a quota of 2 calls a day.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 from local.fnrun import ROOT, FnProcess
 from local.gateway import LocalGateway
 from local.seed import APIGW_AUDIENCE, APIGW_OTHER_SCOPE, APIGW_SCOPE, VENDOR_ID, Seeded, seeded_stack
+from local.usage_plans import UsagePlans
 
 CONTEXT_SPEC = ROOT / "deploy" / "apigw-authorizer-context.json"
 BACKEND_SPEC = ROOT / "deploy" / "apigw-function-backend.json"
@@ -28,6 +31,9 @@ POLICY_SPEC = ROOT / "deploy" / "apigw-access-policy.json"
 # The /acl deployment's rules: the vendor may call HELLO_WORLD, nothing else.
 LOCAL_ACCESS_POLICY = json.dumps({"rules": [{"name": "hello-world", "path": "/HELLO_WORLD/*",
                                              "scopes": [APIGW_SCOPE]}]})
+USAGE_PLANS_SPEC = ROOT / "deploy" / "apigw-usage-plans.json"
+USAGE_PLANS_EXAMPLE = ROOT / "deploy" / "usage-plans.example.json"
+VENDOR_B_ID = "vendor-b-app"
 
 
 @dataclass
@@ -48,6 +54,10 @@ class Stack:
     @property
     def policy_url(self) -> str:
         return self.gateways["acl"].url
+
+    @property
+    def plans_url(self) -> str:
+        return self.gateways["plans"].url
 
     def stop(self) -> None:
         for gateway in self.gateways.values():
@@ -74,6 +84,10 @@ class Stack:
         self.gateways["acl" + suffix] = LocalGateway(load_spec(POLICY_SPEC), functions=policy_sockets,
                                                      path_prefix="/acl", url_rewrites=rewrites,
                                                      path_decoding=path_decoding).start()
+        # The function backend again, with usage plans, on its own port (same /fn prefix the backend strips).
+        self.gateways["plans" + suffix] = LocalGateway(
+            load_spec(USAGE_PLANS_SPEC), functions=sockets, path_prefix="/fn", url_rewrites=rewrites,
+            path_decoding=path_decoding, usage_plans=demo_usage_plans()).start()
 
 
 def start_stack(seeded: Seeded | None = None, path_decodings: tuple[str, ...] = ("decoded",)) -> Stack:
@@ -100,6 +114,18 @@ def start_stack(seeded: Seeded | None = None, path_decodings: tuple[str, ...] = 
         stack.stop()
         raise
     return stack
+
+
+def demo_usage_plans() -> UsagePlans:
+    """The shipped example plans, vendor A (the seed's vendor app) on gold and
+    vendor B on bronze, with bronze's quota cut to 2 calls a day so the demo reaches it."""
+    text = (USAGE_PLANS_EXAMPLE.read_text().replace("<vendor-a-client-id>", VENDOR_ID)
+            .replace("<vendor-b-client-id>", VENDOR_B_ID))
+    example = json.loads(text)
+    bronze = example["usagePlans"]["<bronze-usage-plan-ocid>"]["entitlements"][0]
+    bronze["quota"]["value"] = 2
+    bronze["rateLimit"]["value"] = 20  # so the quota, not the rate, is what the demo reaches
+    return UsagePlans(example["usagePlans"], example["subscribers"])
 
 
 def load_spec(path: Any) -> dict[str, Any]:

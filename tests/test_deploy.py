@@ -50,6 +50,7 @@ def terraform_paths() -> set[str]:
         "response_headers.value": "routes[].responsePolicies.headerTransformations",
         "response_filter.value": "routes[].responsePolicies.headerTransformations.filterHeaders",
         "response_filter_item.value": "routes[].responsePolicies.headerTransformations.filterHeaders.items[]",
+        "usage_plans.value": "requestPolicies.usagePlans",
     }
     paths = set()
     for alias, json_path in aliases.items():
@@ -204,3 +205,98 @@ def test_terraform_outputs_variables_and_example() -> None:
     commands = [line for line in script.splitlines() if not line.lstrip().startswith("#")]
     assert any("fn build" in line for line in commands) and any("docker push" in line for line in commands)
     assert not any("fn deploy" in line for line in commands)  # never bumps func.yaml
+
+
+
+
+# -- the specifications and usage plans against the oci SDK's own models ----------------
+
+
+def sdk_problems(value: Any, type_name: str, path: str = "$") -> list[str]:
+    """Every member the SDK model does not know, or of the wrong type (a strict
+    walk over swagger_types / attribute_map, discriminators included)."""
+    import oci.apigateway.models as models
+
+    if type_name.startswith("list["):
+        if not isinstance(value, list):
+            return [f"{path}: not a list"]
+        return [p for i, item in enumerate(value) for p in sdk_problems(item, type_name[5:-1], f"{path}[{i}]")]
+    if type_name.startswith("dict(str, "):
+        if not isinstance(value, dict):
+            return [f"{path}: not an object"]
+        return [p for k, v in value.items() for p in sdk_problems(v, type_name[10:-1], f"{path}.{k}")]
+    scalars: dict[str, Any] = {"str": str, "int": int, "float": (int, float), "bool": bool, "object": object}
+    if type_name in scalars:
+        ok = isinstance(value, scalars[type_name]) and not (type_name in ("int", "float") and isinstance(value, bool))
+        return [] if ok else [f"{path}: not {type_name}"]
+    model = getattr(models, type_name)
+    if not isinstance(value, dict):
+        return [f"{path}: not an object ({type_name})"]
+    if hasattr(model, "get_subtype"):
+        model = getattr(models, model.get_subtype(value))
+    instance = model()
+    by_json = {json_name: attr for attr, json_name in instance.attribute_map.items()}
+    problems = [f"{path}.{key}: unknown to {model.__name__}" for key in value if key not in by_json]
+    for key, member in value.items():
+        if key in by_json:
+            problems += sdk_problems(member, instance.swagger_types[by_json[key]], f"{path}.{key}")
+    return problems
+
+
+@pytest.mark.parametrize("spec_path", SPECS, ids=lambda p: p.name)
+def test_specs_are_valid_sdk_api_specifications(spec_path: Any) -> None:
+    assert sdk_problems(json.loads(spec_path.read_text()), "ApiSpecification") == []
+
+
+def test_the_sdk_walk_finds_what_is_wrong() -> None:
+    spec = json.loads((DEPLOY / "apigw-usage-plans.json").read_text())
+    spec["requestPolicies"]["usagePlans"]["tokenLocation"] = "request.auth[client_id]"  # singular: a typo
+    spec["routes"][0]["backend"]["functionid"] = "x"  # wrong case, inside a discriminated subtype
+    problems = sdk_problems(spec, "ApiSpecification")
+    assert len(problems) == 2 and "tokenLocation" in problems[0] and "OracleFunctionBackend" in problems[1]
+
+
+def test_usage_plans_spec_is_the_function_backend_spec_plus_the_verified_client_id() -> None:
+    backend = json.loads((DEPLOY / "apigw-function-backend.json").read_text())
+    plans = json.loads((DEPLOY / "apigw-usage-plans.json").read_text())
+    assert plans["requestPolicies"].pop("usagePlans") == {"tokenLocations": ["request.auth[client_id]"]}
+    assert plans == backend  # nothing else differs: no drift between the two
+
+
+def test_usage_plan_example_is_what_the_sdk_takes() -> None:
+    example = json.loads((DEPLOY / "usage-plans.example.json").read_text())
+    for plan in example["usagePlans"].values():
+        assert sdk_problems(plan, "CreateUsagePlanDetails") == []
+    for subscriber in example["subscribers"]:
+        assert sdk_problems(subscriber, "CreateSubscriberDetails") == []
+        assert set(subscriber["usagePlans"]) <= set(example["usagePlans"])
+
+
+def test_terraform_usage_plans_use_the_providers_attribute_names() -> None:
+    """Attribute names of oci_apigateway_usage_plan / oci_apigateway_subscriber as the
+    provider documents them (website/docs/r/apigateway_usage_plan.html.markdown,
+    apigateway_subscriber.html.markdown in oracle/terraform-provider-oci)."""
+    with (DEPLOY / "terraform" / "main.tf").open() as handle:
+        resources = hcl2.load(handle)["resource"]
+    found = {kind.strip('"'): body for block in resources for kind, named in block.items()
+             for body in named.values()}
+
+    def names(block: dict[str, Any]) -> set[str]:
+        return {key.strip('"') for key in block if not key.startswith("__")}
+
+    def dynamic(block: dict[str, Any], name: str) -> dict[str, Any]:
+        found_block: dict[str, Any] = next(d[f'"{name}"'] for d in block["dynamic"] if f'"{name}"' in d)
+        return found_block["content"][0]  # type: ignore[no-any-return]
+
+    plan = found["oci_apigateway_usage_plan"]
+    assert names(plan) <= {"for_each", "compartment_id", "display_name", "entitlements", "defined_tags",
+                           "freeform_tags"}
+    entitlement = plan["entitlements"][0]
+    assert names(entitlement) <= {"name", "description", "rate_limit", "quota", "targets", "dynamic"}
+    assert names(entitlement["rate_limit"][0]) == {"unit", "value"}
+    assert names(entitlement["targets"][0]) == {"deployment_id"}
+    assert names(dynamic(entitlement, "quota")) == {"value", "unit", "reset_policy", "operation_on_breach"}
+    subscriber = found["oci_apigateway_subscriber"]
+    assert names(subscriber) <= {"for_each", "compartment_id", "display_name", "usage_plans", "dynamic",
+                                 "defined_tags", "freeform_tags", "locks"}
+    assert names(dynamic(subscriber, "clients")) == {"name", "token"}

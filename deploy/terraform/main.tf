@@ -8,7 +8,10 @@ locals {
     "authorizer-context" = "apigw-authorizer-context.json"
     "function-backend"   = "apigw-function-backend.json"
     "access-policy"      = "apigw-access-policy.json"
+    "usage-plans"        = "apigw-usage-plans.json"
   }[var.topology]
+  # usage-plans is the function-backend topology with per-vendor quotas.
+  backend_topology = contains(["function-backend", "usage-plans"], var.topology)
   spec = jsondecode(
     replace(replace(replace(replace(
       file("${path.module}/../${local.spec_file}"),
@@ -49,7 +52,7 @@ resource "oci_functions_function" "authorizer" {
   memory_in_mbs      = 256
   timeout_in_seconds = 30
   # In the authorizer-context topology the authorizer also obtains the OIC token.
-  config = var.topology == "function-backend" ? local.authorizer_config : merge(local.authorizer_config, local.exchange_config)
+  config = local.backend_topology ? local.authorizer_config : merge(local.authorizer_config, local.exchange_config)
 }
 
 resource "oci_functions_function" "token_exchange" {
@@ -128,6 +131,13 @@ resource "oci_apigateway_deployment" "oic" {
         parameters                  = try(local.authentication.parameters, null)
         cache_key                   = try(local.authentication.cacheKey, null)
         token_header                = try(local.authentication.tokenHeader, null)
+      }
+      # The verified client id (request.auth[client_id]) names the vendor, not a caller-supplied header.
+      dynamic "usage_plans" {
+        for_each = try([local.spec.requestPolicies.usagePlans], [])
+        content {
+          token_locations = usage_plans.value.tokenLocations
+        }
       }
     }
 
@@ -215,6 +225,50 @@ resource "oci_apigateway_deployment" "oic" {
           }
         }
       }
+    }
+  }
+}
+
+# Per-vendor quotas (topology usage-plans): one usage plan per tier, one
+# subscriber per vendor whose client token is its client id in the identity domain.
+resource "oci_apigateway_usage_plan" "tier" {
+  for_each       = var.topology == "usage-plans" ? var.usage_plans : {}
+  compartment_id = var.compartment_ocid
+  display_name   = each.key
+
+  entitlements {
+    name        = "oic-calls"
+    description = "the integrations behind ${oci_apigateway_deployment.oic.display_name}"
+    rate_limit {
+      unit  = "SECOND"
+      value = each.value.requests_per_second
+    }
+    dynamic "quota" {
+      for_each = each.value.quota == null ? [] : [each.value]
+      content {
+        value               = quota.value.quota
+        unit                = quota.value.quota_unit
+        reset_policy        = "CALENDAR"
+        operation_on_breach = "REJECT"
+      }
+    }
+    targets {
+      deployment_id = oci_apigateway_deployment.oic.id
+    }
+  }
+}
+
+resource "oci_apigateway_subscriber" "vendor" {
+  for_each       = var.topology == "usage-plans" ? var.subscribers : {}
+  compartment_id = var.compartment_ocid
+  display_name   = each.key
+  usage_plans    = [oci_apigateway_usage_plan.tier[each.value.usage_plan].id]
+
+  dynamic "clients" {
+    for_each = each.value.client_ids
+    content {
+      name  = clients.value
+      token = clients.value
     }
   }
 }

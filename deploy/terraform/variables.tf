@@ -37,12 +37,12 @@ variable "subnet_ocid" {
 }
 
 variable "topology" {
-  description = "authorizer-context (the authorizer returns the OIC token), function-backend (the token-exchange function calls OIC), or access-policy (authorizer-context with per-integration rules)."
+  description = "authorizer-context (the authorizer returns the OIC token), function-backend (the token-exchange function calls OIC), access-policy (authorizer-context with per-integration rules), or usage-plans (function-backend with per-vendor quotas)."
   type        = string
   default     = "authorizer-context"
   validation {
-    condition     = contains(["authorizer-context", "function-backend", "access-policy"], var.topology)
-    error_message = "topology must be authorizer-context, function-backend or access-policy."
+    condition     = contains(["authorizer-context", "function-backend", "access-policy", "usage-plans"], var.topology)
+    error_message = "topology must be authorizer-context, function-backend, access-policy or usage-plans."
   }
 }
 
@@ -133,4 +133,23 @@ variable "path_prefix" {
   description = "Deployment path prefix."
   type        = string
   default     = "/oic"
+}
+
+variable "usage_plans" {
+  description = "usage-plans topology: tier name -> requests per second, and an optional quota per quota_unit (MINUTE, HOUR, DAY, WEEK or MONTH)."
+  type = map(object({
+    requests_per_second = number
+    quota               = optional(number)
+    quota_unit          = optional(string, "DAY")
+  }))
+  default = {}
+}
+
+variable "subscribers" {
+  description = "usage-plans topology: vendor name -> its client ids in the identity domain (the verified client_id is the client token) and its tier."
+  type = map(object({
+    client_ids = list(string)
+    usage_plan = string
+  }))
+  default = {}
 }
