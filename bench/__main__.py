@@ -5,7 +5,7 @@ each is printed as a ratio to a baseline measured in the same run, with the
 calls interleaved so that both see the same noise. Nothing here is a test.
 
     python -m bench            # everything (a few minutes)
-    python -m bench inprocess  # one figure: inprocess, warm, cold, idp, rss, footprint, introspection, backend
+    python -m bench inprocess  # one figure: inprocess, warm, cold, idp, rss, footprint, introspection, backend, fleet
 """
 
 from __future__ import annotations
@@ -456,6 +456,63 @@ def bench_backend(n: int = 2000) -> None:
         f"trivial + OIC + {b_ms - t_ms - o_ms:.2f} ms", "reported", True)
 
 
+def bench_fleet_cache(n: int = 2000, block: int = 100) -> None:
+    """The fleet cache over TLS to a local redis-server, beside an in-process hit.
+    The token endpoint is a function returning at once: a miss is the cache's
+    own cost (GET, GET back-off, SET NX, SET, DEL), not the identity provider's."""
+    from local.redis_server import RedisServer
+    from token_exchange.cache import TokenCache
+    from token_exchange.fleet_cache import CircuitBreaker, FleetCache
+    from token_exchange.fleet_store import FleetCacheSettings, RedisStore
+    from token_exchange.oauth import IssuedToken
+
+    print(f"fleet cache: {n} in-process hits, shared-cache hits and misses, interleaved (TLS, loopback)", flush=True)
+    server = RedisServer().start()
+    try:
+        key = os.urandom(32)
+        settings = FleetCacheSettings.from_env({**server.env(base64.b64encode(key).decode()),
+                                                "SHARED_CACHE_TIMEOUT_MS": "1000"})
+        assert settings is not None
+        store = RedisStore(settings)
+        fleet = FleetCache(store, lambda: key, breaker=CircuitBreaker(time.monotonic))
+        local = TokenCache(time.time)
+
+        def endpoint() -> IssuedToken:
+            now = time.time()
+            return IssuedToken("x" * 900, "Bearer", now + 3600, now)  # about the size of an IDCS token
+
+        def serve_until(token: IssuedToken) -> float:
+            return token.expires_at - 600
+
+        local.get("hit", endpoint)
+        fleet.token("hit", endpoint, serve_until=serve_until, deadline=time.monotonic() + 5)
+        timings: dict[str, list[float]] = {"local": [], "hit": [], "miss": []}
+        for start in range(0, n, block):
+            for _ in range(block):
+                t = time.perf_counter()
+                local.get("hit", endpoint)
+                timings["local"].append(time.perf_counter() - t)
+            for _ in range(block):
+                t = time.perf_counter()
+                fleet.token("hit", endpoint, serve_until=serve_until, deadline=time.monotonic() + 5)
+                timings["hit"].append(time.perf_counter() - t)
+            for i in range(start, start + block):
+                t = time.perf_counter()
+                fleet.token(f"miss-{i}", endpoint, serve_until=serve_until, deadline=time.monotonic() + 5)
+                timings["miss"].append(time.perf_counter() - t)
+        assert fleet.stats.bypasses == 0, fleet.stats
+        local_us, hit_us, miss_us = (median_us(timings[k]) for k in ("local", "hit", "miss"))
+        row("shared-cache hit (p50: GET over TLS, AES-GCM open)", f"{hit_us:.0f} µs",
+            f"in-process hit {local_us:.1f} µs", f"+{hit_us - local_us:.0f} µs", "reported (once per container "
+            "per token; in-process hits after)", True)
+        row("shared-cache miss (p50: 5 round trips around an instant fetch)", f"{miss_us:.0f} µs",
+            f"shared-cache hit {hit_us:.0f} µs", f"{miss_us / hit_us:.1f}x a hit", "reported (once per token "
+            "for the whole fleet)", True)
+        store.close()
+    finally:
+        server.stop()
+
+
 FIGURES: dict[str, Callable[[], None]] = {
     "inprocess": bench_inprocess,
     "warm": bench_warm,
@@ -465,6 +522,7 @@ FIGURES: dict[str, Callable[[], None]] = {
     "footprint": bench_footprint,
     "introspection": bench_introspection,
     "backend": bench_backend,
+    "fleet": bench_fleet_cache,
 }
 
 
