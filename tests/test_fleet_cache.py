@@ -402,14 +402,14 @@ def test_the_fleet_shares_one_token_per_user_and_a_killed_cache_fails_no_call(st
     from local.fnrun import ROOT, FnProcess
     from local.redis_server import RedisServer
     from tests.conftest import FUNCTION_OUTPUT
-    from tests.test_exchange_fn import BACKEND_DIR, TOKEN_PATH, gateway_call
+    from tests.test_backend_fn import BACKEND_DIR, TOKEN_PATH, gateway_call, user_env
     from tests.tokens import single
 
     server = RedisServer().start()
     users = [f"fleet-user-{i}@example.com" for i in range(8)]
     stack.idp.users.update(users)
     fleet_env = server.env(base64.b64encode(os.urandom(32)).decode())
-    backends = [FnProcess(BACKEND_DIR, {**stack.jwt_bearer_env(), **fleet_env, "OIC_BASE_URL": stack.oic.url},
+    backends = [FnProcess(BACKEND_DIR, {**user_env(stack), **fleet_env},
                           FUNCTION_OUTPUT) for _ in range(3)]
     authorizers = [FnProcess(ROOT, {**stack.authorizer_env(), **stack.jwt_bearer_env(), **fleet_env},
                              FUNCTION_OUTPUT) for _ in range(2)]
@@ -417,7 +417,7 @@ def test_the_fleet_shares_one_token_per_user_and_a_killed_cache_fails_no_call(st
     try:
         # fdk imports the function on its first call: warm all five at once,
         # with calls that need no token (a refused path, a malformed token).
-        warm = [threading.Thread(target=gateway_call, args=(fn, "GET", "/%2e%2e/x", {})) for fn in backends]
+        warm = [threading.Thread(target=gateway_call, args=(fn, "GET", "/x", {})) for fn in backends]  # 401
         warm += [threading.Thread(target=fn.call, args=(single("x.y.z"),)) for fn in authorizers]
         for thread in warm:
             thread.start()
@@ -454,14 +454,14 @@ def test_a_throttled_identity_domain_gets_a_fast_clear_answer_fleet_wide(stack: 
     from local.fnrun import ROOT, FnProcess
     from local.redis_server import RedisServer
     from tests.conftest import FUNCTION_OUTPUT
-    from tests.test_exchange_fn import BACKEND_DIR, TOKEN_PATH, gateway_call
+    from tests.test_backend_fn import BACKEND_DIR, TOKEN_PATH, gateway_call, user_env
     from tests.tokens import single
 
     server = RedisServer().start()
     users = [f"throttled-user-{i}@example.com" for i in range(4)]
     stack.idp.users.update(users)
     fleet_env = server.env(base64.b64encode(os.urandom(32)).decode())
-    backends = [FnProcess(BACKEND_DIR, {**stack.jwt_bearer_env(), **fleet_env, "OIC_BASE_URL": stack.oic.url},
+    backends = [FnProcess(BACKEND_DIR, {**user_env(stack), **fleet_env},
                           FUNCTION_OUTPUT) for _ in range(2)]
     authorizer = FnProcess(ROOT, {**stack.authorizer_env(), **stack.jwt_bearer_env(), **fleet_env}, FUNCTION_OUTPUT)
     FnProcess.start_all([*backends, authorizer])
