@@ -5,14 +5,21 @@ with, read with the wrong key, raced), then through the fdk runtime."""
 from __future__ import annotations
 
 import base64
+import contextlib
+import json
 import os
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from local.fnrun import ROOT, FnProcess
+from tests.conftest import FUNCTION_OUTPUT
 from tests.fakeclock import FakeClock
+from tests.test_backend_fn import BACKEND_DIR, TOKEN_PATH, gateway_call, user_env
+from tests.tokens import single
 from token_exchange.fleet_cache import CircuitBreaker, FleetBusy, FleetCache, Sealer, StoreUnavailable, parse_key
 from token_exchange.fleet_store import FleetCacheSettings, RedisStore
 from token_exchange.oauth import IssuedToken
@@ -398,94 +405,88 @@ def test_restart_mid_run_and_a_hung_server_never_fail_a_call(redis_server: Any) 
 # -- through the fdk runtime: several containers, both topologies -------------------------
 
 
-def test_the_fleet_shares_one_token_per_user_and_a_killed_cache_fails_no_call(stack: Any) -> None:
-    from local.fnrun import ROOT, FnProcess
+@dataclass
+class Fleet:
+    server: Any  # local.redis_server.RedisServer
+    backends: list[FnProcess]
+    authorizers: list[FnProcess]
+    users: list[str]
+
+
+@contextlib.contextmanager
+def fleet_of(stack: Any, name: str, backends: int, authorizers: int, users: int) -> Iterator[Fleet]:
+    """A redis-server, and containers of both functions (jwt_bearer) sharing it,
+    started and warmed at once (fdk imports a function on its first call: here
+    calls that need no token, a missing one and a malformed one)."""
     from local.redis_server import RedisServer
-    from tests.conftest import FUNCTION_OUTPUT
-    from tests.test_backend_fn import BACKEND_DIR, TOKEN_PATH, gateway_call, user_env
-    from tests.tokens import single
 
     server = RedisServer().start()
-    users = [f"fleet-user-{i}@example.com" for i in range(8)]
-    stack.idp.users.update(users)
-    fleet_env = server.env(base64.b64encode(os.urandom(32)).decode())
-    backends = [FnProcess(BACKEND_DIR, {**user_env(stack), **fleet_env},
-                          FUNCTION_OUTPUT) for _ in range(3)]
-    authorizers = [FnProcess(ROOT, {**stack.authorizer_env(), **stack.jwt_bearer_env(), **fleet_env},
-                             FUNCTION_OUTPUT) for _ in range(2)]
-    FnProcess.start_all(backends + authorizers)
+    names = [f"{name}-{i}@example.com" for i in range(users)]
+    stack.idp.users.update(names)
+    shared = server.env(base64.b64encode(os.urandom(32)).decode())
+    fleet = Fleet(server,
+                  [FnProcess(BACKEND_DIR, {**user_env(stack), **shared}, FUNCTION_OUTPUT) for _ in range(backends)],
+                  [FnProcess(ROOT, {**stack.authorizer_env(), **stack.jwt_bearer_env(), **shared}, FUNCTION_OUTPUT)
+                   for _ in range(authorizers)], names)
+    FnProcess.start_all(fleet.backends + fleet.authorizers)
     try:
-        # fdk imports the function on its first call: warm all five at once,
-        # with calls that need no token (a refused path, a malformed token).
-        warm = [threading.Thread(target=gateway_call, args=(fn, "GET", "/x", {})) for fn in backends]  # 401
-        warm += [threading.Thread(target=fn.call, args=(single("x.y.z"),)) for fn in authorizers]
+        warm = [threading.Thread(target=gateway_call, args=(fn, "GET", "/x", {})) for fn in fleet.backends]
+        warm += [threading.Thread(target=fn.call, args=(single("x.y.z"),)) for fn in fleet.authorizers]
         for thread in warm:
             thread.start()
         for thread in warm:
             thread.join()
+        yield fleet
+    finally:
+        for fn in fleet.backends + fleet.authorizers:
+            fn.stop()
+        server.stop()
 
+
+def as_caller(stack: Any, fn: FnProcess, user: str, token: str | None = None) -> dict[str, Any]:
+    return gateway_call(fn, "GET", "/HELLO_WORLD/1.0/x",
+                        {"Authorization": "Bearer " + (token or stack.user_token(user)), "X-Caller-Sub": user})
+
+
+def test_the_fleet_shares_one_token_per_user_and_a_killed_cache_fails_no_call(stack: Any) -> None:
+    with fleet_of(stack, "fleet-user", backends=3, authorizers=2, users=8) as fleet:
         def call_everywhere(user: str) -> list[int]:
             token = stack.user_token(user)
-            statuses = [gateway_call(fn, "GET", "/HELLO_WORLD/1.0/x", {
-                "Authorization": "Bearer " + token, "X-Caller-Sub": user})["status"] for fn in backends]
-            for fn in authorizers:
+            statuses = [as_caller(stack, fn, user, token)["status"] for fn in fleet.backends]
+            for fn in fleet.authorizers:
                 answer = fn.call(single(token))
                 statuses.append(answer.status if answer.status != 200 or answer.json()["active"] else 401)
             return statuses
 
         before = stack.idp.requests[TOKEN_PATH]
-        for user in users[:4]:
+        for user in fleet.users[:4]:
             assert call_everywhere(user) == [200] * 5
         # Five containers, two topologies, four users: four token requests.
         assert stack.idp.requests[TOKEN_PATH] - before == 4
-        server.kill()  # mid-run: every container loses the cache at once
-        for user in users[4:]:
+        fleet.server.kill()  # mid-run: every container loses the cache at once
+        for user in fleet.users[4:]:
             assert call_everywhere(user) == [200] * 5  # slower and more token requests, never a failure
         assert stack.idp.requests[TOKEN_PATH] - before > 4 + 4
-    finally:
-        for fn in backends + authorizers:
-            fn.stop()
-        server.stop()
 
 
 def test_a_throttled_identity_domain_gets_a_fast_clear_answer_fleet_wide(stack: Any) -> None:
-    import json
-
-    from local.fnrun import ROOT, FnProcess
-    from local.redis_server import RedisServer
-    from tests.conftest import FUNCTION_OUTPUT
-    from tests.test_backend_fn import BACKEND_DIR, TOKEN_PATH, gateway_call, user_env
-    from tests.tokens import single
-
-    server = RedisServer().start()
-    users = [f"throttled-user-{i}@example.com" for i in range(4)]
-    stack.idp.users.update(users)
-    fleet_env = server.env(base64.b64encode(os.urandom(32)).decode())
-    backends = [FnProcess(BACKEND_DIR, {**user_env(stack), **fleet_env},
-                          FUNCTION_OUTPUT) for _ in range(2)]
-    authorizer = FnProcess(ROOT, {**stack.authorizer_env(), **stack.jwt_bearer_env(), **fleet_env}, FUNCTION_OUTPUT)
-    FnProcess.start_all([*backends, authorizer])
-    stack.idp.limit_token_rate((100, 1))  # one token request a minute
-    try:
-        def call(fn: FnProcess, user: str) -> dict[str, Any]:
-            return gateway_call(fn, "GET", "/HELLO_WORLD/1.0/x",
-                                {"Authorization": "Bearer " + stack.user_token(user), "X-Caller-Sub": user})
-
-        assert call(backends[0], users[0])["status"] == 200
-        before = stack.idp.requests[TOKEN_PATH]
-        throttled = call(backends[0], users[1])  # the IdP answers 429, Retry-After: about 60
-        assert throttled["status"] == 503 and json.loads(throttled["body"])["error"] == "token_endpoint_throttled"
-        assert 50 <= int(throttled["headers"]["retry-after"]) <= 60
-        assert stack.idp.requests[TOKEN_PATH] - before == 1
-        # Another container, another user: told by the fleet, without asking the IdP.
-        other = call(backends[1], users[2])
-        assert other["status"] == 503 and 50 <= int(other["headers"]["retry-after"]) <= 60
-        answer = authorizer.call(single(stack.user_token(users[3])))
-        assert answer.status == 502  # the authorizer cannot decide: the gateway answers 502
-        assert '"reason":"token_endpoint_throttled"' in authorizer.output()
-        assert stack.idp.requests[TOKEN_PATH] - before == 1
-    finally:
-        stack.idp.limit_token_rate(None)
-        for fn in [*backends, authorizer]:
-            fn.stop()
-        server.stop()
+    with fleet_of(stack, "throttled-user", backends=2, authorizers=1, users=4) as fleet:
+        users, backends, authorizer = fleet.users, fleet.backends, fleet.authorizers[0]
+        stack.idp.limit_token_rate((100, 1))  # one token request a minute
+        try:
+            assert as_caller(stack, backends[0], users[0])["status"] == 200
+            before = stack.idp.requests[TOKEN_PATH]
+            throttled = as_caller(stack, backends[0], users[1])  # the IdP answers 429, Retry-After: about 60
+            assert throttled["status"] == 503
+            assert json.loads(throttled["body"])["error"] == "token_endpoint_throttled"
+            assert 50 <= int(throttled["headers"]["retry-after"]) <= 60
+            assert stack.idp.requests[TOKEN_PATH] - before == 1
+            # Another container, another user: told by the fleet, without asking the IdP.
+            other = as_caller(stack, backends[1], users[2])
+            assert other["status"] == 503 and 50 <= int(other["headers"]["retry-after"]) <= 60
+            answer = authorizer.call(single(stack.user_token(users[3])))
+            assert answer.status == 502  # the authorizer cannot decide: the gateway answers 502
+            assert '"reason":"token_endpoint_throttled"' in authorizer.output()
+            assert stack.idp.requests[TOKEN_PATH] - before == 1
+        finally:
+            stack.idp.limit_token_rate(None)
