@@ -45,6 +45,10 @@ def doctor(env: dict[str, str], stdin: str = "", *args: str) -> tuple[int, str]:
      ["FAIL  configuration ACCESS_POLICY: rule #1: 'name' must be"]),
     ({"JWKS_URL": "https://x/jwk", "TOKEN_AUDIENCES": "x", "TOKEN_AUDIENCE": "y"},
      ["WARN  unknown key TOKEN_AUDIENCE (a typo?)"]),
+    ({"JWKS_URL": "https://x/jwk", "TOKEN_AUDIENCES": "x", "OIC_CLIENT_ID": "oic", "OIC_CLIENT_SECRET": "s",
+      "OIC_SCOPE": "https://oic:443urn:opc:resource:consumer::all", "OIC_TOKEN_URL": "https://idcs.example.com/t",
+      "SHARED_CACHE_URL": "redis://cache.example.com:6379", "SHARED_CACHE_TIMOUT_MS": "50"},
+     ["FAIL  configuration SHARED_CACHE_URL: must use rediss://", "WARN  unknown key SHARED_CACHE_TIMOUT_MS"]),
 ])
 def test_each_misconfiguration(env: dict[str, str], expected: list[str]) -> None:
     code, output = doctor(env)
