@@ -70,6 +70,22 @@ def test_capped_by_the_subjects_own_expiry():
     assert issuer.calls == 2
 
 
+def test_a_token_capped_by_the_subjects_expiry_is_not_refreshed_for_nothing():
+    """In the advisory window a new token could not outlive the same cap: no request."""
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock), Issuer(clock)
+    cap = clock.now + 1800  # the user's own token: half an hour left; the OIC token would last an hour
+    cache.get("user", issuer, cap_expires_at=cap)
+    clock.now += 1300  # 500 s before the cap: advisory window (min(600, 1800/3))
+    for _ in range(20):
+        _, until = cache.get("user", issuer, cap_expires_at=cap)
+        clock.now += 1
+    assert issuer.calls == 1 and until == cap
+    clock.now = cap - 200  # mandatory window (min(300, 1800/6) = 300 s): a new token is due
+    cache.get("user", issuer, cap_expires_at=cap + 3600)  # the caller came back with a fresh token
+    assert issuer.calls == 2
+
+
 def test_bounded():
     clock = FakeClock()
     cache, issuer = TokenCache(clock, max_entries=3), Issuer(clock)

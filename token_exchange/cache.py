@@ -81,7 +81,10 @@ class TokenCache:
         state = self._state(key)
         if entry is not None and now < entry.mandatory_at:
             # Advisory window: refresh if nobody else is, else use what we have.
-            if now - state.last_failure < self._failure_backoff or not state.lock.acquire(blocking=False):
+            # A token already good until the caller's own expiry (the cap) cannot
+            # be bettered: a refresh would cost a token request and gain nothing.
+            capped = cap_expires_at is not None and entry.expires_at >= cap_expires_at
+            if capped or now - state.last_failure < self._failure_backoff or not state.lock.acquire(blocking=False):
                 return entry.token, entry.expires_at
             try:
                 return self._refresh(key, state, fetch, cap_expires_at)
