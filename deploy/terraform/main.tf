@@ -30,12 +30,16 @@ locals {
     TOKEN_AUDIENCES = var.token_audiences
     REQUIRED_SCOPES = var.required_scopes
   }, var.access_policy == "" ? {} : { ACCESS_POLICY = var.access_policy })
-  exchange_config = {
+  exchange_config = merge({
     IDCS_DOMAIN_URL        = var.idcs_domain_url
     OIC_CLIENT_ID          = var.oic_client_id
     OIC_CLIENT_SECRET_OCID = oci_vault_secret.oic_client_secret.id
     OIC_SCOPE              = var.oic_scope
-  }
+    # The fleet-wide token cache (OCI Cache), when one is given: README "At fleet scale".
+    }, var.shared_cache_url == "" ? {} : {
+    SHARED_CACHE_URL      = var.shared_cache_url
+    SHARED_CACHE_KEY_OCID = var.shared_cache_key_ocid
+  })
 }
 
 resource "oci_functions_application" "oic_gateway" {

@@ -153,3 +153,15 @@ variable "subscribers" {
   }))
   default = {}
 }
+
+variable "shared_cache_url" {
+  description = "Optional fleet-wide token cache: rediss://<OCI Cache primary endpoint FQDN>:6379 (non-sharded cluster reachable from the functions' subnet). Empty: none."
+  type        = string
+  default     = ""
+}
+
+variable "shared_cache_key_ocid" {
+  description = "Vault secret OCID holding base64 of 32 random bytes (openssl rand -base64 32); required with shared_cache_url (the functions name SHARED_CACHE_KEY if it is missing)."
+  type        = string
+  default     = ""
+}
