@@ -230,8 +230,22 @@ def test_an_unreadable_key_is_a_bypass() -> None:
     def vault_down() -> bytes:
         raise RuntimeError("vault down")
 
-    cache = FleetCache(store, vault_down, clock=clock, monotonic=clock)
-    assert ask(cache, endpoint, clock) and cache.stats.bypasses == 1 and store.calls == 0
+    reads = 0
+    key = vault_down
+
+    def read_key() -> bytes:
+        nonlocal reads
+        reads += 1
+        return key()
+
+    cache = FleetCache(store, read_key, clock=clock, monotonic=clock)
+    for _ in range(5):
+        assert ask(cache, endpoint, clock).token_type == "Bearer"
+    assert cache.stats.bypasses == 5 and store.calls == 0 and reads == 1  # not re-read on every call
+    key = lambda: KEY  # noqa: E731 - Vault is back
+    clock.now += 31
+    ask(cache, endpoint, clock)
+    assert reads == 2 and store.calls > 0
 
 
 def test_settings_name_the_key() -> None:

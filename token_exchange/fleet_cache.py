@@ -49,6 +49,7 @@ _VERSION = b"\x01"
 _NONCE_BYTES = 12
 _KEY_ID_BYTES = 4
 NAMESPACE = "oicgw"
+KEY_RETRY_SECONDS = 30.0  # after the key could not be read
 
 
 class StoreUnavailable(Exception):
@@ -217,6 +218,7 @@ class FleetCache:
         self._lock_ms = max(int(lock_seconds * 1000), 1)
         self._poll = poll_seconds
         self._sealer: tuple[bytes, Sealer] | None = None
+        self._key_retry_at = float("-inf")
         self.stats = FleetStats()
 
     def token(
@@ -289,9 +291,13 @@ class FleetCache:
         return result
 
     def _current_sealer(self) -> Sealer:
+        if self._monotonic() < self._key_retry_at:
+            raise _Bypass
         try:
             secret = self._key()
         except Exception:  # Vault down, malformed key: never an outage, just no fleet cache
+            # ... and not asked again on every call: a slow Vault would cost each one its timeout.
+            self._key_retry_at = self._monotonic() + KEY_RETRY_SECONDS
             raise _Bypass from None
         if self._sealer is None or self._sealer[0] != secret:
             try:
