@@ -200,7 +200,9 @@ def test_terraform_outputs_variables_and_example() -> None:
     # Each topology's keys per function, as the README's table says: the backend verifies its caller with the
     # authorizer's settings; the function-backend topology's authorizer holds no OIC secret.
     assert "config = merge(local.authorizer_config, local.exchange_config, {" in main
-    assert 'var.topology == "function-backend" ? local.authorizer_config : merge(' in main
+    # (usage-plans is the function-backend topology with quotas: local.backend_topology covers both.)
+    assert 'local.backend_topology ? local.authorizer_config : merge(' in main
+    assert 'backend_topology = contains(["function-backend", "usage-plans"], var.topology)' in main
     script = (DEPLOY / "build-images.sh").read_text()
     commands = [line for line in script.splitlines() if not line.lstrip().startswith("#")]
     assert any("fn build" in line for line in commands) and any("docker push" in line for line in commands)

@@ -282,13 +282,14 @@ def redis_server() -> Iterator[Any]:
     server.stop()
 
 
-def redis_fleet(server: Any, key: bytes = KEY, **extra: str) -> tuple[FleetCache, RedisStore]:
+def redis_fleet(server: Any, key: bytes = KEY, lock_seconds: float = 2.0,
+                **extra: str) -> tuple[FleetCache, RedisStore]:
     env = {**server.env(base64.b64encode(key).decode()), "SHARED_CACHE_BREAKER_SECONDS": "0.2", **extra}
     settings = FleetCacheSettings.from_env(env)
     assert settings is not None
     store = RedisStore(settings)
     breaker = CircuitBreaker(_monotonic, threshold=settings.breaker_failures, cooldown=settings.breaker_seconds)
-    return FleetCache(store, lambda: key, breaker=breaker, lock_seconds=2.0), store
+    return FleetCache(store, lambda: key, breaker=breaker, lock_seconds=lock_seconds), store
 
 
 def _monotonic() -> float:
@@ -297,8 +298,8 @@ def _monotonic() -> float:
     return time.monotonic()
 
 
-def real_ask(cache: FleetCache, endpoint: Endpoint, material: str = MATERIAL) -> IssuedToken:
-    return cache.token(material, endpoint, serve_until=advisory, deadline=_monotonic() + 1.5,
+def real_ask(cache: FleetCache, endpoint: Endpoint, material: str = MATERIAL, budget: float = 1.5) -> IssuedToken:
+    return cache.token(material, endpoint, serve_until=advisory, deadline=_monotonic() + budget,
                        throttle_material="idp\0client")
 
 
@@ -362,8 +363,10 @@ def test_two_subjects_racing_across_containers_fetch_once_each(redis_server: Any
     endpoint.on_call = lambda: time.sleep(0.2)  # a slow token endpoint: the race is real
     # Generous store timeouts: this test is about the lock, not a busy machine's
     # TLS handshakes (those are the bypass tests' business).
-    containers = [redis_fleet(redis_server, SHARED_CACHE_TIMEOUT_MS="2000", SHARED_CACHE_CONNECT_TIMEOUT_MS="5000")
-                  for _ in range(4)]
+    # A long budget and lock too: a waiter gives up after half its budget, and a
+    # busy machine must not turn that into a second fetch.
+    containers = [redis_fleet(redis_server, lock_seconds=30.0, SHARED_CACHE_TIMEOUT_MS="2000",
+                              SHARED_CACHE_CONNECT_TIMEOUT_MS="5000") for _ in range(4)]
     for _, store in containers:
         store.get("warm-up")  # each container has its connection, as a warm function does
     results: dict[str, set[str]] = {"alice": set(), "bob": set()}
@@ -373,7 +376,7 @@ def test_two_subjects_racing_across_containers_fetch_once_each(redis_server: Any
     def call(cache: FleetCache, subject: str) -> None:
         try:
             start.wait()
-            results[subject].add(real_ask(cache, endpoint, MATERIAL + "race" + subject).access_token)
+            results[subject].add(real_ask(cache, endpoint, MATERIAL + "race" + subject, budget=30.0).access_token)
         except BaseException as error:  # reported below
             errors.append(error)
 
