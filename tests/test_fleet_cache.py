@@ -208,6 +208,29 @@ def test_waiters_get_the_holders_token_and_holders_of_a_valid_token_do_not_wait(
     assert endpoint.calls == 1 and token.access_token.startswith("token-1-") and waiter.stats.waits == 1
 
 
+def test_a_holder_publishing_between_a_waiters_read_and_its_lock_costs_no_second_fetch() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    holder = fleet(store, clock)
+    lock = Sealer(KEY).name("token", MATERIAL, "lock")
+    store.put(lock, b"1", 5000)  # the holder is fetching
+    read = store.get
+    armed = [True]
+
+    def get_then_holder_finishes(name: str) -> bytes | None:
+        value = read(name)
+        if name.endswith(":token") and value is None and armed[0]:
+            armed[0] = False
+            store.delete(lock)  # the holder publishes and frees the lock right after this read
+            ask(holder, endpoint, clock)
+        return value
+
+    store.get = get_then_holder_finishes  # type: ignore[method-assign]
+    waiter = fleet(store, clock, sleep=lambda s: setattr(clock, "now", clock.now + s))
+    token = ask(waiter, endpoint, clock)
+    assert endpoint.calls == 1 and token.access_token.startswith("token-1-")
+
+
 def test_a_dead_store_is_bypassed_and_the_breaker_stops_asking() -> None:
     clock = FakeClock()
     store, endpoint = DictStore(clock), Endpoint(clock)

@@ -306,14 +306,15 @@ class FleetCache:
                 raise _Bypass from None
         return self._sealer[1]
 
-    def _read_token(self, sealer: Sealer, name: str, serve_until: Callable[[IssuedToken], float]) -> IssuedToken | None:
+    def _read_token(self, sealer: Sealer, name: str, serve_until: Callable[[IssuedToken], float],
+                    count_rejected: bool = True) -> IssuedToken | None:
         blob = self._op(lambda: self._store.get(name))
         if not isinstance(blob, bytes):
             return None
         payload = sealer.open(name, blob)
         token = _token_from(payload) if payload is not None else None
         if token is None:
-            self.stats.rejected_entries += 1
+            self.stats.rejected_entries += count_rejected
             return None
         # The writer's clock set the entry's life; ours decides if it is still good.
         return token if self._clock() < serve_until(token) else None
@@ -351,6 +352,13 @@ class FleetCache:
     def _fetch_and_publish(self, sealer: Sealer, name: str, lock: str, throttle: str,
                            fetch: Callable[[], IssuedToken],
                            serve_until: Callable[[IssuedToken], float]) -> IssuedToken:
+        # A holder may have published its entry and freed the lock just after
+        # our last read: read once more before asking the endpoint.
+        published = self._read_token(sealer, name, serve_until, count_rejected=False)
+        if published is not None:
+            self._best_effort(lambda: self._store.delete(lock))
+            self.stats.hits += 1
+            return published
         try:
             token = fetch()
         except TokenEndpointThrottled as throttled:
