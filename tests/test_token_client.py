@@ -146,7 +146,8 @@ def test_retry_after_forms() -> None:
     assert retry_after("86400", now) == MAX_RETRY_AFTER  # obeyed, for at most this long
     when = datetime.datetime(2027, 1, 15, 8, 0, 30, tzinfo=datetime.UTC)
     assert retry_after(email.utils.format_datetime(when, usegmt=True), when.timestamp() - 30) == 30.0  # HTTP-date
-    for bad in (None, "", "-5", "soon", "1.5e3", "Fri, 15 Jan 2027 08:00:30"):
+    # "\xb2" (superscript two) is a digit to str.isdigit and a header is Latin-1: not a crash.
+    for bad in (None, "", "-5", "soon", "1.5e3", "Fri, 15 Jan 2027 08:00:30", "\xb2", "1\xb9"):
         assert retry_after(bad, now) is None
 
 

@@ -327,7 +327,7 @@ def retry_after(value: str | None, now: float) -> float | None:
     if value is None:
         return None
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():  # isdigit alone takes "\xb2", which float refuses
         seconds = float(text)
     else:
         try:
