@@ -442,6 +442,83 @@ def test_restart_mid_run_and_a_hung_server_never_fail_a_call(redis_server: Any) 
     store.close()
 
 
+class TricklingRedis:
+    """A hostile store on 127.0.0.1: answers the handshake, then sends the
+    reply to GET / GETRANGE one byte at a time, each well inside the timeout."""
+
+    def __init__(self, byte_every: float, length: int) -> None:
+        import socket
+
+        self.byte_every, self.length = byte_every, length
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = self.listener.accept()
+                threading.Thread(target=self._answer, args=(connection,), daemon=True).start()
+
+    def _answer(self, connection: Any) -> None:
+        import time
+
+        reader = connection.makefile("rb")
+        with contextlib.suppress(OSError, ValueError), connection:
+            while line := reader.readline():
+                args = [reader.read(int(reader.readline()[1:]) + 2)[:-2] for _ in range(int(line[1:]))]
+                command = args[0].upper()
+                if command == b"HELLO":
+                    connection.sendall(b"%1\r\n+proto\r\n:3\r\n")
+                elif command in (b"GET", b"GETRANGE"):
+                    connection.sendall(b"$%d\r\n" % self.length)
+                    for _ in range(self.length):
+                        time.sleep(self.byte_every)
+                        connection.sendall(b"x")
+                    connection.sendall(b"\r\n")
+                else:
+                    connection.sendall(b"+OK\r\n")
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_store_trickling_its_reply_is_cut_at_the_timeout_not_waited_for() -> None:
+    # A byte every 0.05 s never trips a 0.5 s read timeout; the whole reply takes 5 s.
+    hostile = TricklingRedis(byte_every=0.05, length=100)
+    settings = FleetCacheSettings.from_env({"SHARED_CACHE_URL": f"redis://127.0.0.1:{hostile.port}",
+                                            "SHARED_CACHE_KEY": base64.b64encode(KEY).decode(),
+                                            "SHARED_CACHE_TIMEOUT_MS": "500"})
+    assert settings is not None
+    store = RedisStore(settings)
+    try:
+        with pytest.raises(StoreUnavailable):  # before the fix: the 100 bytes, after 5 s
+            store.get("name")
+    finally:
+        store.close()
+        hostile.close()
+
+
+def test_a_huge_value_in_the_store_is_read_only_in_part_and_is_a_miss(redis_server: Any) -> None:
+    import redis
+
+    from token_exchange.fleet_store import MAX_VALUE_BYTES
+
+    endpoint = Endpoint(wall)
+    cache, store = redis_fleet(redis_server)
+    material = MATERIAL + "huge"
+    raw = redis.Redis(host="localhost", port=redis_server.port, ssl=True, ssl_ca_certs=str(redis_server.ca_file),
+                      password=redis_server.password)
+    name = Sealer(KEY).name("token", material)
+    raw.set(name, b"\x01" * (8 * 1024 * 1024), px=60_000)  # 8 MB where a 2 KB entry belongs
+    blob = store.get(name)
+    assert blob is not None and len(blob) <= MAX_VALUE_BYTES + 1
+    assert real_ask(cache, endpoint, material).token_type == "Bearer"
+    assert cache.stats.rejected_entries == 1 and endpoint.calls == 1
+    raw.close()
+    store.close()
+
+
 # -- through the fdk runtime: several containers, both topologies -------------------------
 
 

@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from .deadline import guard
 from .fleet_cache import CircuitBreaker, FleetCache, StoreUnavailable, parse_key
 from .shared.errors import ConfigError
 from .shared.secret_sources import InlineSecret, SecretSource, secret_from_env
 from .shared.settings import integer, is_loopback_host, number
+
+MAX_VALUE_BYTES = 64 * 1024  # read of one entry; a sealed token is about 2 KB
 
 
 @dataclass(frozen=True)
@@ -110,8 +113,8 @@ class RedisStore:
                     # and it keeps a 100-container fleet far from OCI Cache's ~1,024.
                     "max_connections": 4,
                 }
-                if s.tls:
-                    kwargs["connection_class"] = _tls_connection_class(s.ca_file)
+                kwargs["connection_class"] = (_tls_connection_class(s.ca_file) if s.tls
+                                              else _bounded_connection_class(redis.Connection))
                 pool = redis.ConnectionPool(**kwargs)
                 self._client = redis.Redis(connection_pool=pool, retry=Retry(NoBackoff(), 0))
             return self._client
@@ -138,8 +141,10 @@ class RedisStore:
             client.close()
 
     def get(self, name: str) -> bytes | None:
-        value = self._run(lambda r: r.get(name))
-        return value if isinstance(value, bytes) else None
+        # GETRANGE, not GET: a huge value written by whoever can write the store
+        # costs at most MAX_VALUE_BYTES of memory (an entry is about 2 KB).
+        value = self._run(lambda r: r.getrange(name, 0, MAX_VALUE_BYTES))
+        return value if isinstance(value, bytes) and value else None  # b"": no such name
 
     def put(self, name: str, value: bytes, ttl_ms: int) -> None:
         self._run(lambda r: r.set(name, value, px=ttl_ms))
@@ -171,7 +176,23 @@ def _tls_connection_class(ca_file: str | None) -> type:
     def wrap(self: Any, sock: Any) -> Any:
         return context.wrap_socket(sock, server_hostname=self.host)
 
-    return type("ReusedContextSSLConnection", (SSLConnection,), {"_wrap_socket_with_ssl": wrap})
+    return _bounded_connection_class(type("ReusedContextSSLConnection", (SSLConnection,),
+                                          {"_wrap_socket_with_ssl": wrap}))
+
+
+def _bounded_connection_class(base: type[Any]) -> type:
+    """redis-py's ``socket_timeout`` bounds each socket read, not a reply: a
+    server sending a byte every 40 ms holds a 50 ms operation for as long as it
+    likes (and is never counted as a failure). A watchdog (``deadline.guard``)
+    shuts the socket down when a reply takes longer than the timeout in all."""
+
+    def read_response(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with guard(time.monotonic() + self.socket_timeout) as watch:
+            watch.add(self)
+            return base.read_response(self, *args, **kwargs)
+
+    return type(f"Bounded{base.__name__}", (base,), {
+        "read_response": read_response, "sock": property(lambda self: self._sock)})
 
 
 def fleet_cache_from_env(env: Mapping[str, str], *, lock_seconds: float) -> FleetCache | None:
