@@ -185,6 +185,34 @@ def test_a_short_shared_back_off_is_waited_out_not_failed() -> None:
     assert token.token_type == "Bearer" and slept == [0.5] and endpoint.calls == 1
 
 
+def test_a_back_off_marker_beyond_any_retry_after_is_ignored_not_obeyed() -> None:
+    # A container whose clock runs an hour ahead publishes "retry at its now + 2 s":
+    # to everyone else that is an hour away. No Retry-After is obeyed past
+    # MAX_RETRY_AFTER, so no marker may stop the fleet for longer either.
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    ahead = FakeClock(clock.now + 3600)
+    fleet(store, ahead).publish_throttle("idp\0client", ahead.now + 2)
+    assert ask(fleet(store, clock), endpoint, clock).token_type == "Bearer" and endpoint.calls == 1
+
+
+def test_a_lock_that_never_expires_costs_one_wait_per_token_not_one_per_container() -> None:
+    # Someone who can write the store sets the lock with no expiry (or a holder's
+    # lock outlives it): a waiter gives up after half its budget and fetches;
+    # it publishes what it fetched, so the next container finds it.
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+
+    def sleep(seconds: float) -> None:
+        clock.now += seconds
+
+    store.put(Sealer(KEY).name("token", MATERIAL, "lock"), b"1", 10**12)
+    first, second = fleet(store, clock, sleep=sleep), fleet(store, clock, sleep=sleep)
+    token = ask(first, endpoint, clock)
+    assert ask(second, endpoint, clock).access_token == token.access_token
+    assert endpoint.calls == 1 and second.stats.hits == 1
+
+
 def test_waiters_get_the_holders_token_and_holders_of_a_valid_token_do_not_wait() -> None:
     clock = FakeClock()
     store, endpoint = DictStore(clock), Endpoint(clock)

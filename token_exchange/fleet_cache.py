@@ -30,6 +30,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -41,7 +42,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .oauth import IssuedToken
+from .oauth import MAX_RETRY_AFTER, IssuedToken
 from .shared.errors import ExchangeError, TokenEndpointThrottled
 
 KEY_BYTES = 32
@@ -266,6 +267,10 @@ class FleetCache:
                 self._check_throttle(sealer, throttle, deadline)
                 if self._op(lambda: self._store.put_if_absent(lock, b"1", self._lock_ms)):
                     return self._fetch_and_publish(sealer, name, lock, throttle, fetch, serve_until)
+            # No entry came: the holder is slow or gone, or the lock is nobody's
+            # (written without expiry). Fetch, and publish it so the rest of the
+            # fleet need not wait too; the lock is left alone (it may be a holder's).
+            return self._fetch_and_publish(sealer, name, None, throttle, fetch, serve_until)
         except _Bypass:
             self.stats.bypasses += 1
         return fetch()
@@ -330,7 +335,9 @@ class FleetCache:
         except ValueError:
             retry_at = 0.0
         wait = retry_at - self._clock()
-        if wait <= 0:
+        # No Retry-After is obeyed past MAX_RETRY_AFTER, so a marker saying more
+        # (a publisher's clock far ahead, a forged marker) is not one to obey.
+        if not math.isfinite(wait) or wait <= 0 or wait > MAX_RETRY_AFTER + 1:
             return
         if wait < (deadline - self._monotonic()) / 2:  # the other half is left for the request
             self._sleep(wait)
@@ -349,32 +356,36 @@ class FleetCache:
             marker = sealer.seal(name, repr(retry_at).encode())
             self._best_effort(lambda: self._store.put(name, marker, ttl_ms))
 
-    def _fetch_and_publish(self, sealer: Sealer, name: str, lock: str, throttle: str,
+    def _fetch_and_publish(self, sealer: Sealer, name: str, lock: str | None, throttle: str,
                            fetch: Callable[[], IssuedToken],
                            serve_until: Callable[[IssuedToken], float]) -> IssuedToken:
         # A holder may have published its entry and freed the lock just after
         # our last read: read once more before asking the endpoint.
         published = self._read_token(sealer, name, serve_until, count_rejected=False)
         if published is not None:
-            self._best_effort(lambda: self._store.delete(lock))
+            self._release(lock)
             self.stats.hits += 1
             return published
         try:
             token = fetch()
         except TokenEndpointThrottled as throttled:
             self._publish_marker(sealer, throttle, throttled.retry_at)
-            self._best_effort(lambda: self._store.delete(lock))
+            self._release(lock)
             raise
         except Exception:
-            self._best_effort(lambda: self._store.delete(lock))  # let another container try
+            self._release(lock)  # let another container try
             raise
         ttl_ms = int((serve_until(token) - self._clock()) * 1000)
         if ttl_ms > 0:
             self._best_effort(lambda: self._store.put(name, sealer.seal(name, _token_payload(token)), ttl_ms))
         # Plain DEL, not compare-and-delete (that needs a script): the lock
         # outlives the fetch's own deadline, so it is still ours here.
-        self._best_effort(lambda: self._store.delete(lock))
+        self._release(lock)
         return token
+
+    def _release(self, lock: str | None) -> None:
+        if lock is not None:
+            self._best_effort(lambda: self._store.delete(lock))
 
     def _best_effort(self, operation: Callable[[], object]) -> None:
         with contextlib.suppress(_Bypass):
