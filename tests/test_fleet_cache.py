@@ -547,6 +547,23 @@ def test_a_huge_value_in_the_store_is_read_only_in_part_and_is_a_miss(redis_serv
     store.close()
 
 
+def test_a_value_of_another_type_under_an_entry_name_is_a_miss_and_is_replaced(redis_server: Any) -> None:
+    import redis
+
+    endpoint = Endpoint(wall)
+    cache, store = redis_fleet(redis_server, SHARED_CACHE_BREAKER_FAILURES="1")
+    material = MATERIAL + "wrongtype"
+    raw = redis.Redis(host="localhost", port=redis_server.port, ssl=True, ssl_ca_certs=str(redis_server.ca_file),
+                      password=redis_server.password)
+    name = Sealer(KEY).name("token", material)
+    raw.rpush(name, b"not a string")
+    first = real_ask(cache, endpoint, material)
+    assert cache.stats.bypasses == 0 and not cache.breaker.is_open()  # the store works: no failure
+    assert raw.type(name) == b"string" and real_ask(cache, endpoint, material) == first
+    raw.close()
+    store.close()
+
+
 # -- through the fdk runtime: several containers, both topologies -------------------------
 
 

@@ -143,7 +143,20 @@ class RedisStore:
     def get(self, name: str) -> bytes | None:
         # GETRANGE, not GET: a huge value written by whoever can write the store
         # costs at most MAX_VALUE_BYTES of memory (an entry is about 2 KB).
-        value = self._run(lambda r: r.getrange(name, 0, MAX_VALUE_BYTES))
+        import redis
+
+        def read(r: Any) -> Any:
+            try:
+                return r.getrange(name, 0, MAX_VALUE_BYTES)
+            except redis.ResponseError as error:
+                # A list or hash under an entry's name (written by hand or by
+                # another program): a miss, which our SET then replaces; not a
+                # store failure that would open the breaker for every name.
+                if str(error).startswith("WRONGTYPE"):
+                    return None
+                raise
+
+        value = self._run(read)
         return value if isinstance(value, bytes) and value else None  # b"": no such name
 
     def put(self, name: str, value: bytes, ttl_ms: int) -> None:
