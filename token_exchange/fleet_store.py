@@ -6,6 +6,8 @@ Cache store (redis-py), with bounded waits and no client-side retries.
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -14,7 +16,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .deadline import guard
 from .fleet_cache import CircuitBreaker, FleetCache, StoreUnavailable, parse_key
 from .shared.errors import ConfigError
 from .shared.secret_sources import InlineSecret, SecretSource, secret_from_env
@@ -196,16 +197,54 @@ def _tls_connection_class(ca_file: str | None) -> type:
 def _bounded_connection_class(base: type[Any]) -> type:
     """redis-py's ``socket_timeout`` bounds each socket read, not a reply: a
     server sending a byte every 40 ms holds a 50 ms operation for as long as it
-    likes (and is never counted as a failure). A watchdog (``deadline.guard``)
-    shuts the socket down when a reply takes longer than the timeout in all."""
+    likes (and is never counted as a failure). A watchdog shuts the socket down
+    when a reply takes longer than the timeout in all (as ``deadline`` does for
+    HTTP). One watchdog thread per store, armed per reply: a thread per reply
+    tripled the cost of a hit."""
+    watchdog = _ReplyWatchdog()
 
     def read_response(self: Any, *args: Any, **kwargs: Any) -> Any:
-        with guard(time.monotonic() + self.socket_timeout) as watch:
-            watch.add(self)
+        watchdog.arm(self, time.monotonic() + self.socket_timeout)
+        try:
             return base.read_response(self, *args, **kwargs)
+        finally:
+            watchdog.disarm(self)
 
-    return type(f"Bounded{base.__name__}", (base,), {
-        "read_response": read_response, "sock": property(lambda self: self._sock)})
+    return type(f"Bounded{base.__name__}", (base,), {"read_response": read_response})
+
+
+class _ReplyWatchdog:
+    def __init__(self) -> None:
+        self._deadlines: dict[Any, float] = {}  # connection -> monotonic deadline of its reply
+        self._wakes_at = float("inf")  # when the thread looks next (inf: idle, or not started)
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, connection: Any, at: float) -> None:
+        with self._changed:
+            self._deadlines[connection] = at
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="fleet-cache-watchdog", daemon=True)
+                self._thread.start()
+            if at < self._wakes_at:  # else it looks in time anyway: no wake-up per reply
+                self._changed.notify()
+
+    def disarm(self, connection: Any) -> None:
+        with self._changed:
+            self._deadlines.pop(connection, None)
+
+    def _watch(self) -> None:
+        with self._changed:
+            while True:
+                now = time.monotonic()
+                for connection, at in list(self._deadlines.items()):
+                    if at <= now:
+                        del self._deadlines[connection]
+                        with contextlib.suppress(OSError):  # closed meanwhile: nothing to cut
+                            if connection._sock is not None:
+                                connection._sock.shutdown(socket.SHUT_RDWR)
+                self._wakes_at = min(self._deadlines.values(), default=float("inf"))
+                self._changed.wait(None if self._wakes_at == float("inf") else self._wakes_at - now)
 
 
 def fleet_cache_from_env(env: Mapping[str, str], *, lock_seconds: float) -> FleetCache | None:
