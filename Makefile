@@ -4,11 +4,12 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements-dev.txt | cksum | cut -d' ' -f1)
 # The pure core, tested with an injected clock: seconds, no servers.
-UNIT_TESTS := tests/test_encoding.py tests/test_jwk.py tests/test_claims.py tests/test_keystore.py \
-              tests/test_token_cache.py tests/test_paths.py
+UNIT_TESTS := tests/test_encoding.py tests/test_jws.py tests/test_jwk.py tests/test_claims.py tests/test_keystore.py \
+              tests/test_verifier.py tests/test_policy.py tests/test_token_cache.py tests/test_paths.py \
+              tests/test_paths_limits.py
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test lint typecheck unit clean lock bench demo up invoke mint soak doctor fleet
+.PHONY: help venv test lint typecheck unit clean lock bench demo up invoke mint soak doctor fleet mutate
 
 help: ## this list
 	@echo "usage: make <target>"
@@ -108,3 +109,8 @@ fleet: $(STAMP) redis-server ## 8 containers per function, 300 users, with and w
 # (and exits 2): `.venv/bin/python -m authorizer doctor` gives the bare status.
 doctor: $(STAMP) ## explain the configuration in your environment: ARGS="--path /X/1.0/y" [< token]
 	@$(PY) -m authorizer doctor $(ARGS)
+
+# Not part of `make test` (docs/testing.md). MODULES="jws claims" for some modules; ARGS="--sample 55" to
+# sample; niced, so it yields to other work on the machine.
+mutate: $(STAMP) ## mutation testing of the security core against its fast tests (docs/testing.md)
+	nice -n 10 $(PY) -m mutation $(ARGS) $(MODULES)
