@@ -184,3 +184,240 @@ def test_no_call_fails_for_want_of_keys_while_the_provider_answers(outage: list[
             ks.get("k1")
         except KeysUnavailable:
             assert not fetch.answers() or at < fetch.end + 1.0, f"call at {at} failed, outage {outage}"
+
+
+# -- every window at its exact boundary (jitter 0 unless said) ------------------
+
+
+def test_fresh_window_boundary_is_exact():
+    clock, fetch = FakeClock(), ScriptedFetch(K1)
+    ks, spawned = store(fetch, clock)
+    ks.get("k1")
+    clock.now += 899.999
+    assert ks.get("k1") is K1 and spawned == []
+    clock.now += 0.001  # exactly fresh_seconds: stale, served while one refresh runs
+    assert ks.get("k1") is K1 and len(spawned) == 1 and fetch.calls == 1
+
+
+def test_stale_window_boundary_is_exact():
+    clock, fetch = FakeClock(), ScriptedFetch(K1)
+    ks, _ = store(fetch, clock)
+    ks.get("k1")
+    fetch.failing = True
+    clock.now += 900 + 3600 - 0.001
+    assert ks.get("k1") is K1 and fetch.calls == 1  # still usable, refreshed in the background
+    clock.now += 0.001  # exactly fresh + max stale: nothing usable, a synchronous fetch
+    with pytest.raises(KeysUnavailable):
+        ks.get("k1")
+    assert fetch.calls == 2
+
+
+def test_jitter_shortens_freshness_by_up_to_ten_percent():
+    clock, fetch = FakeClock(), ScriptedFetch(K1)
+    spawned: list[object] = []
+    ks = KeyStore(fetch, clock, fresh_seconds=900, max_stale_seconds=3600, spawn=spawned.append, jitter=lambda: 1.0)
+    ks.get("k1")
+    status = ks.status()
+    assert status.fresh_until == clock.now + 810 and status.usable_until == clock.now + 810 + 3600
+    clock.now += 809.999
+    ks.get("k1")
+    assert spawned == []
+    clock.now += 0.001
+    ks.get("k1")
+    assert len(spawned) == 1
+    half = KeyStore(fetch, clock, fresh_seconds=900, max_stale_seconds=3600, spawn=spawned.append, jitter=lambda: 0.5)
+    half.hydrate()
+    assert half.status().fresh_until == clock.now + 855
+
+
+def test_failure_backoff_boundary_is_exact():
+    """With no usable keys, a failed fetch is remembered for unusable_backoff (1 s by default)."""
+    clock, fetch = FakeClock(), ScriptedFetch(K1)
+    fetch.failing = True
+    ks, _ = store(fetch, clock)
+    with pytest.raises(KeysUnavailable, match="HTTP 503"):
+        ks.get("k1")
+    clock.now += 0.999
+    with pytest.raises(KeysUnavailable, match="HTTP 503"):
+        ks.get("k1")
+    assert fetch.calls == 1
+    clock.now += 0.001
+    fetch.failing = False
+    assert ks.get("k1") is K1 and fetch.calls == 2
+
+
+def test_unknown_kid_cooldown_boundary_is_exact():
+    clock, fetch = FakeClock(), ScriptedFetch(K1)
+    ks, _ = store(fetch, clock, unknown_kid_cooldown=30.0)
+    ks.get("k1")
+    with pytest.raises(UnknownKey):
+        ks.get("k2")
+    assert fetch.calls == 2
+    fetch.keys["k2"] = K2
+    clock.now += 29.999
+    with pytest.raises(UnknownKey):
+        ks.get("k2")  # negative cache: no fetch
+    assert fetch.calls == 2
+    clock.now += 0.001
+    assert ks.get("k2") is K2 and fetch.calls == 3
+
+
+def test_unknown_kid_while_stale_is_refused_without_a_synchronous_fetch():
+    clock, fetch = FakeClock(), ScriptedFetch(K1)
+    ks, spawned = store(fetch, clock)
+    ks.get("k1")
+    clock.now += 1000
+    with pytest.raises(UnknownKey):
+        ks.get("k2")
+    assert fetch.calls == 1 and len(spawned) == 1
+
+
+def test_unknown_kid_after_a_synchronous_fetch_is_refused():
+    clock, fetch = FakeClock(), ScriptedFetch(K1)
+    ks, _ = store(fetch, clock)
+    with pytest.raises(UnknownKey):
+        ks.get("k2")
+    assert fetch.calls == 1
+    assert ks.get("k1") is K1
+
+
+def test_background_refresh_backs_off_after_any_attempt_and_runs_one_at_a_time():
+    clock, fetch = FakeClock(), ScriptedFetch(K1)
+    ks, spawned = store(fetch, clock)
+    ks.get("k1")
+    clock.now += 901
+    ks.get("k1")
+    ks.get("k1")  # a refresh is already pending: not a second one
+    assert len(spawned) == 1
+    fetch.failing = True
+    spawned.pop()()
+    assert fetch.calls == 2
+    clock.now += 4.999
+    ks.get("k1")
+    assert spawned == []
+    clock.now += 0.001
+    ks.get("k1")
+    assert len(spawned) == 1
+    fetch.failing = False
+    spawned.pop()()
+    assert ks.status().fresh_until == clock.now + 900  # the refresh succeeded: fresh again
+    ks.get("k1")
+    assert spawned == []
+
+
+def test_a_background_refresh_never_waits_behind_a_fetch_in_progress():
+    clock, fetch = FakeClock(), ScriptedFetch(K1)
+    ks, spawned = store(fetch, clock)
+    ks.get("k1")
+    clock.now += 901
+    ks.get("k1")
+    background = spawned.pop()
+    calls_inside: list[int] = []
+
+    def fetch_that_meets_the_background_refresh() -> KeySet:
+        background()  # the refresh finds the fetch lock held: it gives up at once
+        calls_inside.append(fetch.calls)
+        return fetch()
+
+    ks._fetch = fetch_that_meets_the_background_refresh
+    clock.now += 3600  # past the stale limit: a synchronous fetch
+    assert ks.get("k1") is K1
+    assert calls_inside == [1] and fetch.calls == 2
+    clock.now += 1000
+    ks.get("k1")
+    assert len(spawned) == 1  # the flag was cleared: a later refresh can start
+
+
+def test_waiting_caller_uses_the_fetch_that_finished_meanwhile():
+    import threading
+    import time
+
+    clock, fetch = FakeClock(), ScriptedFetch(K1)
+    ks, _ = store(fetch, clock)
+    second_caller_started = threading.Event()
+    answers: list[object] = []
+
+    def second_caller() -> None:
+        second_caller_started.set()
+        answers.append(ks.get("k1"))
+
+    def slow_fetch() -> KeySet:
+        thread = threading.Thread(target=second_caller)
+        thread.start()
+        second_caller_started.wait(5)
+        time.sleep(0.2)  # let it reach the fetch lock (sequencing, not a timed assertion)
+        slow_fetch.thread = thread  # type: ignore[attr-defined]
+        return fetch()
+
+    ks._fetch = slow_fetch
+    assert ks.get("k1") is K1
+    slow_fetch.thread.join(5)  # type: ignore[attr-defined]
+    assert answers == [K1] and fetch.calls == 1 and ks.fetch_count == 1
+
+
+def test_fetch_count_counts_attempts():
+    clock, fetch = FakeClock(), ScriptedFetch(K1)
+    ks, _ = store(fetch, clock)
+    ks.get("k1")
+    fetch.failing = True
+    clock.now += 5000
+    with pytest.raises(KeysUnavailable):
+        ks.get("k1")
+    assert ks.fetch_count == 2 == fetch.calls
+
+
+@pytest.mark.parametrize(
+    "problem, message",
+    [
+        (ValueError("JWKS has no usable key"), "signing keys unavailable: JWKS has no usable key"),
+        (RuntimeError("secret-bearing text"), "signing keys unavailable: JWKS fetch failed (RuntimeError)"),
+        (KeyError("x"), "signing keys unavailable: JWKS fetch failed (KeyError)"),
+    ],
+)
+def test_fetch_failures_become_cannot_decide_with_a_safe_message(problem, message):
+    clock = FakeClock()
+
+    def failing() -> KeySet:
+        raise problem
+
+    ks, _ = store(failing, clock)
+    with pytest.raises(KeysUnavailable) as caught:
+        ks.get("k1")
+    assert str(caught.value) == message
+    assert ks.status().last_error == message.removeprefix("signing keys unavailable: ")
+    clock.now += 4.999
+    with pytest.raises(KeysUnavailable) as again:
+        ks.get("k1")
+    assert str(again.value) == message
+
+
+def test_status_and_hydrate():
+    clock, fetch = FakeClock(), ScriptedFetch(K2, K1)
+    ks, _ = store(fetch, clock)
+    before = ks.status()
+    assert (before.kids, before.fetched_at, before.last_error) == ((), None, None)
+    assert ks.fetcher is fetch
+    clock.now = 20_000.0
+    ks.hydrate()
+    status = ks.status()
+    assert status.kids == ("k1", "k2") and status.fetched_at == 20_000.0
+    assert (status.fresh_until, status.usable_until, status.last_error) == (20_900.0, 24_500.0, None)
+    fetch.failing = True
+    clock.now += 5000
+    with pytest.raises(KeysUnavailable, match="HTTP 503"):
+        ks.hydrate()
+    assert ks.status().last_error == "http://idp/jwk: HTTP 503" and ks.status().kids == ("k1", "k2")
+    fetch.failing = False
+    clock.now += 5
+    ks.hydrate()
+    assert ks.status().last_error is None
+
+
+def test_the_default_spawn_runs_the_refresh_in_a_thread():
+    import threading
+
+    from token_exchange.shared.keystore import spawn_thread
+
+    ran = threading.Event()
+    spawn_thread(ran.set)
+    assert ran.wait(5)
