@@ -3,7 +3,15 @@ import json
 import pytest
 
 from tests.tokens import Signer, uint_b64
-from token_exchange.shared.jwk import UnusableKey, parse_jwks, parse_signing_key
+from token_exchange.shared.jwk import (
+    MAX_KEYS,
+    MAX_KID_LENGTH,
+    MAX_RSA_BITS,
+    MIN_RSA_BITS,
+    UnusableKey,
+    parse_jwks,
+    parse_signing_key,
+)
 
 
 @pytest.fixture(scope="module")
@@ -71,3 +79,154 @@ def test_duplicate_kid_trusts_neither(signer):
 def test_unusable_documents(doc):
     with pytest.raises(ValueError):
         parse_jwks(doc)
+
+
+# -- every screening rule on its own, limits at their exact boundary -------------
+
+
+def rsa_jwk(n: int, e: int = 65537, **extra):
+    """A public RSA JWK from raw numbers: no key generation needed for size limits."""
+    return {"kty": "RSA", "kid": "r1", "n": uint_b64(n), "e": uint_b64(e), **extra}
+
+
+def unusable(jwk, reason: str, allowed=frozenset({"RS256"})) -> None:
+    with pytest.raises(UnusableKey) as caught:
+        parse_signing_key(jwk, allowed)
+    assert str(caught.value) == reason
+
+
+def test_modulus_size_limits_are_exact():
+    assert (MIN_RSA_BITS, MAX_RSA_BITS) == (2048, 8192)
+    assert parse_signing_key(rsa_jwk(2**2047 + 1)).signature_bytes == 256
+    assert parse_signing_key(rsa_jwk(2**2048 + 1)).signature_bytes == 257  # 2049 bits: rounded up
+    assert parse_signing_key(rsa_jwk(2**8191 + 1)).signature_bytes == 1024
+    unusable(rsa_jwk(2**2046 + 1), "modulus of 2047 bits")
+    unusable(rsa_jwk(2**8192 + 1), "modulus of 8193 bits")
+
+
+def test_public_exponent_rules():
+    n = 2**2047 + 1
+    for e in (3, 5, 65537, 2**32 - 1):
+        assert parse_signing_key(rsa_jwk(n, e)).public_key.public_numbers().e == e
+    for e in (1, 2, 4, 65536, 2**32 + 1, 2**33 + 1):
+        unusable(rsa_jwk(n, e), "bad public exponent")
+
+
+@pytest.mark.parametrize("member", ["n", "e"])
+def test_missing_or_broken_numbers(member):
+    base = rsa_jwk(2**2047 + 1)
+    for value, reason in ((None, f"'{member}' missing"), ("", f"'{member}' missing"), (7, f"'{member}' missing"),
+                          ("AQ==", f"'{member}' is not base64url")):
+        unusable({**base, member: value}, reason)
+    unusable({k: v for k, v in base.items() if k != member}, f"'{member}' missing")
+
+
+def test_kid_limits_are_exact():
+    assert MAX_KID_LENGTH == 128
+    assert parse_signing_key(rsa_jwk(2**2047 + 1, kid="k" * 128)).kid == "k" * 128
+    assert parse_signing_key(rsa_jwk(2**2047 + 1, kid="k")).kid == "k"
+    for kid in ("k" * 129, "", None, 1):
+        unusable(rsa_jwk(2**2047 + 1, kid=kid), "'kid' missing or not a short string")
+    unusable("not a key", "not an object")
+    unusable(["kty", "RSA"], "not an object")
+
+
+@pytest.mark.parametrize("member", ["d", "p", "q", "dp", "dq", "qi", "oth", "k"])
+def test_any_private_member_makes_a_key_unusable(member):
+    unusable(rsa_jwk(2**2047 + 1, **{member: "AQAB"}), "publishes private or symmetric key material")
+
+
+def test_key_type_algorithm_and_use_binding():
+    both = frozenset({"RS256", "PS256"})
+    key = parse_signing_key(rsa_jwk(2**2047 + 1), both)
+    assert key.algorithms == both and set(key.verifiers) == both
+    key = parse_signing_key(rsa_jwk(2**2047 + 1, alg="PS256"), both)
+    assert key.algorithms == {"PS256"} and set(key.verifiers) == {"PS256"}
+    unusable(rsa_jwk(2**2047 + 1, alg="ES256"), "'alg' 'ES256' is not accepted for this key", both)
+    unusable(rsa_jwk(2**2047 + 1), "'kty' 'RSA' fits none of the accepted algorithms", frozenset({"ES256"}))
+    unusable(rsa_jwk(2**2047 + 1, kty="oct"), "'kty' 'oct' fits none of the accepted algorithms")
+    assert parse_signing_key(rsa_jwk(2**2047 + 1, use="sig")).algorithms == {"RS256"}
+    unusable(rsa_jwk(2**2047 + 1, use="enc"), "'use' is not sig")
+    unusable(rsa_jwk(2**2047 + 1, use=None), "'use' is not sig")
+
+
+@pytest.mark.parametrize("key_ops", [["verify"], ["sign", "verify"], None])
+def test_key_ops_that_allow_verify(key_ops):
+    extra = {} if key_ops is None else {"key_ops": key_ops}
+    assert parse_signing_key(rsa_jwk(2**2047 + 1, **extra)).kid == "r1"
+
+
+@pytest.mark.parametrize("key_ops", [["sign"], [], "verify", {"verify": True}])
+def test_key_ops_that_do_not(key_ops):
+    unusable(rsa_jwk(2**2047 + 1, key_ops=key_ops), "'key_ops' does not allow verify")
+
+
+def test_ec_keys():
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    numbers = ec.generate_private_key(ec.SECP256R1()).public_key().public_numbers()
+    jwk = {"kty": "EC", "crv": "P-256", "kid": "e1", "x": uint_b64(numbers.x), "y": uint_b64(numbers.y)}
+    key = parse_signing_key(jwk, frozenset({"ES256", "RS256"}))
+    assert key.algorithms == {"ES256"} and key.signature_bytes == 64 and set(key.verifiers) == {"ES256"}
+    unusable({**jwk, "crv": "P-384"}, "'crv' is not P-256", frozenset({"ES256"}))
+    unusable({**jwk, "y": uint_b64(numbers.y + 1)}, "not a point on P-256", frozenset({"ES256"}))
+    unusable({**jwk, "x": None}, "'x' missing", frozenset({"ES256"}))
+
+
+# -- the document ---------------------------------------------------------------
+
+
+def test_key_count_limit_is_exact():
+    assert MAX_KEYS == 64
+    keys = [rsa_jwk(2**2047 + 1, kid=f"k{i}") for i in range(64)]
+    assert len(parse_jwks(json.dumps({"keys": keys}).encode()).keys) == 64
+    with pytest.raises(ValueError, match=r"^JWKS has more than 64 keys$"):
+        parse_jwks(json.dumps({"keys": [*keys, rsa_jwk(2**2047 + 1, kid="k64")]}).encode())
+
+
+def test_document_nesting_is_limited_to_six_levels():
+    three = {"a": {"b": {}}}  # document, keys list, key: with these, six levels
+    doc = {"keys": [rsa_jwk(2**2047 + 1, x=three)]}
+    assert parse_jwks(json.dumps(doc).encode()).keys["r1"]
+    doc = {"keys": [rsa_jwk(2**2047 + 1, x={"deeper": three})]}
+    with pytest.raises(ValueError, match=r"^JWKS is not a JSON object: JSON nested too deeply$"):
+        parse_jwks(json.dumps(doc).encode())
+
+
+@pytest.mark.parametrize(
+    "doc, message",
+    [
+        (b"[]", "JWKS is not a JSON object: not a JSON object"),
+        (b'{"keys":{}}', "JWKS has no 'keys' list"),
+        (b"{}", "JWKS has no 'keys' list"),
+        (b'{"keys":[]}', "JWKS has no usable key"),
+    ],
+)
+def test_unusable_documents_say_why(doc, message):
+    with pytest.raises(ValueError) as caught:
+        parse_jwks(doc)
+    assert str(caught.value) == message
+
+
+def test_a_kid_seen_three_times_is_never_trusted():
+    doc = {"keys": [rsa_jwk(2**2047 + 1, kid="dup"), rsa_jwk(2**2047 + 3, kid="dup"), rsa_jwk(2**2047 + 5, kid="dup"),
+                    rsa_jwk(2**2047 + 1, kid="ok")]}
+    key_set = parse_jwks(json.dumps(doc).encode())
+    assert set(key_set.keys) == {"ok"}
+    assert key_set.rejected == [("dup", "duplicate 'kid'"), ("dup", "duplicate 'kid'")]
+
+
+def test_rejections_are_labelled_safely():
+    doc = {"keys": [rsa_jwk(2**2047 + 1, kid="x" * 300), rsa_jwk(2**2047 + 1, kid=5), "text",
+                    rsa_jwk(2**2047 + 1, kid="ok")]}
+    key_set = parse_jwks(json.dumps(doc).encode())
+    assert key_set.rejected == [("x" * 128, "'kid' missing or not a short string"),
+                                ("?", "'kid' missing or not a short string"), ("?", "not an object")]
+    assert parse_jwks(json.dumps({"keys": [rsa_jwk(2**2047 + 1)]}).encode()).rejected == []
+
+
+def test_allowed_algorithms_reach_every_key():
+    doc = {"keys": [rsa_jwk(2**2047 + 1, alg="PS256")]}
+    with pytest.raises(ValueError, match="no usable key"):
+        parse_jwks(json.dumps(doc).encode())
+    assert parse_jwks(json.dumps(doc).encode(), frozenset({"PS256"})).keys["r1"].algorithms == {"PS256"}
