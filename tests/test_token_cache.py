@@ -154,3 +154,227 @@ def test_invalidation_at_most_once_per_key_per_interval():
     clock.now += 0.1
     assert cache.invalidate("k", at_most_every=30) is True
     assert cache.get("k", issuer)[0] is not second and issuer.calls == 3
+
+
+# -- the refresh windows at their exact boundaries -------------------------------
+
+
+def probe(lifetime: float, min_remaining: float, at: float, *, failing: bool) -> str:
+    """Obtain a token at t0, then ask again at t0 + ``at``: is it served from
+    the cache, refreshed, kept after a failed refresh, or refused?"""
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock, min_remaining=min_remaining), Issuer(clock, lifetime=lifetime)
+    cache.get("k", issuer)
+    clock.now += at
+    issuer.fail = failing
+    try:
+        token, _ = cache.get("k", issuer)
+    except RuntimeError:
+        return "refused"
+    if issuer.calls == 1:
+        return "cached"
+    return "kept" if token.access_token == "token-1" else "refreshed"
+
+
+@pytest.mark.parametrize(
+    "lifetime, min_remaining, advisory, mandatory",
+    [
+        (3600, 0, 600, 300),  # long-lived: the fixed 600 s / 300 s windows
+        (600, 0, 200, 100),  # L/3 and L/6
+        (300, 120, 170, 120),  # the authorizer's 120 s, below L/2; advisory 60 s... or L/6 later
+        (120, 120, 80, 60),  # short-lived: half its life, advisory L/6 before that
+        (3600, 1000, 1060, 1000),  # a large minimum remaining life moves both windows
+        (7200, 0, 600, 300),
+    ],
+)
+def test_windows_are_exact(lifetime, min_remaining, advisory, mandatory):
+    eps = 0.001
+    assert probe(lifetime, min_remaining, lifetime - advisory - eps, failing=False) == "cached"
+    assert probe(lifetime, min_remaining, lifetime - advisory, failing=False) == "refreshed"
+    assert probe(lifetime, min_remaining, lifetime - advisory, failing=True) == "kept"
+    assert probe(lifetime, min_remaining, lifetime - mandatory - eps, failing=True) == "kept"
+    assert probe(lifetime, min_remaining, lifetime - mandatory, failing=True) == "refused"
+    assert probe(lifetime, min_remaining, lifetime - mandatory, failing=False) == "refreshed"
+
+
+def test_a_cap_in_the_past_gives_no_serving_window():
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock), Issuer(clock)
+    _, until = cache.get("k", issuer, cap_expires_at=clock.now - 10)
+    assert until == clock.now - 10
+    cache.get("k", issuer, cap_expires_at=clock.now + 3600)
+    assert issuer.calls == 2
+
+
+def test_cap_only_ever_shortens():
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock), Issuer(clock)
+    token, until = cache.get("k", issuer, cap_expires_at=clock.now + 7200)
+    assert until == token.expires_at == clock.now + 3600
+
+
+def test_failure_backoff_in_the_mandatory_window_is_exact():
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock, failure_backoff=5.0), Issuer(clock)
+    issuer.fail = True
+    with pytest.raises(RuntimeError):
+        cache.get("k", issuer)
+    clock.now += 4.999
+    with pytest.raises(RuntimeError):
+        cache.get("k", issuer)
+    assert issuer.calls == 1 and cache.fetches == 1
+    clock.now += 0.001
+    issuer.fail = False
+    assert cache.get("k", issuer)[0].access_token == "token-2"
+    assert cache.fetches == 2
+
+
+def test_advisory_backoff_is_exact_and_success_clears_it():
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock), Issuer(clock)
+    first, _ = cache.get("k", issuer)
+    clock.now += 3000  # advisory window
+    issuer.fail = True
+    assert cache.get("k", issuer)[0] is first and issuer.calls == 2
+    clock.now += 4.999
+    assert cache.get("k", issuer)[0] is first and issuer.calls == 2
+    clock.now += 0.001
+    issuer.fail = False
+    assert cache.get("k", issuer)[0].access_token == "token-3"
+    cache.invalidate("k")
+    issuer.fail = True
+    with pytest.raises(RuntimeError):  # a fresh failure, not the one remembered before the success
+        cache.get("k", issuer)
+    assert issuer.calls == 4
+
+
+def test_fetch_counter_counts_every_fetch():
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock), Issuer(clock)
+    for key in ("a", "b", "a", "c"):
+        cache.get(key, issuer)
+    assert cache.fetches == issuer.calls == 3
+
+
+# -- single flight, deterministically: the fetch itself asks again -----------------
+
+
+def test_while_a_token_is_being_obtained_another_caller_cannot_start_a_second_fetch():
+    clock = FakeClock()
+    cache = TokenCache(clock)
+    inner: list[str] = []
+
+    def fetch() -> IssuedToken:
+        with pytest.raises(TimeoutError, match="another caller is still obtaining this token"):
+            cache.get("k", fetch, wait=0)
+        inner.append("asked")
+        return IssuedToken("t", "Bearer", clock.now + 3600, clock.now)
+
+    assert cache.get("k", fetch)[0].access_token == "t" and inner == ["asked"] and cache.fetches == 1
+
+
+def test_in_the_advisory_window_a_caller_never_waits_for_the_refresh_in_progress():
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock), Issuer(clock)
+    first, _ = cache.get("k", issuer)
+    clock.now += 3000
+    seen: list[IssuedToken] = []
+
+    def refresh() -> IssuedToken:
+        seen.append(cache.get("k", issuer)[0])  # the same key, from inside the refresh: must not block
+        return issuer()
+
+    refreshed, _ = cache.get("k", refresh)
+    assert seen == [first] and refreshed.access_token == "token-2"
+
+
+def test_a_caller_that_waited_uses_the_token_obtained_meanwhile():
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock), Issuer(clock)
+    cache.get("k", issuer)
+    clock.now += 3400  # mandatory window
+    cache._state("k").lock.acquire()
+    answers: list[str] = []
+    arrived = threading.Event()
+
+    def waiter_clock() -> float:
+        if threading.current_thread() is waiter:
+            arrived.set()
+        return clock.now
+
+    cache._clock = waiter_clock
+    waiter = threading.Thread(target=lambda: answers.append(cache.get("k", issuer)[0].access_token))
+    waiter.start()
+    assert arrived.wait(5)
+    time.sleep(0.1)  # from its clock reading to the lock is a few lines (sequencing, not a timed assertion)
+    cache._refresh("k", cache._state("k"), issuer, None)  # the holder refreshes...
+    cache._state("k").lock.release()  # ...and lets the waiter in
+    waiter.join(5)
+    assert answers == ["token-2"] and issuer.calls == 2
+
+
+# -- the bounds ------------------------------------------------------------------------
+
+
+def test_least_recently_used_token_is_evicted_first():
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock, max_entries=2), Issuer(clock)
+    a, _ = cache.get("a", issuer)
+    cache.get("b", issuer)
+    assert cache.get("a", issuer)[0] is a  # a is now the most recently used
+    cache.get("c", issuer)  # evicts b, not a
+    assert len(cache) == 2
+    assert cache.get("a", issuer)[0] is a and issuer.calls == 3
+    cache.get("b", issuer)
+    assert issuer.calls == 4
+
+
+def test_eviction_bound_is_exact():
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock, max_entries=3), Issuer(clock)
+    for key in range(3):
+        cache.get(key, issuer)
+    assert len(cache) == 3
+    cache.get(3, issuer)
+    assert len(cache) == 3
+    cache.get(1, issuer)
+    assert issuer.calls == 4  # 1 survived the eviction of 0
+
+
+def test_idle_per_key_state_is_bounded():
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock, max_entries=2), Issuer(clock)
+    cache.get("kept", issuer)
+    issuer.fail = True
+    sizes = []
+    for key in range(40):
+        with pytest.raises(RuntimeError):
+            cache.get(key, issuer)
+        sizes.append(len(cache._states))
+    assert max(sizes) == 8 == 4 * 2  # never more than four per cached entry
+    assert sizes[:8] == [2, 3, 4, 5, 6, 7, 8, 2]  # full: idle keys dropped, the one with a token kept
+    issuer.fail = False
+    assert cache.get("kept", issuer)[0].access_token == "token-1"
+
+
+def test_a_key_in_use_keeps_its_state():
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock, max_entries=1), Issuer(clock)
+    busy = cache._state("busy")
+    busy.lock.acquire()
+    issuer.fail = True
+    for key in range(10):
+        with pytest.raises(RuntimeError):
+            cache.get(key, issuer)
+    assert cache._state("busy") is busy
+    busy.lock.release()
+
+
+def test_invalidate_forces_a_new_token():
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock), Issuer(clock)
+    cache.get("k", issuer)
+    cache.invalidate("k")
+    cache.invalidate("never-seen")
+    assert len(cache) == 0
+    assert cache.get("k", issuer)[0].access_token == "token-2"
