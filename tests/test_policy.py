@@ -1,0 +1,170 @@
+"""Per-integration access rules, pure: reading ACCESS_POLICY and each rule of a
+decision on its own (the table beside the fdk tests is in test_beyond)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from token_exchange.shared.claims import Claims
+from token_exchange.shared.errors import ConfigError, InsufficientScope, InvalidRequest
+from token_exchange.shared.policy import MAX_RULES, access_policy_from_env
+
+
+def policy(*rules: dict[str, Any]):
+    result = access_policy_from_env({"ACCESS_POLICY": json.dumps({"rules": list(rules)})})
+    assert result is not None
+    return result
+
+
+def caller(scopes: tuple[str, ...] = (), client_id: str | None = "app") -> Claims:
+    return Claims("sub", client_id, scopes, 0.0, 0.0, None, "iss", {})
+
+
+def verdict(p, arguments: dict[str, str], who: Claims | None = None) -> str:
+    try:
+        return p.decide(who or caller(), arguments)
+    except (InsufficientScope, InvalidRequest) as refused:
+        return refused.reason
+
+
+def config_problem(document: Any) -> str:
+    with pytest.raises(ConfigError) as caught:
+        access_policy_from_env({"ACCESS_POLICY": json.dumps(document)})
+    assert caught.value.key == "ACCESS_POLICY"
+    return caught.value.problem
+
+
+def test_no_policy_means_none():
+    assert access_policy_from_env({}) is None
+
+
+def test_rule_count_limit_is_exact():
+    assert MAX_RULES == 64
+    rules = [{"name": f"r{i}", "path": f"/R{i}/*"} for i in range(64)]
+    assert len(policy(*rules).rules) == 64
+    problem = config_problem({"rules": [*rules, {"name": "r64", "path": "/R64/*"}]})
+    assert problem == 'must be {"rules": [...]} with 1 to 64 rules'
+    assert config_problem({"rules": []}) == problem
+    assert config_problem({"rules": {"name": "x"}}) == problem
+    assert config_problem([{"name": "x", "path": "/x"}]) == problem
+
+
+@pytest.mark.parametrize(
+    "rule, problem",
+    [
+        ("text", "rule #1 is not an object"),
+        ({"name": "a", "path": "/a", "scope": ["x"]}, "rule #1: unknown member(s) scope"),
+        ({"name": "a", "path": "/a", "x": 1, "b": 2}, "rule #1: unknown member(s) b, x"),
+        ({"path": "/a"}, "rule #1: 'name' must be 1 to 64 letters, digits, '.', '_' or '-'"),
+        ({"name": "", "path": "/a"}, "rule #1: 'name' must be 1 to 64 letters, digits, '.', '_' or '-'"),
+        ({"name": "a b", "path": "/a"}, "rule #1: 'name' must be 1 to 64 letters, digits, '.', '_' or '-'"),
+        ({"name": "n" * 65, "path": "/a"}, "rule #1: 'name' must be 1 to 64 letters, digits, '.', '_' or '-'"),
+        ({"name": 7, "path": "/a"}, "rule #1: 'name' must be 1 to 64 letters, digits, '.', '_' or '-'"),
+        ({"name": "a"}, "rule a: 'path' must be a pattern starting with /, e.g. /HELLO_WORLD/*"),
+        ({"name": "a", "path": "a/*"}, "rule a: 'path' must be a pattern starting with /, e.g. /HELLO_WORLD/*"),
+        ({"name": "a", "path": 7}, "rule a: 'path' must be a pattern starting with /, e.g. /HELLO_WORLD/*"),
+        ({"name": "a", "path": "/a", "methods": []}, "rule a: 'methods' is empty (leave it out to match any method)"),
+        ({"name": "a", "path": "/a", "methods": "GET"}, "rule a: 'methods' must be a list of strings"),
+        ({"name": "a", "path": "/a", "scopes": "x"}, "rule a: 'scopes' must be a list of strings"),
+        ({"name": "a", "path": "/a", "scopes": ["x", ""]}, "rule a: 'scopes' must be a list of strings"),
+        ({"name": "a", "path": "/a", "client_ids": [1]}, "rule a: 'client_ids' must be a list of strings"),
+    ],
+)
+def test_each_rule_error_names_the_rule_and_the_problem(rule, problem):
+    assert config_problem({"rules": [rule]}) == problem
+
+
+def test_rule_numbers_count_from_one():
+    assert config_problem({"rules": [{"name": "a", "path": "/a"}, "x"]}) == "rule #2 is not an object"
+
+
+def test_names_up_to_64_characters():
+    assert policy({"name": "N-._" + "n" * 60, "path": "/a"}).rules[0].name == "N-._" + "n" * 60
+
+
+def test_patterns_are_literal_except_the_star():
+    p = policy({"name": "dots", "path": "/A.B/1.0"}, {"name": "star", "path": "/S/*/x"})
+    assert verdict(p, {"path": "/A.B/1.0"}) == "dots"
+    assert verdict(p, {"path": "/AxB/1.0"}) == "policy_no_rule"
+    assert verdict(p, {"path": "/A.B/1.0/more"}) == "policy_no_rule"  # the whole path must match
+    assert verdict(p, {"path": "/S/a/b/x"}) == "star"  # * crosses slashes
+    assert verdict(p, {"path": "/S//x"}) == "star"
+    assert verdict(p, {"path": "/S/a/y"}) == "policy_no_rule"
+
+
+def test_leading_slashes_are_one():
+    p = policy({"name": "a", "path": "/A/*"})
+    for path in ("A/x", "/A/x", "//A/x", "///A/x"):
+        assert verdict(p, {"path": path}) == "a"
+
+
+@pytest.mark.parametrize(
+    "path", ["/A/../B", "/A/./x", "/A/%2e%2e/B", "/A/%2E/x", "/A/x\\..\\B", "/A/x%5c", "/A/x\x00", "/A/x%00", "/A/.."]
+)
+def test_traversal_is_refused_before_any_rule(path):
+    p = policy({"name": "a", "path": "/*"})
+    assert verdict(p, {"path": path}) == "bad_path"
+
+
+def test_dots_inside_a_segment_are_not_traversal():
+    p = policy({"name": "a", "path": "/A/*"})
+    assert verdict(p, {"path": "/A/1.0/x..y/.z"}) == "a"
+
+
+def test_a_policy_without_the_path_argument_cannot_decide_a_request():
+    p = policy({"name": "a", "path": "/*"})
+    with pytest.raises(InvalidRequest) as caught:
+        p.decide(caller(), {"method": "GET"})
+    assert caught.value.reason == "policy_without_path"
+
+
+def test_methods_are_case_insensitive_and_required_when_listed():
+    p = policy({"name": "get", "path": "/A/*", "methods": ["get", "Head"]}, {"name": "any", "path": "/B/*"})
+    for method in ("GET", "get", "HEAD", "head"):
+        assert verdict(p, {"path": "/A/x", "method": method}) == "get"
+    assert verdict(p, {"path": "/A/x", "method": "POST"}) == "policy_no_rule"
+    assert verdict(p, {"path": "/A/x"}) == "policy_no_rule"
+    for method in ("POST", "DELETE"):
+        assert verdict(p, {"path": "/B/x", "method": method}) == "any"
+    assert verdict(p, {"path": "/B/x"}) == "any"
+
+
+def test_scopes_and_client_ids_are_any_of():
+    p = policy({"name": "a", "path": "/A/*", "scopes": ["s1", "s2"], "client_ids": ["c1", "c2"]})
+    assert verdict(p, {"path": "/A/x"}, caller(("x", "s2"), "other")) == "a"
+    assert verdict(p, {"path": "/A/x"}, caller((), "c2")) == "a"
+    assert verdict(p, {"path": "/A/x"}, caller(("x",), "other")) == "policy_denied"
+    assert verdict(p, {"path": "/A/x"}, caller((), None)) == "policy_denied"
+    scopes_only = policy({"name": "s", "path": "/A/*", "scopes": ["s1"]})
+    assert verdict(scopes_only, {"path": "/A/x"}, caller(("s1",), None)) == "s"
+    assert verdict(scopes_only, {"path": "/A/x"}, caller((), "s1")) == "policy_denied"
+    clients_only = policy({"name": "c", "path": "/A/*", "client_ids": ["c1"]})
+    assert verdict(clients_only, {"path": "/A/x"}, caller((), "c1")) == "c"
+    assert verdict(clients_only, {"path": "/A/x"}, caller(("c1",), "x")) == "policy_denied"
+
+
+def test_a_rule_with_neither_lets_any_valid_token_through():
+    p = policy({"name": "open", "path": "/A/*"})
+    assert verdict(p, {"path": "/A/x"}, caller((), None)) == "open"
+
+
+def test_the_first_matching_rule_decides_even_when_it_refuses():
+    p = policy({"name": "first", "path": "/A/*", "scopes": ["admin"]}, {"name": "second", "path": "/A/*"})
+    with pytest.raises(InsufficientScope) as caught:
+        p.decide(caller(("user",)), {"path": "/A/x"})
+    assert caught.value.reason == "policy_denied" and "first" in str(caught.value)
+    assert verdict(p, {"path": "/A/x"}, caller(("admin",))) == "first"
+    with pytest.raises(InsufficientScope) as none:
+        p.decide(caller(("admin",)), {"path": "/B/x"})
+    assert none.value.reason == "policy_no_rule"
+
+
+def test_rules_keep_their_order_and_sets():
+    p = policy({"name": "b", "path": "/B", "methods": ["post"], "scopes": ["s"]}, {"name": "a", "path": "/A"})
+    first = p.rules[0]
+    assert [r.name for r in p.rules] == ["b", "a"]
+    assert first.methods == {"POST"} and first.scopes == {"s"} and first.client_ids == frozenset()
+    assert p.rules[1].methods is None
