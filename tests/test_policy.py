@@ -10,10 +10,10 @@ import pytest
 
 from token_exchange.shared.claims import Claims
 from token_exchange.shared.errors import ConfigError, InsufficientScope, InvalidRequest
-from token_exchange.shared.policy import MAX_RULES, access_policy_from_env
+from token_exchange.shared.policy import MAX_RULES, AccessPolicy, access_policy_from_env
 
 
-def policy(*rules: dict[str, Any]):
+def policy(*rules: dict[str, Any]) -> AccessPolicy:
     result = access_policy_from_env({"ACCESS_POLICY": json.dumps({"rules": list(rules)})})
     assert result is not None
     return result
@@ -23,7 +23,7 @@ def caller(scopes: tuple[str, ...] = (), client_id: str | None = "app") -> Claim
     return Claims("sub", client_id, scopes, 0.0, 0.0, None, "iss", {})
 
 
-def verdict(p, arguments: dict[str, str], who: Claims | None = None) -> str:
+def verdict(p: AccessPolicy, arguments: dict[str, str], who: Claims | None = None) -> str:
     try:
         return p.decide(who or caller(), arguments)
     except (InsufficientScope, InvalidRequest) as refused:
