@@ -166,5 +166,5 @@ def test_rules_keep_their_order_and_sets():
     p = policy({"name": "b", "path": "/B", "methods": ["post"], "scopes": ["s"]}, {"name": "a", "path": "/A"})
     first = p.rules[0]
     assert [r.name for r in p.rules] == ["b", "a"]
-    assert first.methods == {"POST"} and first.scopes == {"s"} and first.client_ids == frozenset()
+    assert first.methods == frozenset({"POST"}) and first.scopes == {"s"} and first.client_ids == frozenset()
     assert p.rules[1].methods is None
