@@ -1,6 +1,8 @@
 import json
+from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
 from tests.tokens import Signer, uint_b64
 from token_exchange.shared.jwk import (
@@ -84,7 +86,7 @@ def test_unusable_documents(doc):
 # -- every screening rule on its own, limits at their exact boundary -------------
 
 
-def rsa_jwk(n: int, e: int = 65537, **extra):
+def rsa_jwk(n: int, e: int = 65537, **extra: Any) -> dict[str, Any]:
     """A public RSA JWK from raw numbers: no key generation needed for size limits."""
     return {"kty": "RSA", "kid": "r1", "n": uint_b64(n), "e": uint_b64(e), **extra}
 
@@ -107,7 +109,8 @@ def test_modulus_size_limits_are_exact():
 def test_public_exponent_rules():
     n = 2**2047 + 1
     for e in (3, 5, 65537, 2**32 - 1):
-        assert parse_signing_key(rsa_jwk(n, e)).public_key.public_numbers().e == e
+        public_key = parse_signing_key(rsa_jwk(n, e)).public_key
+        assert isinstance(public_key, RSAPublicKey) and public_key.public_numbers().e == e
     for e in (1, 2, 4, 65536, 2**32 + 1, 2**33 + 1):
         unusable(rsa_jwk(n, e), "bad public exponent")
 
@@ -133,7 +136,7 @@ def test_kid_limits_are_exact():
 
 @pytest.mark.parametrize("member", ["d", "p", "q", "dp", "dq", "qi", "oth", "k"])
 def test_any_private_member_makes_a_key_unusable(member):
-    unusable(rsa_jwk(2**2047 + 1, **{member: "AQAB"}), "publishes private or symmetric key material")
+    unusable({**rsa_jwk(2**2047 + 1), member: "AQAB"}, "publishes private or symmetric key material")
 
 
 def test_key_type_algorithm_and_use_binding():
@@ -185,7 +188,7 @@ def test_key_count_limit_is_exact():
 
 
 def test_document_nesting_is_limited_to_six_levels():
-    three = {"a": {"b": {}}}  # document, keys list, key: with these, six levels
+    three: dict[str, Any] = {"a": {"b": {}}}  # document, keys list, key: with these, six levels
     doc = {"keys": [rsa_jwk(2**2047 + 1, x=three)]}
     assert parse_jwks(json.dumps(doc).encode()).keys["r1"]
     doc = {"keys": [rsa_jwk(2**2047 + 1, x={"deeper": three})]}

@@ -1,0 +1,445 @@
+"""The OAuth client, fast: a scripted token endpoint on 127.0.0.1 (real HTTP),
+a fake monotonic clock and a recorded sleep, so retries, backoff and
+deadlines are exact. (The client against the Authlib identity provider is in
+test_token_client.)"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+import jwt
+import pytest
+import requests
+
+from local.loopback import QuietHandler, http_server
+from tests.fakeclock import FakeClock
+from tests.tokens import Signer
+from token_exchange.config import ExchangeConfig
+from token_exchange.oauth import (
+    ASSERTION_LIFETIME,
+    CLIENT_ASSERTION_TYPE,
+    MAX_EXPIRES_IN,
+    MAX_RESPONSE_BYTES,
+    IssuedToken,
+    TokenClient,
+    unverified_claims,
+)
+from token_exchange.shared import errors
+
+KEY = Signer.generate("assertion-key")
+
+
+@dataclass
+class Answer:
+    status: int = 200
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    before: Callable[[], None] | None = None  # runs in the server before it answers
+    close: bool = False  # drop the connection instead of answering
+
+
+def ok(**document: Any) -> Answer:
+    return Answer(200, json.dumps({"access_token": "at-1", "token_type": "Bearer", **document}).encode())
+
+
+class TokenEndpoint:
+    """Answers each POST with the next scripted answer (the last one repeats)."""
+
+    def __init__(self) -> None:
+        self.script: list[Answer] = [ok()]
+        self.requests: list[dict[str, Any]] = []
+        outer = self
+
+        class Handler(QuietHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                outer.requests.append({"form": {k: v[0] for k, v in parse_qs(body.decode()).items()},
+                                       "headers": dict(self.headers), "path": self.path})
+                answer = outer.script.pop(0) if len(outer.script) > 1 else outer.script[0]
+                if answer.before:
+                    answer.before()
+                if answer.close:
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                self.send_body(answer.status, answer.body, "application/json", answer.headers)
+
+        self._server = http_server(Handler).start("token-endpoint")
+        self.url = self._server.base_url + "/oauth2/v1/token"
+
+    def stop(self) -> None:
+        self._server.stop()
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[TokenEndpoint]:
+    server = TokenEndpoint()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def fresh_script(endpoint: TokenEndpoint) -> None:
+    endpoint.script = [ok()]
+    endpoint.requests.clear()
+
+
+def config(endpoint: TokenEndpoint, **env: str) -> ExchangeConfig:
+    return ExchangeConfig.from_env({"OIC_TOKEN_URL": endpoint.url, "OIC_CLIENT_ID": "oic-app",
+                                    "OIC_CLIENT_SECRET": "s3cret:é", "OIC_SCOPE": "urn:oic:all", **env})
+
+
+class Harness:
+    def __init__(self, endpoint: TokenEndpoint, **env: str) -> None:
+        self.jitter = 1.0  # rng's answer: 1.0 is the full backoff, 0.0 half of it
+        self.monotonic = FakeClock(100.0)
+        self.wall = FakeClock(1_800_000_000.0)
+        self.sleeps: list[float] = []
+        self.client = TokenClient(config(endpoint, **env), clock=self.wall, monotonic=self.monotonic,
+                                  sleep=self.sleep, rng=lambda: self.jitter)
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.monotonic.now += seconds
+
+    def token(self, subject: str | None = None, budget: float = 10.0) -> IssuedToken:
+        return self.client.request_token(subject, self.monotonic.now + budget)
+
+
+# -- a successful answer -----------------------------------------------------------
+
+
+def test_client_credentials_request_and_answer(endpoint):
+    endpoint.script = [ok(expires_in=3600)]
+    h = Harness(endpoint)
+    token = h.token()
+    assert token == IssuedToken("at-1", "Bearer", 1_800_003_600.0, 1_800_000_000.0)
+    sent = endpoint.requests[0]
+    assert sent["form"] == {"grant_type": "client_credentials", "scope": "urn:oic:all"}
+    assert sent["headers"]["Accept"] == "application/json"
+    assert sent["headers"]["Authorization"] == "Basic " + base64.b64encode(b"oic-app:s3cret%3A%C3%A9").decode()
+    assert h.client.requests_sent == 1 and h.sleeps == []
+
+
+@pytest.mark.parametrize(
+    "document, expires_in",
+    [({}, 300), ({"expires_in": "3600"}, 3600), ({"expires_in": 1.5}, 1.5), ({"expires_in": MAX_EXPIRES_IN}, 86400),
+     ({"expires_in": 1}, 1), ({"token_type": "bearer"}, 300), ({"token_type": "BEARER"}, 300)],
+)
+def test_accepted_answers(endpoint, document, expires_in):
+    endpoint.script = [ok(**document)]
+    token = Harness(endpoint).token()
+    assert token.expires_at - token.issued_at == expires_in and token.token_type == "Bearer"
+
+
+@pytest.mark.parametrize(
+    "body, problem",
+    [
+        (b"<html>", "response is not JSON"),
+        (b"[1]", "response is not a JSON object"),
+        (json.dumps({"token_type": "Bearer"}).encode(), "no usable access_token"),
+        (json.dumps({"access_token": "", "token_type": "Bearer"}).encode(), "no usable access_token"),
+        (json.dumps({"access_token": 5, "token_type": "Bearer"}).encode(), "no usable access_token"),
+        (json.dumps({"access_token": "x" * (32 * 1024 + 1), "token_type": "Bearer"}).encode(),
+         "no usable access_token"),
+        (json.dumps({"access_token": "x"}).encode(), "token_type is not Bearer"),
+        (json.dumps({"access_token": "x", "token_type": "mac"}).encode(), "token_type is not Bearer"),
+        (json.dumps({"access_token": "x", "token_type": 1}).encode(), "token_type is not Bearer"),
+        *[(json.dumps({"access_token": "x", "token_type": "Bearer", "expires_in": bad}).encode(),
+           "expires_in is not a sane number of seconds") for bad in (0, -5, 86401, "abc", "-1", True, None, [1])],
+    ],
+)
+def test_malformed_answers_say_what(endpoint, body, problem):
+    endpoint.script = [Answer(200, body)]
+    with pytest.raises(errors.MalformedTokenResponse) as caught:
+        Harness(endpoint).token()
+    assert str(caught.value) == f"token endpoint {endpoint.url}: {problem}"
+    assert len(endpoint.requests) == 1  # not retried
+
+
+def test_access_token_length_limit_is_exact(endpoint):
+    endpoint.script = [ok(access_token="x" * 32 * 1024)]
+    assert len(Harness(endpoint).token().access_token) == 32 * 1024
+
+
+def test_response_size_limit_is_exact(endpoint):
+    base = json.dumps({"access_token": "x", "token_type": "Bearer"}).encode()
+    exact = base[:-1] + b" " * (MAX_RESPONSE_BYTES - len(base)) + b"}"
+    assert len(exact) == MAX_RESPONSE_BYTES == 64 * 1024
+    endpoint.script = [Answer(200, exact)]
+    assert Harness(endpoint).token().access_token == "x"
+    endpoint.script = [Answer(200, exact + b" ")]
+    with pytest.raises(errors.MalformedTokenResponse) as caught:
+        Harness(endpoint).token()
+    assert str(caught.value) == f"token endpoint {endpoint.url}: response larger than 65536 bytes"
+
+
+# -- refusals: the error names the configuration to check ------------------------
+
+
+@pytest.mark.parametrize(
+    "status, document, error, names",
+    [
+        (400, {"error": "invalid_client"}, errors.InvalidClientError, "OIC_CLIENT_ID and OIC_CLIENT_SECRET"),
+        (401, {}, errors.InvalidClientError, "OIC_CLIENT_ID and OIC_CLIENT_SECRET"),
+        (401, {"error": 5}, errors.InvalidClientError, "OIC_CLIENT_ID and OIC_CLIENT_SECRET"),
+        (400, {"error": "invalid_grant"}, errors.InvalidGrantError, "OIC_GRANT_TYPE and the app's allowed grants"),
+        (401, {"error": "invalid_scope"}, errors.InvalidScopeError, "check OIC_SCOPE"),
+        (400, {"error": "unauthorized_client"}, errors.InvalidGrantError, "refused the grant (unauthorized_client)"),
+        (400, {"error": "unsupported_grant_type"}, errors.InvalidGrantError, "(unsupported_grant_type)"),
+    ],
+)
+def test_refusals_are_typed_and_name_the_configuration(endpoint, status, document, error, names):
+    endpoint.script = [Answer(status, json.dumps(document).encode())]
+    with pytest.raises(error) as caught:
+        Harness(endpoint).token()
+    assert type(caught.value) is error and names in str(caught.value)
+    assert caught.value.status == status
+    assert caught.value.oauth_error == (document.get("error") if isinstance(document.get("error"), str) else None)
+    assert "s3cret" not in str(caught.value) and len(endpoint.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "status, body, message",
+    [
+        (400, b'{"error":"invalid_request"}', "HTTP 400 (invalid_request)"),
+        (403, b"<html>denied</html>", "HTTP 403 (no error code)"),
+        (501, b"{}", "HTTP 501 (no error code)"),
+        (302, b"", "HTTP 302 (no error code)"),
+        (400, json.dumps({"error": "e" * 100}).encode(), f"HTTP 400 ({'e' * 64})"),
+    ],
+)
+def test_other_refusals(endpoint, status, body, message):
+    endpoint.script = [Answer(status, body, {"Location": "http://127.0.0.1:1/"})]
+    with pytest.raises(errors.TokenEndpointError) as caught:
+        Harness(endpoint).token()
+    assert type(caught.value) is errors.TokenEndpointError
+    assert str(caught.value) == f"token endpoint {endpoint.url}: {message}"
+    assert len(endpoint.requests) == 1  # a redirect is not followed, a 4xx not retried
+
+
+def test_assertion_grants_name_the_assertion_settings(endpoint):
+    env = {"OIC_GRANT_TYPE": "jwt_bearer", "OIC_ASSERTION_KEY": KEY.private_pem(), "OIC_ASSERTION_KEY_ID": "kid-1"}
+    endpoint.script = [Answer(400, b'{"error":"invalid_grant"}')]
+    with pytest.raises(errors.InvalidGrantError, match="OIC_ASSERTION_KEY / OIC_ASSERTION_KEY_ID"):
+        Harness(endpoint, **env).token("alice")
+    endpoint.script = [Answer(401, b'{"error":"invalid_client"}')]
+    with pytest.raises(errors.InvalidClientError, match="OIC_CLIENT_ID and OIC_ASSERTION_KEY / OIC_ASSERTION_KEY_ID"):
+        Harness(endpoint, OIC_CLIENT_AUTH="private_key_jwt", OIC_CLIENT_SECRET="", **env).token("alice")
+
+
+# -- retries: exact backoff within one deadline ------------------------------------------
+
+
+def test_backoff_doubles_up_to_one_second(endpoint):
+    endpoint.script = [Answer(503)] * 6 + [ok()]
+    h = Harness(endpoint)
+    assert h.token(budget=30).access_token == "at-1"
+    assert h.sleeps == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
+    assert h.client.requests_sent == 7
+
+
+def test_backoff_is_jittered_down_to_half(endpoint):
+    endpoint.script = [Answer(500), Answer(502), Answer(504), ok()]
+    h = Harness(endpoint)
+    h.jitter = 0.0
+    h.token(budget=30)
+    assert h.sleeps == [0.05, 0.1, 0.2]
+
+
+@pytest.mark.parametrize("value, slept", [("2", 2.0), ("0", 0.1), ("60", 60.0), ("61", 0.1), ("-1", 0.1),
+                                          ("soon", 0.1), ("1.5", 1.5)])
+def test_retry_after_is_honoured_within_sane_bounds(endpoint, value, slept):
+    endpoint.script = [Answer(429, b"{}", {"Retry-After": value}), ok()]
+    h = Harness(endpoint)
+    h.token(budget=100)
+    assert h.sleeps == [slept]
+
+
+def deadline_where(margin_end: float) -> float:
+    """The deadline D whose ``D - 0.05`` is exactly ``margin_end`` in floats."""
+    candidate = margin_end + 0.05
+    while candidate - 0.05 < margin_end:
+        candidate = math.nextafter(candidate, math.inf)
+    while candidate - 0.05 > margin_end:
+        candidate = math.nextafter(candidate, -math.inf)
+    assert candidate - 0.05 == margin_end
+    return candidate
+
+
+def test_no_retry_when_the_backoff_would_reach_the_deadline(endpoint):
+    endpoint.script = [Answer(503)]
+    h = Harness(endpoint)
+    exact = deadline_where(h.monotonic.now + 0.1)  # the 0.1 s backoff would end exactly at the margin
+    with pytest.raises(errors.TokenEndpointUnavailable) as caught:
+        h.client.request_token(None, exact)
+    assert str(caught.value) == f"token endpoint {endpoint.url}: HTTP 503 (no time left to retry)"
+    assert h.sleeps == [] and len(endpoint.requests) == 1
+    endpoint.requests.clear()
+    h = Harness(endpoint)
+    later = exact
+    while later - 0.05 <= h.monotonic.now + 0.1:
+        later = math.nextafter(later, math.inf)
+    with pytest.raises(errors.TokenEndpointUnavailable):
+        h.client.request_token(None, later)  # a hair later: the retry fits
+    assert h.sleeps[0] == 0.1 and len(endpoint.requests) >= 2
+
+
+def test_no_attempt_at_all_when_the_deadline_has_passed(endpoint):
+    h = Harness(endpoint)
+    for budget in (0.05, 0.0, -1.0):
+        with pytest.raises(errors.TokenEndpointUnavailable) as caught:
+            h.token(budget=budget)
+        assert str(caught.value) == f"token endpoint {endpoint.url}: no attempt made (gave up at the deadline)"
+    assert endpoint.requests == []
+    assert h.token(budget=0.0501).access_token == "at-1"
+
+
+def test_a_slow_answer_is_retried_as_too_slow(endpoint):
+    h = Harness(endpoint)
+
+    def stall() -> None:
+        h.monotonic.now += 5  # the answer arrives after the attempt's time is up
+    endpoint.script = [Answer(200, b'{"access_token":"late","token_type":"Bearer"}', before=stall), ok()]
+    with pytest.raises(errors.TokenEndpointUnavailable) as caught:
+        h.token(budget=4)
+    assert str(caught.value) == f"token endpoint {endpoint.url}: response too slow (no time left to retry)"
+
+
+def test_connection_failures_are_retried_and_named(endpoint):
+    endpoint.script = [Answer(close=True), ok()]
+    h = Harness(endpoint)
+    assert h.token().access_token == "at-1" and len(h.sleeps) == 1
+    refused = Harness(endpoint)
+    refused.client.config = config(endpoint, OIC_TOKEN_URL="http://127.0.0.1:9/oauth2/v1/token")
+    with pytest.raises(errors.TokenEndpointUnavailable, match=r"connection failed \(ConnectionError\)"):
+        refused.token(budget=0.2)
+
+
+def test_a_hung_endpoint_times_out_within_the_budget(endpoint):
+    release = threading.Event()
+
+    def hang() -> None:
+        release.wait(5)
+
+    endpoint.script = [Answer(before=hang), ok()]
+    client = TokenClient(config(endpoint), sleep=lambda s: None)
+    try:
+        with pytest.raises(errors.TokenEndpointUnavailable, match="timed out"):
+            client.request_token(None, time.monotonic() + 0.3)
+    finally:
+        release.set()
+
+
+class RecordingSession(requests.Session):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[dict[str, Any]] = []
+
+    def post(self, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        self.calls.append(kwargs)
+        return super().post(url, *args, **kwargs)
+
+
+def test_each_attempt_is_bounded_by_what_remains(endpoint):
+    session = RecordingSession()
+    monotonic = FakeClock(100.0)
+    client = TokenClient(config(endpoint), session=session, monotonic=monotonic, sleep=lambda s: None)
+    assert session.trust_env is False
+    client.request_token(None, 101.5)
+    client.request_token(None, 110.0)
+    assert [c["timeout"] for c in session.calls] == [(1.5, 1.5), (2.0, 10.0)]
+    assert all(c["allow_redirects"] is False and c["stream"] is True for c in session.calls)
+
+
+# -- assertions ---------------------------------------------------------------------------
+
+
+def decoded(value: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    public = KEY.key.public_key()
+    claims = jwt.decode(value, public, algorithms=["RS256"], audience="https://identity.oraclecloud.com/",
+                        options={"verify_exp": False, "verify_iat": False})
+    return jwt.get_unverified_header(value), claims
+
+
+def test_user_assertion_with_basic_client_authentication(endpoint):
+    h = Harness(endpoint, OIC_GRANT_TYPE="jwt_bearer", OIC_ASSERTION_KEY=KEY.private_pem(),
+                OIC_ASSERTION_KEY_ID="kid-1")
+    h.token("alice@example.com")
+    form = endpoint.requests[0]["form"]
+    assert form["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer" and form["scope"] == "urn:oic:all"
+    header, claims = decoded(form["assertion"])
+    assert header["kid"] == "kid-1" and header["alg"] == "RS256"
+    assert (claims["sub"], claims["iss"]) == ("alice@example.com", "oic-app")
+    assert claims["iat"] == 1_800_000_000 and claims["exp"] == 1_800_000_000 + ASSERTION_LIFETIME == 1_800_000_120
+    assert len(claims["jti"]) == 32
+    assert endpoint.requests[0]["headers"]["Authorization"].startswith("Basic ")
+    for subject in (None, ""):
+        with pytest.raises(errors.ExchangeError, match="a user assertion needs the caller's subject"):
+            h.token(subject)
+
+
+def test_private_key_jwt_client_authentication(endpoint):
+    h = Harness(endpoint, OIC_CLIENT_AUTH="private_key_jwt", OIC_CLIENT_SECRET="", OIC_ASSERTION_KEY=KEY.private_pem(),
+                OIC_ASSERTION_KEY_ID="kid-1", OIC_ASSERTION_AUDIENCE="https://identity.oraclecloud.com/")
+    h.token()
+    h.token()
+    first, second = (r["form"] for r in endpoint.requests)
+    assert first["client_id"] == "oic-app" and first["client_assertion_type"] == CLIENT_ASSERTION_TYPE
+    assert first["grant_type"] == "client_credentials" and "assertion" not in first
+    _, claims = decoded(first["client_assertion"])
+    assert claims["sub"] == claims["iss"] == "oic-app"
+    assert decoded(second["client_assertion"])[1]["jti"] != claims["jti"]  # single use
+    assert "Authorization" not in endpoint.requests[0]["headers"]
+
+
+@pytest.mark.parametrize(
+    "pem, problem",
+    [
+        ("not a key", "not a PEM private key"),
+        (Signer.generate("small", bits=1024).private_pem(), "not an RSA private key of 2048 bits or more"),
+    ],
+)
+def test_unusable_assertion_keys_are_named(endpoint, pem, problem):
+    h = Harness(endpoint, OIC_GRANT_TYPE="jwt_bearer", OIC_ASSERTION_KEY=pem, OIC_ASSERTION_KEY_ID="kid-1")
+    with pytest.raises(errors.ExchangeError) as caught:
+        h.token("alice")
+    assert str(caught.value) == f"configuration OIC_ASSERTION_KEY: {problem}"
+    assert endpoint.requests == []
+
+
+def test_ec_assertion_key_is_refused(endpoint):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    h = Harness(endpoint, OIC_GRANT_TYPE="jwt_bearer", OIC_ASSERTION_KEY=pem, OIC_ASSERTION_KEY_ID="kid-1")
+    with pytest.raises(errors.ExchangeError, match="not an RSA private key of 2048 bits or more"):
+        h.token("alice")
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def test_issued_token_never_prints_the_token():
+    token = IssuedToken("eyJsecret.value.sig", "Bearer", 1_800_000_000.4, 1.0)
+    assert repr(token) == f"IssuedToken(type=Bearer, expires_at=1800000000, sha256={token.fingerprint})"
+    import hashlib
+
+    assert token.fingerprint == hashlib.sha256(b"eyJsecret.value.sig").hexdigest()[:12]
+
+
+def test_unverified_claims():
+    body = base64.urlsafe_b64encode(json.dumps({"exp": 5, "sub": "x"}).encode()).rstrip(b"=").decode()
+    assert unverified_claims(f"h.{body}.s") == {"exp": 5, "sub": "x"}
+    for value in ("opaque", "a.b", "a.b.c.d", "h.!!!.s", "h.W10.s", f"h.{body[:-3]}.s"):
+        assert unverified_claims(value) == {}
