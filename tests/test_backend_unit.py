@@ -1,0 +1,410 @@
+"""The backend's forwarder, fast: its own code path by path, with real HTTP
+peers on 127.0.0.1 (JWKS, token endpoint, a scripted OIC) and no fdk process.
+(The function through fdk, against the seeded stack, is in test_backend_fn.)"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from local.loopback import QuietHandler, http_server
+from tests.servers import JwksServer, Peer
+from tests.tokens import SCOPE, Signer, authorizer_env
+from token_exchange.backend import (
+    DEFAULT_OIC_PATH_PREFIX,
+    MAX_PAYLOAD_BYTES,
+    BackendConfig,
+    BackendResponse,
+    GatewayRequest,
+    OicForwarder,
+)
+from token_exchange.caller import CallerVerifier
+from token_exchange.exchange import TokenExchanger
+from token_exchange.shared.errors import ConfigError
+
+SIGNER = Signer.generate("k1")
+REST = DEFAULT_OIC_PATH_PREFIX
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b'{"message":"hello"}'
+    hang: bool = False
+
+
+class ScriptedOic:
+    """OIC on loopback: each request takes the next scripted reply (then ``default``)."""
+
+    def __init__(self) -> None:
+        self.script: list[Reply] = []
+        self.default = Reply()
+        self.received: list[dict[str, Any]] = []
+        self.release = threading.Event()
+        outer = self
+
+        class Handler(QuietHandler):
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                outer.received.append({"method": self.command, "path": self.path, "body": body,
+                                       "headers": {k.lower(): v for k, v in self.headers.items()}})
+                reply = outer.script.pop(0) if outer.script else outer.default
+                if reply.hang:
+                    outer.release.wait(5)
+                    self.close_connection = True
+                    return
+                with contextlib.suppress(OSError):  # the client gave up first
+                    self.send_body(reply.status, reply.body, reply.headers.get("Content-Type", "application/json"),
+                                   {k: v for k, v in reply.headers.items() if k != "Content-Type"})
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve  # noqa: N815
+
+        self._server = http_server(Handler).start("scripted-oic")
+        self.url = self._server.base_url
+
+    def stop(self) -> None:
+        self.release.set()
+        self._server.stop()
+
+
+@pytest.fixture(scope="module")
+def peers() -> Iterator[tuple[JwksServer, Peer, ScriptedOic]]:
+    jwks = JwksServer([SIGNER.jwk()]).start()
+    token_endpoint = Peer()
+    oic = ScriptedOic()
+    yield jwks, token_endpoint, oic
+    jwks.stop()
+    token_endpoint.stop()
+    oic.stop()
+
+
+@pytest.fixture(autouse=True)
+def reset(peers) -> None:
+    _, token_endpoint, oic = peers
+    token_endpoint.script.clear()
+    token_endpoint.default = "token"
+    token_endpoint.received.clear()
+    oic.script.clear()
+    oic.default = Reply()
+    oic.received.clear()
+
+
+def environment(peers, **extra: str) -> dict[str, str]:
+    jwks, token_endpoint, oic = peers
+    return {**authorizer_env(jwks.url), "OIC_TOKEN_URL": token_endpoint.url + "/oauth2/v1/token",
+            "OIC_CLIENT_ID": "oic-app", "OIC_CLIENT_SECRET": "secret", "OIC_SCOPE": "urn:oic:all",
+            "OIC_BASE_URL": oic.url, "GATEWAY_PATH_PREFIX": "/oic", **extra}
+
+
+def forwarder(peers, **extra: str) -> OicForwarder:
+    env = environment(peers, **extra)
+    return OicForwarder(BackendConfig.from_env(env), TokenExchanger.from_env(env), CallerVerifier.from_env(env))
+
+
+def call(fwd: OicForwarder, url: str = "/oic/HELLO/1.0/hi", method: str = "GET", body: bytes = b"",
+         token: str | None = None, budget: float = 10.0, **headers: str | list[str]) -> BackendResponse:
+    sent: dict[str, str | list[str]] = {k.replace("_", "-"): v for k, v in headers.items()}
+    if token is None:
+        token = SIGNER.mint()
+    if token:
+        sent.setdefault("authorization", "Bearer " + token)
+    return fwd.forward(GatewayRequest(method, url, sent, body), time.monotonic() + budget)
+
+
+def error(result: BackendResponse) -> tuple[int, str | None]:
+    return result.status, result.error
+
+
+# -- a call that goes through ----------------------------------------------------------
+
+
+def test_forwards_to_oic_with_an_oic_token_and_returns_the_answer(peers):
+    _, token_endpoint, oic = peers
+    oic.default = Reply(201, {"Content-Type": "application/json", "ETag": '"v1"', "Server": "Oracle-HTTP-Server",
+                              "X-Oracle-Dms-Ecid": "e1", "X-Oic-Trace": "t", "Set-Cookie": "S=1"}, b'{"ok":1}')
+    result = call(forwarder(peers), "/oic/HELLO/1.0/hi?x=1&y=2", "POST", b'{"in":1}',
+                  accept="application/json", content_type="application/json", cookie="c=1",
+                  x_forwarded_for="1.2.3.4", fn_call_id="abc", x_caller_sub="", x_custom="y")
+    assert (result.status, result.body, result.error) == (201, b'{"ok":1}', None)
+    assert result.headers == {"Content-Type": "application/json", "ETag": '"v1"'}
+    seen = oic.received[0]
+    assert seen["method"] == "POST" and seen["path"] == f"{REST}/HELLO/1.0/hi?x=1&y=2" and seen["body"] == b'{"in":1}'
+    assert seen["headers"]["authorization"] == "Bearer peer." + "a" * 20 + ".sig"
+    assert seen["headers"]["accept"] == "application/json" and seen["headers"]["content-type"] == "application/json"
+    for dropped in ("cookie", "x-forwarded-for", "fn-call-id", "x-caller-sub", "x-custom"):
+        assert dropped not in seen["headers"]
+    assert result.log["sub"] == "vendor-app" and result.log["client_id"] == "vendor-app"
+    assert result.log["jti"] and len(result.log["token_hash"]) == 16
+    assert result.log["attempts"] == 1 and result.log["oic_status"] == 201 and result.log["rule"] is None
+    assert len(token_endpoint.received) == 1
+
+
+def test_the_oic_token_is_cached_between_calls(peers):
+    _, token_endpoint, _ = peers
+    fwd = forwarder(peers)
+    for _ in range(3):
+        assert call(fwd).status == 200
+    assert len(token_endpoint.received) == 1
+
+
+def test_an_empty_body_is_sent_as_none_and_a_full_url_is_accepted(peers):
+    _, _, oic = peers
+    assert call(forwarder(peers), "https://gw.example.com/oic/HELLO/1.0/hi?q=1", "DELETE").status == 200
+    assert oic.received[0]["path"] == f"{REST}/HELLO/1.0/hi?q=1" and oic.received[0]["body"] == b""
+    assert "content-length" not in oic.received[0]["headers"] or oic.received[0]["headers"]["content-length"] == "0"
+
+
+def test_payload_limit_is_exact(peers):
+    _, _, oic = peers
+    fwd = forwarder(peers)
+    assert call(fwd, method="POST", body=b"x" * MAX_PAYLOAD_BYTES).status == 200
+    assert len(oic.received[0]["body"]) == MAX_PAYLOAD_BYTES == 6 * 1024 * 1024
+    assert error(call(fwd, method="POST", body=b"x" * (MAX_PAYLOAD_BYTES + 1))) == (413, "payload_too_large")
+    assert len(oic.received) == 1
+
+
+def test_answer_size_limit_is_exact(peers):
+    _, _, oic = peers
+    fwd = forwarder(peers)
+    oic.default = Reply(200, {}, b"y" * MAX_PAYLOAD_BYTES)
+    assert len(call(fwd).body) == MAX_PAYLOAD_BYTES
+    oic.default = Reply(200, {}, b"y" * (MAX_PAYLOAD_BYTES + 1))
+    assert error(call(fwd)) == (502, "response_too_large")
+
+
+# -- the caller ----------------------------------------------------------------------------
+
+
+def test_callers_without_a_valid_token_are_refused_with_a_challenge(peers):
+    _, _, oic = peers
+    fwd = forwarder(peers)
+    missing = call(fwd, token="")
+    assert error(missing) == (401, "missing_token") and missing.headers["WWW-Authenticate"] == 'Bearer realm="oic"'
+    forged = call(fwd, token=Signer.generate("k1").mint())
+    assert error(forged) == (401, "invalid_token") and 'error="invalid_token"' in forged.headers["WWW-Authenticate"]
+    narrow = call(fwd, token=SIGNER.mint(scope="other.scope"))
+    assert error(narrow) == (403, "insufficient_scope")
+    assert f'scope="{SCOPE}"' in narrow.headers["WWW-Authenticate"]
+    assert oic.received == []
+
+
+def test_no_usable_signing_key_is_a_502_not_a_refusal(peers):
+    result = call(forwarder(peers, JWKS_URL="http://127.0.0.1:9/jwk"))
+    assert error(result) == (502, "cannot_verify_caller") and "keys_unavailable" in (result.detail or "")
+
+
+def test_a_caller_subject_header_must_name_the_verified_caller(peers):
+    fwd = forwarder(peers)
+    assert error(call(fwd, x_caller_sub="mallory")) == (403, "caller_mismatch")
+    assert call(fwd, x_caller_sub="vendor-app").status == 200
+    assert call(fwd, x_caller_sub=["mallory", "vendor-app"]).status == 200  # the last one counts
+    custom = forwarder(peers, CALLER_SUB_HEADER="X-Who")
+    assert error(call(custom, x_who="mallory")) == (403, "caller_mismatch")
+    assert call(custom, x_caller_sub="mallory").status == 200  # not the configured header: dropped, unbelieved
+
+
+# -- paths -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["/oic/A/../B", "/oic/A/%2e%2e/B", "/oic/./A", "/oic/A\\..\\B", "/oic/A%5c..",
+                                 "/oic/A%00", "/oic/A/.."])
+def test_traversal_is_refused(peers, url):
+    assert error(call(forwarder(peers), url)) == (400, "bad_path")
+
+
+@pytest.mark.parametrize("url", ["/other/A", "/oicx/A", "/", "/OIC/A"])
+def test_paths_outside_the_gateway_prefix_have_no_route(peers, url):
+    assert error(call(forwarder(peers), url)) == (404, "no_route")
+
+
+def test_prefix_mapping(peers):
+    _, _, oic = peers
+    assert call(forwarder(peers), "/oic").status == 200
+    assert call(forwarder(peers), "/oic/").status == 200
+    no_prefix = forwarder(peers, GATEWAY_PATH_PREFIX="", OIC_PATH_PREFIX="/custom/")
+    assert call(no_prefix, "/A/b").status == 200
+    assert call(no_prefix, "").status == 200
+    assert [r["path"] for r in oic.received] == [f"{REST}/", f"{REST}/", "/custom/A/b", "/custom/"]
+
+
+def test_access_rules_apply_to_the_integration_path(peers):
+    policy = json.dumps({"rules": [{"name": "hello", "path": "/HELLO/*", "scopes": [SCOPE]},
+                                   {"name": "admin", "path": "/ADMIN/*", "scopes": ["admin"]},
+                                   {"name": "get-only", "path": "/READ/*", "methods": ["GET"]}]})
+    fwd = forwarder(peers, ACCESS_POLICY=policy)
+    ok = call(fwd, "/oic/HELLO/1.0/x")
+    assert ok.status == 200 and ok.log["rule"] == "hello"
+    assert error(call(fwd, "/oic/ADMIN/1.0/x")) == (403, "insufficient_scope")
+    assert error(call(fwd, "/oic/OTHER/1.0/x")) == (403, "insufficient_scope")
+    assert call(fwd, "/oic/READ/x", "GET").log["rule"] == "get-only"
+    assert error(call(fwd, "/oic/READ/x", "POST")) == (403, "insufficient_scope")
+    root = forwarder(peers, ACCESS_POLICY=json.dumps({"rules": [{"name": "root", "path": "/"}]}))
+    assert call(root, "/oic").log["rule"] == "root"
+
+
+# -- headers ------------------------------------------------------------------------------------
+
+
+def test_headers_named_in_connection_are_not_forwarded(peers):
+    _, _, oic = peers
+    call(forwarder(peers), connection="Accept-Language, close", accept_language="en", accept="text/plain",
+         if_match=["\"a\"", "\"b\""])
+    seen = oic.received[0]["headers"]
+    assert "accept-language" not in seen and seen["accept"] == "text/plain" and seen["if-match"] == '"b"'
+
+
+def test_extra_request_and_response_headers_by_configuration(peers):
+    _, _, oic = peers
+    oic.default = Reply(200, {"X-Oic-Trace": "t", "X-Other": "o"})
+    fwd = forwarder(peers, FORWARD_REQUEST_HEADERS=" X-Tenant , x-request-id,", RETURN_RESPONSE_HEADERS="x-oic-trace")
+    result = call(fwd, x_tenant="t1", x_request_id="r1", x_other="no")
+    seen = oic.received[0]["headers"]
+    assert seen["x-tenant"] == "t1" and seen["x-request-id"] == "r1" and "x-other" not in seen
+    assert result.headers.get("X-Oic-Trace") == "t" and "X-Other" not in result.headers
+
+
+def test_response_headers_named_in_connection_are_not_returned(peers):
+    _, _, oic = peers
+    oic.default = Reply(200, {"Connection": "ETag", "ETag": '"v"', "Cache-Control": "no-store"})
+    assert call(forwarder(peers)).headers == {"Content-Type": "application/json", "Cache-Control": "no-store"}
+
+
+@pytest.mark.parametrize(
+    "location, kept",
+    [("https://elsewhere.example/x", True), ("http://other.example/", True), ("HTTPS://Elsewhere.Example/", True),
+     ("/ic/home", False), ("ftp://elsewhere.example/", False), ("https:///x", False), ("OIC", False)],
+)
+def test_location_only_when_it_points_at_another_host(peers, location, kept):
+    _, _, oic = peers
+    oic.default = Reply(302, {"Location": location}, b"")
+    assert ("Location" in call(forwarder(peers)).headers) is kept
+
+
+def test_location_at_oic_itself_is_dropped(peers):
+    _, _, oic = peers
+    for location in (f"{oic.url}/ic/home", oic.url.replace("127.0.0.1", "127.0.0.1".upper()) + "/x"):
+        oic.default = Reply(302, {"Location": location}, b"")
+        assert "Location" not in call(forwarder(peers)).headers
+
+
+# -- OIC refusing our token, and failures ---------------------------------------------------------
+
+
+def test_oic_rejecting_the_token_gets_one_fresh_token_and_one_retry(peers):
+    _, token_endpoint, oic = peers
+    oic.script = [Reply(401, {"WWW-Authenticate": 'Bearer error="invalid_token"'}, b"")]
+    result = call(forwarder(peers))
+    assert result.status == 200 and result.log["attempts"] == 2
+    assert len(oic.received) == 2 and len(token_endpoint.received) == 2
+
+
+@pytest.mark.parametrize("challenge", ['Bearer error="invalid_token"', "Bearer error=invalid_token",
+                                       'Bearer realm="x", ERROR = "INVALID_TOKEN"'])
+def test_a_token_oic_keeps_rejecting_is_a_502_and_invalidated_at_most_every_30_seconds(peers, challenge):
+    _, token_endpoint, oic = peers
+    oic.default = Reply(401, {"WWW-Authenticate": challenge}, b"")
+    fwd = forwarder(peers)
+    first = call(fwd)
+    assert error(first) == (502, "oic_rejected_token") and first.log["attempts"] == 2
+    second = call(fwd)  # within 30 s of the invalidation: no new token, no retry
+    assert error(second) == (502, "oic_rejected_token") and second.log["attempts"] == 1
+    assert len(token_endpoint.received) == 2 and len(oic.received) == 3
+
+
+@pytest.mark.parametrize("challenge", ['Bearer error="insufficient_scope"', ""])
+def test_an_integration_401_is_returned_as_is(peers, challenge):
+    _, _, oic = peers
+    oic.default = Reply(401, {"WWW-Authenticate": challenge} if challenge else {}, b'{"title":"no"}')
+    result = call(forwarder(peers))
+    assert (result.status, result.body, result.error) == (401, b'{"title":"no"}', None)
+    assert "WWW-Authenticate" not in result.headers and len(oic.received) == 1
+
+
+def test_token_endpoint_refusal_is_a_502_with_its_reason(peers):
+    _, token_endpoint, _ = peers
+    token_endpoint.default = "status:400"
+    result = call(forwarder(peers))
+    assert error(result) == (502, "token_unavailable") and (result.detail or "").startswith("token_endpoint_error: ")
+
+
+def test_oic_unreachable_is_a_502(peers):
+    result = call(forwarder(peers, OIC_BASE_URL="http://127.0.0.1:9"))
+    assert error(result) == (502, "oic_unreachable") and "ConnectionError" in (result.detail or "")
+
+
+def test_a_hung_oic_is_a_504_at_the_deadline(peers):
+    _, _, oic = peers
+    oic.default = Reply(hang=True)
+    started = time.monotonic()
+    assert error(call(forwarder(peers), budget=1.0)) == (504, "timeout")
+    assert time.monotonic() - started < 4.5  # cut by the deadline, not by the peer's 5 s
+
+
+def test_oic_timeout_setting_bounds_the_call(peers):
+    _, _, oic = peers
+    oic.default = Reply(hang=True)
+    started = time.monotonic()
+    assert error(call(forwarder(peers, OIC_TIMEOUT_SECONDS="1"), budget=60)) == (504, "timeout")
+    assert time.monotonic() - started < 4.5
+
+
+def test_no_time_left_is_a_504_before_anything_is_sent(peers):
+    _, token_endpoint, oic = peers
+    fwd = forwarder(peers)
+    call(fwd)  # warm: caller verified, keys fetched
+    token_endpoint.received.clear()
+    oic.received.clear()
+    assert error(call(fwd, budget=0.05)) == (504, "timeout")
+    assert token_endpoint.received == [] and oic.received == []
+
+
+# -- configuration -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "env, key, problem",
+    [
+        ({"OIC_BASE_URL": ""}, "OIC_BASE_URL", "not set (the OIC runtime host, e.g. https://<oic-host>)"),
+        ({"OIC_BASE_URL": "https://oic.example.com/ic"}, "OIC_BASE_URL",
+         "must be scheme://host[:port] only; put paths in OIC_PATH_PREFIX"),
+        ({"OIC_BASE_URL": "https://oic.example.com?x=1"}, "OIC_BASE_URL",
+         "must be scheme://host[:port] only; put paths in OIC_PATH_PREFIX"),
+        ({"GATEWAY_PATH_PREFIX": "oic"}, "GATEWAY_PATH_PREFIX", "must start with /"),
+        ({"OIC_PATH_PREFIX": "ic/api"}, "OIC_PATH_PREFIX", "must start with /"),
+        ({"FORWARD_REQUEST_HEADERS": "x-ok,bad name"}, "FORWARD_REQUEST_HEADERS", "'bad name' is not a header name"),
+        ({"FORWARD_REQUEST_HEADERS": "x" * 65}, "FORWARD_REQUEST_HEADERS", f"{'x' * 65!r} is not a header name"),
+        ({"FORWARD_REQUEST_HEADERS": "Cookie"}, "FORWARD_REQUEST_HEADERS",
+         "cookie may never pass (see the README's header lists)"),
+        ({"FORWARD_REQUEST_HEADERS": "X-Forwarded-Host"}, "FORWARD_REQUEST_HEADERS",
+         "x-forwarded-host may never pass (see the README's header lists)"),
+        ({"FORWARD_REQUEST_HEADERS": "x-caller-sub"}, "FORWARD_REQUEST_HEADERS",
+         "x-caller-sub may never pass (see the README's header lists)"),
+        ({"RETURN_RESPONSE_HEADERS": "Set-Cookie"}, "RETURN_RESPONSE_HEADERS",
+         "set-cookie may never pass (see the README's header lists)"),
+        ({"RETURN_RESPONSE_HEADERS": "x-oracle-dms-ecid"}, "RETURN_RESPONSE_HEADERS",
+         "x-oracle-dms-ecid may never pass (see the README's header lists)"),
+    ],
+)
+def test_configuration_errors_name_the_key(peers, env, key, problem):
+    with pytest.raises(ConfigError) as caught:
+        BackendConfig.from_env(environment(peers, **env))
+    assert (caught.value.key, caught.value.problem) == (key, problem)
+
+
+def test_configuration_defaults_and_normalisation(peers):
+    config = BackendConfig.from_env({"OIC_BASE_URL": " https://oic.example.com/ "})
+    assert config.oic_base_url == "https://oic.example.com" and config.gateway_path_prefix == ""
+    assert config.oic_path_prefix == REST and config.caller_sub_header == "x-caller-sub" and config.timeout == 25.0
+    custom = BackendConfig.from_env({"OIC_BASE_URL": "https://oic.example.com", "GATEWAY_PATH_PREFIX": "/gw/",
+                                     "CALLER_SUB_HEADER": " ", "FORWARD_REQUEST_HEADERS": "X-A" + "a" * 61})
+    assert custom.gateway_path_prefix == "/gw" and custom.caller_sub_header == "x-caller-sub"
+    assert "x-a" + "a" * 61 in custom.forwarded_headers
