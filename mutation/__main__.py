@@ -45,7 +45,9 @@ COSMIC_RAY = str(Path(sys.executable).with_name("cosmic-ray"))
 COPIED = ("token_exchange", "tests", "local", "authorizer", "pyproject.toml")
 IGNORED = shutil.ignore_patterns("__pycache__", "node_modules", ".hypothesis", "*.pyc")
 TIMED_OUT = "[mutation: the test run timed out]"  # printed by forkserver.run
-SAMPLE_SEED = 13  # a fixed seed: a sampled run is reproducible
+SAMPLE_SEED = 13
+KEY_POOL = WORK / "rsa-pool.pem"  # RSA keys for the tests, made once (see forkserver.py)
+KEY_POOL_SIZES = {2048: 24, 1024: 4}  # a fixed seed: a sampled run is reproducible
 
 
 @dataclass(frozen=True)
@@ -117,8 +119,8 @@ def test_command(socket_path: str, timeout: float, tests: Sequence[str]) -> list
 def fork_server(worker_dir: Path) -> Iterator[str]:
     sockets = tempfile.mkdtemp(prefix="mutate-")
     path = os.path.join(sockets, "fork.sock")
-    server = subprocess.Popen([sys.executable, str(HERE / "forkserver.py"), "serve", path], cwd=worker_dir,
-                              env=test_env())
+    server = subprocess.Popen([sys.executable, str(HERE / "forkserver.py"), "serve", path, str(KEY_POOL)],
+                              cwd=worker_dir, env=test_env())
     try:
         deadline = time.monotonic() + 60
         while not os.path.exists(path):
@@ -364,6 +366,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     order = sorted(chosen, key=lambda m: -(ROOT / m).stat().st_size if (ROOT / m).exists() else 0)
     jobs = max(1, min(args.jobs, len(order)))
     copies = [fresh_copy(i) for i in range(jobs)]
+    if not KEY_POOL.exists():
+        from mutation.forkserver import make_key_pool
+
+        make_key_pool(str(KEY_POOL), KEY_POOL_SIZES)
     free = list(copies)
 
     def one(module: str) -> ModuleResult:

@@ -12,6 +12,12 @@ a new process would.
 
 ``run`` exits with pytest's exit code; a run that outlives TIMEOUT is killed by
 SIGALRM in the child (cosmic-ray also times out the client and counts it).
+
+Generating RSA keys is the other large cost of a fast test run (the tests make
+a few per run, 50 to 150 ms each). The server loads a pool of keys made once
+(``.mutation/rsa-pool.pem``) and, in each forked run,
+``rsa.generate_private_key`` hands them out in turn: every run still gets
+distinct keys of the size it asked for, made by the same library.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import socket
 import struct
 import sys
 import tempfile
+from pathlib import Path
 
 
 def _send(conn: socket.socket, value: object) -> None:
@@ -47,7 +54,41 @@ def _exactly(conn: socket.socket, size: int) -> bytes:
     return chunks
 
 
-def serve(path: str) -> None:
+def _use_key_pool(pool: str) -> None:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+    text = Path(pool).read_text()
+    blocks = [b + "-----END PRIVATE KEY-----\n" for b in text.split("-----END PRIVATE KEY-----\n") if b.strip()]
+    keys: dict[int, list[rsa.RSAPrivateKey]] = {}
+    for block in blocks:
+        key = load_pem_private_key(block.encode(), password=None)
+        assert isinstance(key, rsa.RSAPrivateKey)
+        keys.setdefault(key.key_size, []).append(key)
+    generate = rsa.generate_private_key
+
+    def from_pool(public_exponent: int, key_size: int, backend: object = None) -> rsa.RSAPrivateKey:
+        spare = keys.get(key_size) if public_exponent == 65537 else None
+        return spare.pop(0) if spare else generate(public_exponent, key_size)
+
+    rsa.generate_private_key = from_pool
+
+
+def make_key_pool(pool: str, sizes: dict[int, int]) -> None:
+    """Write ``sizes`` (key size: how many) RSA keys to ``pool``, PEM."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    with open(pool + ".tmp", "w") as out:
+        for size, count in sizes.items():
+            for _ in range(count):
+                key = rsa.generate_private_key(public_exponent=65537, key_size=size)
+                out.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                            serialization.NoEncryption()).decode())
+    os.replace(pool + ".tmp", pool)
+
+
+def serve(path: str, pool: str | None = None) -> None:
     # Warm: what the fast tests and the code under test import from outside the project.
     import http.server  # noqa: F401
 
@@ -59,6 +100,8 @@ def serve(path: str) -> None:
     import pytest
     import requests  # noqa: F401
 
+    if pool:
+        _use_key_pool(pool)
     # Everything imported so far is permanent: without this, each child's
     # garbage collections (pytest runs several) would walk it all again.
     gc.freeze()
@@ -126,7 +169,7 @@ def stop(path: str) -> None:
 if __name__ == "__main__":
     command, where = sys.argv[1], sys.argv[2]
     if command == "serve":
-        serve(where)
+        serve(where, sys.argv[3] if len(sys.argv) > 3 else None)
     elif command == "run":
         sys.exit(run(where, float(sys.argv[3]), sys.argv[4:]))
     elif command == "stop":
