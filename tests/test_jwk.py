@@ -233,3 +233,77 @@ def test_allowed_algorithms_reach_every_key():
     with pytest.raises(ValueError, match="no usable key"):
         parse_jwks(json.dumps(doc).encode())
     assert parse_jwks(json.dumps(doc).encode(), frozenset({"PS256"})).keys["r1"].algorithms == {"PS256"}
+
+
+def test_the_es256_range_guard_refuses_before_the_library_is_asked():
+    """CVE-2022-21449: r and s must lie in (0, n). The guard refuses on its own,
+    whatever the library would say (a recording key stands in for it here)."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    from token_exchange.shared.jwk import _P256_ORDER, _verifier
+
+    asked: list[tuple[int, int]] = []
+
+    class RecordingKey:
+        def verify(self, signature: bytes, data: bytes, algorithm: object) -> None:
+            asked.append(decode_dss_signature(signature))
+
+    assert _P256_ORDER == 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+    es256 = _verifier("ES256", RecordingKey())  # type: ignore[arg-type]
+    n = _P256_ORDER
+
+    def raw(r: int, s: int) -> bytes:
+        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+    for r, s in ((0, 0), (0, 1), (1, 0), (n, 1), (1, n), (n + 1, 1), (1, n + 1), (2**256 - 1, 1), (1, 2**256 - 1)):
+        with pytest.raises(InvalidSignature):
+            es256(raw(r, s), b"data")
+    assert asked == []
+    for r, s in ((1, 1), (n - 1, n - 1), (1, n - 1), (n - 1, 1), (2, 3)):
+        es256(raw(r, s), b"data")
+    assert asked == [(1, 1), (n - 1, n - 1), (1, n - 1), (n - 1, 1), (2, 3)]
+
+
+def test_algorithms_from_a_parsed_document_pick_their_padding():
+    """Names read from JSON are not the interned literals in the code: the
+    padding must be chosen by value (RS256: PKCS#1 v1.5, PS256: PSS)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    signer = Signer.generate("p1")
+    document = json.dumps({"keys": [signer.jwk(alg="RS256"), {**signer.jwk(alg="PS256"), "kid": "p2"},
+                                    {**signer.jwk(), "kid": "p3", "alg": None}]}).encode()
+    allowed = frozenset(json.loads('["RS256", "PS256"]'))
+    keys = parse_jwks(document, allowed).keys
+    data = b"signing input"
+    pkcs = signer.key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    pss = signer.key.sign(data, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32), hashes.SHA256())
+    keys["p1"].verifiers["RS256"](pkcs, data)
+    keys["p2"].verifiers["PS256"](pss, data)
+    keys["p3"].verifiers["RS256"](pkcs, data)
+    keys["p3"].verifiers["PS256"](pss, data)
+    from cryptography.exceptions import InvalidSignature
+
+    with pytest.raises(InvalidSignature):
+        keys["p1"].verifiers["RS256"](pss, data)
+    with pytest.raises(InvalidSignature):
+        keys["p2"].verifiers["PS256"](pkcs, data)
+
+
+def test_keys_and_key_sets_are_immutable():
+    import dataclasses
+
+    key_set = parse_jwks(json.dumps({"keys": [rsa_jwk(2**2047 + 1)]}).encode())
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        key_set.keys["r1"].kid = "other"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        key_set.keys = {}  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("crv", ["P-192", "Ed25519", "", "P-256 ", "p-256", None])
+def test_only_the_p256_curve_name(crv):
+    jwk = {"kty": "EC", "kid": "e1", "x": uint_b64(1), "y": uint_b64(2)}
+    if crv is not None:
+        jwk["crv"] = crv
+    unusable(jwk, "'crv' is not P-256", frozenset({"ES256"}))

@@ -248,7 +248,7 @@ def test_failure_backoff_boundary_is_exact():
 
 def test_unknown_kid_cooldown_boundary_is_exact():
     clock, fetch = FakeClock(), ScriptedFetch(K1)
-    ks, _ = store(fetch, clock, unknown_kid_cooldown=30.0)
+    ks, _ = store(fetch, clock)  # the default cooldown: 30 s
     ks.get("k1")
     with pytest.raises(UnknownKey):
         ks.get("k2")
@@ -421,3 +421,25 @@ def test_the_default_spawn_runs_the_refresh_in_a_thread():
     ran = threading.Event()
     spawn_thread(ran.set)
     assert ran.wait(5)
+
+
+def test_hydrate_waits_for_a_fetch_in_progress_and_uses_it():
+    import threading
+
+    clock, fetch = FakeClock(), ScriptedFetch(K1)
+    ks, _ = store(fetch, clock)
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_fetch() -> KeySet:
+        entered.set()
+        release.wait(5)
+        return fetch()
+
+    ks._fetch = slow_fetch
+    first = threading.Thread(target=lambda: ks.get("k1"))
+    first.start()
+    assert entered.wait(5)  # the first caller holds the fetch lock
+    threading.Timer(0.2, release.set).start()
+    ks.hydrate()  # waits for that fetch instead of failing or fetching again
+    first.join(5)
+    assert ks.status().kids == ("k1",) and fetch.calls == 1
