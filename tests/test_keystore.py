@@ -419,8 +419,15 @@ def test_the_default_spawn_runs_the_refresh_in_a_thread():
     from token_exchange.shared.keystore import spawn_thread
 
     ran = threading.Event()
-    spawn_thread(ran.set)
+    seen: list[tuple[str, bool]] = []
+
+    def work() -> None:
+        seen.append((threading.current_thread().name, threading.current_thread().daemon))
+        ran.set()
+
+    spawn_thread(work)
     assert ran.wait(5)
+    assert seen == [("jwks-refresh", True)]  # a daemon: a stuck refresh never holds the process open
 
 
 def test_hydrate_waits_for_a_fetch_in_progress_and_uses_it():
@@ -443,3 +450,72 @@ def test_hydrate_waits_for_a_fetch_in_progress_and_uses_it():
     ks.hydrate()  # waits for that fetch instead of failing or fetching again
     first.join(5)
     assert ks.status().kids == ("k1",) and fetch.calls == 1
+
+
+def test_hydrate_fails_exactly_at_the_end_of_usability():
+    clock, fetch = FakeClock(), ScriptedFetch(K1)
+    ks, _ = store(fetch, clock)
+    ks.hydrate()
+    fetch.failing = True
+    clock.now += 900 + 3600  # exactly usable_until, and the refetch fails
+    with pytest.raises(KeysUnavailable, match="HTTP 503"):
+        ks.hydrate()
+
+
+def test_an_unknown_kid_waits_for_the_refetch_in_progress():
+    import threading
+
+    clock, fetch = FakeClock(), ScriptedFetch(K1)
+    ks, _ = store(fetch, clock)
+    ks.get("k1")
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_fetch() -> KeySet:
+        entered.set()
+        release.wait(5)
+        fetch.keys["k2"] = K2
+        return fetch()
+
+    ks._fetch = slow_fetch
+    outcome: list[str] = []
+
+    def first_caller() -> None:
+        try:
+            ks.get("k3")
+        except UnknownKey:
+            outcome.append("unknown")
+
+    first = threading.Thread(target=first_caller)
+    first.start()
+    assert entered.wait(5)  # the first caller's refetch holds the fetch lock
+    clock.now += 30  # past the cooldown for the second caller
+    threading.Timer(0.2, release.set).start()
+    assert ks.get("k2") is K2  # waited for that refetch and found the new key in it
+    first.join(5)
+    assert fetch.calls == 2 and outcome == ["unknown"]
+
+
+def test_windows_hold_on_a_clock_that_starts_near_zero():
+    """Differences of times, not their remainders: a monotonic clock may start anywhere."""
+    clock, fetch = FakeClock(100.0), ScriptedFetch(K1)
+    ks, spawned = store(fetch, clock)
+    ks.get("k1")
+    clock.now = 1000.0  # stale: 900 s after the fetch at 100
+    ks.get("k1")
+    assert len(spawned) == 1
+    fetch.failing = True
+    clock.now = 200.0 + 900 + 3600 + 100  # long past usability: synchronous fetch fails at 4800
+    with pytest.raises(KeysUnavailable):
+        ks.get("k1")
+    clock.now = 4805.0
+    with pytest.raises(KeysUnavailable):
+        ks.get("k1")
+    assert fetch.calls == 3  # 4805 - 4800 = 5: the backoff is over, a new attempt
+
+
+def test_construction_is_explicit_about_its_windows():
+    fetch = ScriptedFetch(K1)
+    ks = KeyStore(fetch=fetch, clock=FakeClock(), fresh_seconds=900, max_stale_seconds=3600)
+    assert ks.fetcher is fetch
+    with pytest.raises(TypeError):
+        KeyStore(fetch, FakeClock(), 900, 3600)  # type: ignore[call-arg]
