@@ -267,3 +267,35 @@ def test_required_scopes_are_any_of_and_only_checked_when_asked():
     with pytest.raises(errors.InsufficientScope):
         check_scopes(result, rules)
     check_scopes(check_claims(claims(scope="a"), rules, NOW), rules)
+
+
+def test_an_empty_audience_list_is_malformed_not_merely_foreign():
+    error = refused(errors.InvalidAudience, claims(aud=[]))
+    assert str(error) == "'aud' missing or not a string or list of strings"
+    assert str(refused(errors.InvalidAudience, claims(aud=["urn:other"]))) == "audience not accepted"
+
+
+def test_a_principal_other_than_sub_still_checks_sub():
+    for principal in ("upn", "oid", "preferred_username"):
+        rules = ClaimRules(RULES.issuers, RULES.audiences, frozenset(), 60, 86400, principal_claim=principal)
+        payload = claims(**{principal: "someone@example.com"})
+        assert check_claims(payload, rules, NOW).sub == "someone@example.com"
+        refused(errors.InvalidClaims, claims(**{principal: "someone@example.com", "sub": ""}), "bad_sub", rules)
+
+
+def test_scopes_come_only_from_the_configured_claims():
+    roles_only = ClaimRules(RULES.issuers, RULES.audiences, frozenset({"r"}), 60, 86400, scope_claims=("roles",))
+    assert check_claims(claims(roles=["r"], scope="x y"), roles_only, NOW).scopes == ("r",)
+    refused(errors.InsufficientScope, claims(scope="r"), rules=roles_only)
+    none = ClaimRules(RULES.issuers, RULES.audiences, frozenset(), 60, 86400, scope_claims=())
+    assert check_claims(claims(scope="x y"), none, NOW).scopes == ()
+
+
+def test_rules_are_immutable_and_calls_are_explicit():
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        RULES.leeway = 3600  # type: ignore[misc]
+    assert check_claims(payload=claims(), rules=RULES, now=NOW).sub == "vendor-app"
+    with pytest.raises(TypeError):
+        check_claims(claims(), RULES, NOW, False)  # type: ignore[call-arg]
