@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from tests.tokens import AUDIENCE, DROP, ISSUER, SCOPE, idcs_claims
@@ -299,3 +301,13 @@ def test_rules_are_immutable_and_calls_are_explicit():
     assert check_claims(payload=claims(), rules=RULES, now=NOW).sub == "vendor-app"
     with pytest.raises(TypeError):
         check_claims(claims(), RULES, NOW, False)  # type: ignore[call-arg]
+
+
+def test_scope_claim_named_in_configuration_is_still_a_string():
+    """An issuer configured with scope_claims ["scope"] (a tuple built at run
+    time, not the default object) reads "scope" the same strict way."""
+    configured = ClaimRules(RULES.issuers, RULES.audiences, RULES.required_scopes, 60, 86400,
+                            scope_claims=tuple(json.loads('["scope"]')))
+    refused(errors.InvalidClaims, claims(scope=[SCOPE]), "bad_scope", configured)
+    refused(errors.InvalidClaims, claims(scope=""), "bad_scope", configured)
+    assert check_claims(claims(), configured, NOW).scopes == (SCOPE, "other.scope")

@@ -185,6 +185,7 @@ def probe(lifetime: float, min_remaining: float, at: float, *, failing: bool) ->
         (120, 120, 80, 60),  # short-lived: half its life, advisory L/6 before that
         (3600, 1000, 1060, 1000),  # a large minimum remaining life moves both windows
         (7200, 0, 600, 300),
+        (123, 120, 82, 61.5),  # halves and sixths are not rounded: 61.5 and 61.5 + 20.5
     ],
 )
 def test_windows_are_exact(lifetime, min_remaining, advisory, mandatory):
@@ -378,3 +379,29 @@ def test_invalidate_forces_a_new_token():
     cache.invalidate("never-seen")
     assert len(cache) == 0
     assert cache.get("k", issuer)[0].access_token == "token-2"
+
+
+def test_a_token_with_under_a_second_left_keeps_its_tiny_windows():
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock), Issuer(clock)
+    cache.get("k", issuer, cap_expires_at=clock.now + 0.5)  # windows: L/3 and L/6 of half a second
+    clock.now += 0.3  # before the advisory window (0.5 - 0.5/3)
+    cache.get("k", issuer, cap_expires_at=clock.now + 0.2)
+    assert issuer.calls == 1
+
+
+def test_idle_states_are_dropped_once_they_are_idle_again():
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock, max_entries=2), Issuer(clock)
+    issuer.fail = True
+    busy = [cache._state(f"busy-{i}") for i in range(8)]
+    for state in busy:
+        state.lock.acquire()
+    with pytest.raises(RuntimeError):
+        cache.get("one-more", issuer)
+    assert len(cache._states) == 9  # nothing idle to drop: over the bound, for now
+    for state in busy:
+        state.lock.release()
+    with pytest.raises(RuntimeError):
+        cache.get("and-another", issuer)
+    assert len(cache._states) == 1  # idle again: all dropped
