@@ -138,8 +138,8 @@ def test_env() -> dict[str, str]:
     return {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1", "PYTHONDONTWRITEBYTECODE": "1"}
 
 
-def fresh_copy(worker: int) -> Path:
-    target = WORK / f"worker-{worker}"
+def fresh_copy(worker: int, tag: str = "") -> Path:
+    target = WORK / f"worker{tag}-{worker}"
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     for name in COPIED:
@@ -347,6 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--sample", type=int, default=None, help="at most N random mutants per module")
     parser.add_argument("--threshold", type=float, default=90.0)
+    parser.add_argument("--tag", default="", help="name this run's worker trees and report (runs side by side)")
     args = parser.parse_args(argv)
 
     mapping = load_modules()
@@ -365,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Biggest modules first, each to the next free worker (each worker its own tree).
     order = sorted(chosen, key=lambda m: -(ROOT / m).stat().st_size if (ROOT / m).exists() else 0)
     jobs = max(1, min(args.jobs, len(order)))
-    copies = [fresh_copy(i) for i in range(jobs)]
+    copies = [fresh_copy(i, args.tag) for i in range(jobs)]
     if not KEY_POOL.exists():
         from mutation.forkserver import make_key_pool
 
@@ -386,10 +387,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = {r.module: r for r in pool.map(one, order)}
     text, ok = report([results[m] for m in chosen], equivalents, args.threshold, time.monotonic() - started, jobs,
                       _children_cpu() - cpu_before)
-    (WORK / "report.md").write_text(text)
+    report_file = WORK / f"report{args.tag}.md"
+    report_file.write_text(text)
     print()
     print(text)
-    print(f"(also written to {WORK.relative_to(ROOT)}/report.md)")
+    print(f"(also written to {report_file.relative_to(ROOT)})")
     return 0 if ok else 1
 
 
