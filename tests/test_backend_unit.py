@@ -228,12 +228,12 @@ def test_paths_outside_the_gateway_prefix_have_no_route(peers, url):
 
 def test_prefix_mapping(peers):
     _, _, oic = peers
-    assert call(forwarder(peers), "/oic").status == 200
-    assert call(forwarder(peers), "/oic/").status == 200
+    assert call(forwarder(peers), "/oic/HELLO/1.0").status == 200
+    assert call(forwarder(peers), "/oic/HELLO/1.0/").status == 200
     no_prefix = forwarder(peers, GATEWAY_PATH_PREFIX="", OIC_PATH_PREFIX="/custom/")
-    assert call(no_prefix, "/A/b").status == 200
-    assert call(no_prefix, "").status == 200
-    assert [r["path"] for r in oic.received] == [f"{REST}/", f"{REST}/", "/custom/A/b", "/custom/"]
+    assert call(no_prefix, "/A/1/b").status == 200
+    assert error(call(forwarder(peers), "/oic")) == (400, "bad_path")  # no integration named
+    assert [r["path"] for r in oic.received] == [f"{REST}/HELLO/1.0", f"{REST}/HELLO/1.0/", "/custom/A/1/b"]
 
 
 def test_access_rules_apply_to_the_integration_path(peers):
@@ -245,10 +245,10 @@ def test_access_rules_apply_to_the_integration_path(peers):
     assert ok.status == 200 and ok.log["rule"] == "hello"
     assert error(call(fwd, "/oic/ADMIN/1.0/x")) == (403, "insufficient_scope")
     assert error(call(fwd, "/oic/OTHER/1.0/x")) == (403, "insufficient_scope")
-    assert call(fwd, "/oic/READ/x", "GET").log["rule"] == "get-only"
-    assert error(call(fwd, "/oic/READ/x", "POST")) == (403, "insufficient_scope")
-    root = forwarder(peers, ACCESS_POLICY=json.dumps({"rules": [{"name": "root", "path": "/"}]}))
-    assert call(root, "/oic").log["rule"] == "root"
+    assert call(fwd, "/oic/READ/1.0/x", "GET").log["rule"] == "get-only"
+    assert error(call(fwd, "/oic/READ/1.0/x", "POST")) == (403, "insufficient_scope")
+    everything = forwarder(peers, ACCESS_POLICY=json.dumps({"rules": [{"name": "all", "path": "/*"}]}))
+    assert call(everything, "/oic/ANY/2").log["rule"] == "all"
 
 
 # -- headers ------------------------------------------------------------------------------------
