@@ -234,3 +234,10 @@ def test_ps256_and_es256_verify_with_keys_bound_to_them():
     verify_signature(decode(f"{header}.{payload}.{b64url(raw)}"), es_key)
     with pytest.raises(errors.InvalidSignature, match="does not verify"):
         verify_signature(decode(f"{header}.{payload}.{b64url(bytes(64))}"), es_key)  # r = s = 0
+
+
+def test_signature_length_of_a_key_that_is_not_a_multiple_of_eight_bits():
+    odd = Signer.generate("k1", bits=2056)  # 257-byte signatures
+    key = parse_signing_key(odd.jwk())
+    assert key.signature_bytes == 257
+    verify_signature(decode(odd.mint(claims=idcs_claims(), header=HEADER)), key)

@@ -405,3 +405,37 @@ def test_idle_states_are_dropped_once_they_are_idle_again():
     with pytest.raises(RuntimeError):
         cache.get("and-another", issuer)
     assert len(cache._states) == 1  # idle again: all dropped
+
+
+def test_a_remembered_failure_is_forgotten_after_the_backoff_on_any_clock():
+    clock = FakeClock(100.0)
+    cache, issuer = TokenCache(clock), Issuer(clock)
+    issuer.fail = True
+    with pytest.raises(RuntimeError):
+        cache.get("k", issuer)
+    clock.now = 250.0  # long after the 5 s backoff (and 250 % 100 would look recent)
+    issuer.fail = False
+    assert cache.get("k", issuer)[0].access_token == "token-2"
+
+
+def test_defaults():
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock), Issuer(clock)
+    for key in range(1025):
+        cache.get(key, issuer)
+    assert len(cache) == 1024  # max_entries
+    short = TokenCache(clock)  # min_remaining 0: a 3 s token is refused only in its last 0.5 s (L/6)
+    three = Issuer(clock, lifetime=3)
+    short.get("k", three)
+    clock.now += 2.499
+    three.fail = True
+    assert short.get("k", three)[0].access_token == "token-1"
+    clock.now += 0.001
+    with pytest.raises(RuntimeError):
+        short.get("k", three)
+
+
+def test_construction_is_explicit_about_its_bounds():
+    assert len(TokenCache(clock=FakeClock(), max_entries=2)) == 0
+    with pytest.raises(TypeError):
+        TokenCache(FakeClock(), 2)  # type: ignore[call-arg]
