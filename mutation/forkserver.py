@@ -100,7 +100,7 @@ def serve(path: str, pool: str | None = None) -> None:
     import pytest
     import requests  # noqa: F401
 
-    if pool:
+    if pool and os.path.exists(pool):
         _use_key_pool(pool)
     # Everything imported so far is permanent: without this, each child's
     # garbage collections (pytest runs several) would walk it all again.
