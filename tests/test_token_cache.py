@@ -186,6 +186,8 @@ def probe(lifetime: float, min_remaining: float, at: float, *, failing: bool) ->
         (3600, 1000, 1060, 1000),  # a large minimum remaining life moves both windows
         (7200, 0, 600, 300),
         (123, 120, 82, 61.5),  # halves and sixths are not rounded: 61.5 and 61.5 + 20.5
+        (123, 0, 41, 20.5),  # nor are sixths alone
+        (1501.5, 0, 500.5, 250.25),  # nor thirds
     ],
 )
 def test_windows_are_exact(lifetime, min_remaining, advisory, mandatory):
@@ -439,3 +441,28 @@ def test_construction_is_explicit_about_its_bounds():
     assert len(TokenCache(clock=FakeClock(), max_entries=2)) == 0
     with pytest.raises(TypeError):
         TokenCache(FakeClock(), 2)  # type: ignore[call-arg]
+
+
+def test_lifetime_is_a_difference_of_times_on_any_clock():
+    clock = FakeClock(100.0)
+    cache, issuer = TokenCache(clock), Issuer(clock)
+    cache.get("k", issuer)  # issued at 100, expires at 3700
+    clock.now = 3700 - 600 - 0.001
+    cache.get("k", issuer)
+    assert issuer.calls == 1
+    clock.now = 3700 - 300
+    issuer.fail = True
+    with pytest.raises(RuntimeError):
+        cache.get("k", issuer)
+
+
+def test_calls_are_explicit_about_caps_and_waits():
+    import inspect
+
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock), Issuer(clock)
+    assert cache.get(key="k", fetch=issuer)[0].access_token == "token-1"
+    with pytest.raises(TypeError):
+        cache.get("k", issuer, None)  # type: ignore[call-arg]
+    # A waiter gives up after 5 s of real time: pinned by value rather than by waiting.
+    assert inspect.signature(TokenCache.get).parameters["wait"].default == 5.0
