@@ -39,6 +39,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b'{"message":"hello"}'
     hang: bool = False
+    truncate: bool = False  # promise the whole body, send half, close
 
 
 class ScriptedOic:
@@ -58,6 +59,15 @@ class ScriptedOic:
                 outer.received.append({"method": self.command, "path": self.path, "body": body,
                                        "headers": {k.lower(): v for k, v in self.headers.items()}})
                 reply = outer.script.pop(0) if outer.script else outer.default
+                if reply.truncate:
+                    self.send_response(reply.status)
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.end_headers()
+                    self.wfile.write(reply.body[: len(reply.body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
                 if reply.hang:
                     outer.release.wait(5)
                     self.close_connection = True
@@ -145,6 +155,7 @@ def test_forwards_to_oic_with_an_oic_token_and_returns_the_answer(peers):
     assert result.log["sub"] == "vendor-app" and result.log["client_id"] == "vendor-app"
     assert result.log["jti"] and len(result.log["token_hash"]) == 16
     assert result.log["attempts"] == 1 and result.log["oic_status"] == 201 and result.log["rule"] is None
+    assert result.log["oic_subject"] is None  # client credentials: no user is named to OIC
     assert len(token_endpoint.received) == 1
 
 
@@ -215,7 +226,8 @@ def test_a_caller_subject_header_must_name_the_verified_caller(peers):
 # -- paths -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url", ["/oic/A/../B", "/oic/A/%2e%2e/B", "/oic/./A", "/oic/A\\..\\B", "/oic/A%5c..",
+@pytest.mark.parametrize("url", ["//evil.example/oic/HELLO/1.0/x", "/oic/HELLO/1.0/x#f",
+                                 "/oic/A/../B", "/oic/A/%2e%2e/B", "/oic/./A", "/oic/A\\..\\B", "/oic/A%5c..",
                                  "/oic/A%00", "/oic/A/.."])
 def test_traversal_is_refused(peers, url):
     assert error(call(forwarder(peers), url)) == (400, "bad_path")
@@ -353,8 +365,30 @@ def test_oic_timeout_setting_bounds_the_call(peers):
     _, _, oic = peers
     oic.default = Reply(hang=True)
     started = time.monotonic()
-    assert error(call(forwarder(peers, OIC_TIMEOUT_SECONDS="1"), budget=60)) == (504, "timeout")
+    result = call(forwarder(peers, OIC_TIMEOUT_SECONDS="2"), budget=60)
+    assert error(result) == (504, "timeout") and result.detail == "OIC did not answer before the call's deadline"
     assert time.monotonic() - started < 4.5
+
+
+def test_an_answer_cut_short_is_a_502_not_a_timeout(peers):
+    _, _, oic = peers
+    oic.default = Reply(200, {}, b"x" * 1000, truncate=True)
+    result = call(forwarder(peers))
+    assert error(result) == (502, "oic_unreachable") and "interrupted" in (result.detail or "")
+
+
+def test_user_assertions_name_the_verified_caller_to_oic(peers):
+    from urllib.parse import parse_qs
+
+    import jwt
+
+    _, token_endpoint, _ = peers
+    key = Signer.generate("assertion")
+    result = call(forwarder(peers, OIC_GRANT_TYPE="jwt_bearer", OIC_ASSERTION_KEY=key.private_pem(),
+                            OIC_ASSERTION_KEY_ID="kid-1"))
+    assert result.status == 200 and result.log["oic_subject"] == "vendor-app"
+    form = parse_qs(token_endpoint.received[0]["body"].decode())
+    assert jwt.decode(form["assertion"][0], options={"verify_signature": False})["sub"] == "vendor-app"
 
 
 def test_no_time_left_is_a_504_before_anything_is_sent(peers):
@@ -380,6 +414,8 @@ def test_no_time_left_is_a_504_before_anything_is_sent(peers):
          "must be scheme://host[:port] only; put paths in OIC_PATH_PREFIX"),
         ({"GATEWAY_PATH_PREFIX": "oic"}, "GATEWAY_PATH_PREFIX", "must start with /"),
         ({"OIC_PATH_PREFIX": "ic/api"}, "OIC_PATH_PREFIX", "must start with /"),
+        ({"OIC_TIMEOUT_SECONDS": "0.5"}, "OIC_TIMEOUT_SECONDS", None),
+        ({"OIC_TIMEOUT_SECONDS": "301"}, "OIC_TIMEOUT_SECONDS", None),
         ({"FORWARD_REQUEST_HEADERS": "x-ok,bad name"}, "FORWARD_REQUEST_HEADERS", "'bad name' is not a header name"),
         ({"FORWARD_REQUEST_HEADERS": "x" * 65}, "FORWARD_REQUEST_HEADERS", f"{'x' * 65!r} is not a header name"),
         ({"FORWARD_REQUEST_HEADERS": "Cookie"}, "FORWARD_REQUEST_HEADERS",
@@ -397,7 +433,7 @@ def test_no_time_left_is_a_504_before_anything_is_sent(peers):
 def test_configuration_errors_name_the_key(peers, env, key, problem):
     with pytest.raises(ConfigError) as caught:
         BackendConfig.from_env(environment(peers, **env))
-    assert (caught.value.key, caught.value.problem) == (key, problem)
+    assert caught.value.key == key and caught.value.problem == (problem or caught.value.problem)
 
 
 def test_configuration_defaults_and_normalisation(peers):
@@ -408,3 +444,6 @@ def test_configuration_defaults_and_normalisation(peers):
                                      "CALLER_SUB_HEADER": " ", "FORWARD_REQUEST_HEADERS": "X-A" + "a" * 61})
     assert custom.gateway_path_prefix == "/gw" and custom.caller_sub_header == "x-caller-sub"
     assert "x-a" + "a" * 61 in custom.forwarded_headers
+    for seconds in ("1", "300"):
+        assert BackendConfig.from_env({"OIC_BASE_URL": "https://o.example", "OIC_TIMEOUT_SECONDS": seconds}).timeout \
+            == float(seconds)

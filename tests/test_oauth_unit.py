@@ -45,6 +45,7 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     before: Callable[[], None] | None = None  # runs in the server before it answers
     close: bool = False  # drop the connection instead of answering
+    truncate: bool = False  # promise the whole body, send half of it, close
 
 
 def ok(**document: Any) -> Answer:
@@ -68,6 +69,15 @@ class TokenEndpoint:
                 if answer.before:
                     answer.before()
                 if answer.close:
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                if answer.truncate:
+                    self.send_response(answer.status)
+                    self.send_header("Content-Length", str(len(answer.body)))
+                    self.end_headers()
+                    self.wfile.write(answer.body[: len(answer.body) // 2])
+                    self.wfile.flush()
                     self.close_connection = True
                     self.connection.shutdown(2)
                     return
@@ -215,6 +225,8 @@ def test_refusals_are_typed_and_name_the_configuration(endpoint, status, documen
         (403, b"<html>denied</html>", "HTTP 403 (no error code)"),
         (501, b"{}", "HTTP 501 (no error code)"),
         (302, b"", "HTTP 302 (no error code)"),
+        (199, b'{"access_token":"x","token_type":"Bearer"}', "HTTP 199 (no error code)"),  # only 200 is success
+        (201, b'{"access_token":"x","token_type":"Bearer"}', "HTTP 201 (no error code)"),
         (400, json.dumps({"error": "e" * 100}).encode(), f"HTTP 400 ({'e' * 64})"),
     ],
 )
@@ -445,7 +457,18 @@ def test_issued_token_never_prints_the_token():
 
 
 def test_unverified_claims():
-    body = base64.urlsafe_b64encode(json.dumps({"exp": 5, "sub": "x"}).encode()).rstrip(b"=").decode()
-    assert unverified_claims(f"h.{body}.s") == {"exp": 5, "sub": "x"}
+    for sub in ("x", "xy", "xyz", "wxyz"):  # every payload length modulo 4, beside every signature length
+        body = base64.urlsafe_b64encode(json.dumps({"exp": 5, "sub": sub}).encode()).rstrip(b"=").decode()
+        for signature in ("s", "si", "sig", "sigs"):
+            assert unverified_claims(f"h.{body}.{signature}") == {"exp": 5, "sub": sub}
     for value in ("opaque", "a.b", "a.b.c.d", "h.!!!.s", "h.W10.s", f"h.{body[:-3]}.s"):
         assert unverified_claims(value) == {}
+
+
+def test_an_answer_cut_short_is_retried_as_interrupted(endpoint):
+    endpoint.script = [Answer(200, b'{"access_token":"x","token_type":"Bearer","expires_in":3600}', truncate=True)]
+    h = Harness(endpoint)
+    with pytest.raises(errors.TokenEndpointUnavailable) as caught:
+        h.token(budget=0.5)
+    assert "response interrupted (" in str(caught.value) and "too slow" not in str(caught.value)
+    assert h.client.requests_sent >= 2  # retried
