@@ -348,6 +348,14 @@ def test_token_endpoint_refusal_is_a_502_with_its_reason(peers):
     assert error(result) == (502, "token_unavailable") and (result.detail or "").startswith("token_endpoint_error: ")
 
 
+def test_a_token_endpoint_that_runs_out_the_clock_is_a_504(peers):
+    _, token_endpoint, oic = peers
+    token_endpoint.default = "trickle_headers"
+    result = call(forwarder(peers), budget=1.0)
+    assert error(result) == (504, "timeout") and (result.detail or "").startswith("token endpoint: ")
+    assert oic.received == []
+
+
 def test_oic_unreachable_is_a_502(peers):
     result = call(forwarder(peers, OIC_BASE_URL="http://127.0.0.1:9"))
     assert error(result) == (502, "oic_unreachable") and "ConnectionError" in (result.detail or "")

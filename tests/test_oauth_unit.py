@@ -317,6 +317,9 @@ def test_no_attempt_at_all_when_the_deadline_has_passed(endpoint):
             h.token(budget=budget)
         assert str(caught.value) == f"token endpoint {endpoint.url}: no attempt made (gave up at the deadline)"
     assert endpoint.requests == [] and h.client.requests_sent == 0
+    h.monotonic.now = 0.0
+    with pytest.raises(errors.TokenEndpointUnavailable, match="no attempt made"):
+        h.client.request_token(None, 0.05)  # exactly 50 ms left: not enough to start
     with contextlib.suppress(errors.TokenEndpointUnavailable):  # 50 ms may not be enough on a busy machine
         h.token(budget=0.0501)
     assert h.client.requests_sent == 1
