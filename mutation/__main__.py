@@ -206,6 +206,23 @@ def _run_module(result: ModuleResult, module: str, tests: list[str], worker_dir:
                           check=True)
     result.mutants = [_mutant(json.loads(line)) for line in dump.stdout.splitlines() if line.strip()]
     result.seconds = time.monotonic() - started
+    session.with_suffix(".result.json").write_text(json.dumps(
+        {"seconds": result.seconds, "annotations": result.annotations, "sampled_from": result.sampled_from}))
+    return result
+
+
+def saved_result(module: str, tests: list[str], tag: str) -> ModuleResult:
+    """A module's result from an earlier run with this tag (``--report-only``)."""
+    result = ModuleResult(module, tests)
+    stem = Path(module).stem
+    sessions = sorted(WORK.glob(f"worker{tag}-*/{stem}.sqlite"))
+    if not sessions:
+        result.error = "no saved session for this tag"
+        return result
+    meta = json.loads(sessions[0].with_suffix(".result.json").read_text())
+    result.seconds, result.annotations, result.sampled_from = meta["seconds"], meta["annotations"], meta["sampled_from"]
+    dump = subprocess.run([COSMIC_RAY, "dump", str(sessions[0])], capture_output=True, text=True, check=True)
+    result.mutants = [_mutant(json.loads(line)) for line in dump.stdout.splitlines() if line.strip()]
     return result
 
 
@@ -315,7 +332,8 @@ def report(results: Iterable[ModuleResult], equivalents: list[Equivalent], thres
             if m.outcome == "survived" and m.key() not in keys:
                 survivors.append(f"### survived: {m.module}:{m.line} in {m.definition} ({m.operator})\n"
                                  f"```diff\n{m.diff.strip()}\n```")
-    ran = {r.module for r in results if not r.error}
+    # A sampled module ran only some of its mutants: its entries cannot be judged stale.
+    ran = {r.module for r in results if not r.error and not r.sampled_from}
     seen = {m.key() for r in results for m in r.mutants}
     stale = [e for e in equivalents if e.module in ran and e.key() not in seen]
     for e in stale:
@@ -325,9 +343,10 @@ def report(results: Iterable[ModuleResult], equivalents: list[Equivalent], thres
     lines.append("")
     lines.append("Mutants: run (annotations: changes to never-evaluated annotations, dropped before running). "
                  "Score = (killed + timeouts) / (mutants - equivalent - incompetent). "
-                 f"Threshold {threshold:.0f}%. "
-                 f"Wall time {elapsed / 60:.1f} min with {jobs} worker(s); CPU time {cpu / 60:.1f} min "
-                 f"(on {jobs} otherwise idle core(s) about {cpu / 60 / jobs:.1f} min).")
+                 f"Threshold {threshold:.0f}%. " + (
+                     f"Wall time {elapsed / 60:.1f} min with {jobs} worker(s); CPU time {cpu / 60:.1f} min "
+                     f"(on {jobs} otherwise idle core(s) about {cpu / 60 / jobs:.1f} min)." if cpu >= 0 else
+                     "Reprinted from the saved sessions (--report-only): the times are each module's own."))
     return "\n".join(lines) + "\n\n" + "\n\n".join(survivors) + "\n", ok
 
 
@@ -348,6 +367,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=None, help="at most N random mutants per module")
     parser.add_argument("--threshold", type=float, default=90.0)
     parser.add_argument("--tag", default="", help="name this run's worker trees and report (runs side by side)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="print the report of the last run with this tag again (e.g. after reviewing equivalents)")
     args = parser.parse_args(argv)
 
     mapping = load_modules()
@@ -360,6 +381,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"not in mutation/modules.toml: {', '.join(sorted(unknown))}")
     equivalents = load_equivalents()
 
+    if args.report_only:
+        saved = [saved_result(m, chosen[m], args.tag) for m in chosen]
+        text, ok = report(saved, equivalents, args.threshold, 0.0, 1, -1.0)
+        print(text)
+        return 0 if ok else 1
     started = time.monotonic()
     cpu_before = _children_cpu()
     WORK.mkdir(exist_ok=True)
