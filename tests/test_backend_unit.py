@@ -40,6 +40,7 @@ class Reply:
     body: bytes = b'{"message":"hello"}'
     hang: bool = False
     truncate: bool = False  # promise the whole body, send half, close
+    stall: bool = False  # promise the whole body, send half, then wait
 
 
 class ScriptedOic:
@@ -59,6 +60,15 @@ class ScriptedOic:
                 outer.received.append({"method": self.command, "path": self.path, "body": body,
                                        "headers": {k.lower(): v for k, v in self.headers.items()}})
                 reply = outer.script.pop(0) if outer.script else outer.default
+                if reply.stall:
+                    self.send_response(reply.status)
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.end_headers()
+                    self.wfile.write(reply.body[: len(reply.body) // 2])
+                    self.wfile.flush()
+                    outer.release.wait(5)
+                    self.close_connection = True
+                    return
                 if reply.truncate:
                     self.send_response(reply.status)
                     self.send_header("Content-Length", str(len(reply.body)))
@@ -293,6 +303,7 @@ def test_response_headers_named_in_connection_are_not_returned(peers):
 @pytest.mark.parametrize(
     "location, kept",
     [("https://elsewhere.example/x", True), ("http://other.example/", True), ("HTTPS://Elsewhere.Example/", True),
+     ("https://10.1.2.3/x", True), ("http://0.example/", True),
      ("/ic/home", False), ("ftp://elsewhere.example/", False), ("https:///x", False), ("OIC", False)],
 )
 def test_location_only_when_it_points_at_another_host(peers, location, kept):
@@ -304,8 +315,9 @@ def test_location_only_when_it_points_at_another_host(peers, location, kept):
 def test_location_at_oic_itself_is_dropped(peers):
     _, _, oic = peers
     for location in (f"{oic.url}/ic/home", oic.url.replace("127.0.0.1", "127.0.0.1".upper()) + "/x"):
-        oic.default = Reply(302, {"Location": location}, b"")
-        assert "Location" not in call(forwarder(peers)).headers
+        oic.default = Reply(302, {"Location": location, "ETag": '"v"'}, b"")
+        returned = call(forwarder(peers)).headers
+        assert "Location" not in returned and returned["ETag"] == '"v"'  # the headers after it still pass
 
 
 # -- OIC refusing our token, and failures ---------------------------------------------------------
@@ -367,6 +379,14 @@ def test_a_hung_oic_is_a_504_at_the_deadline(peers):
     started = time.monotonic()
     assert error(call(forwarder(peers), budget=1.0)) == (504, "timeout")
     assert time.monotonic() - started < 4.5  # cut by the deadline, not by the peer's 5 s
+
+
+def test_an_answer_that_stops_halfway_is_a_504_at_the_deadline(peers):
+    _, _, oic = peers
+    oic.default = Reply(200, {}, b"x" * 1000, stall=True)
+    result = call(forwarder(peers), budget=1.0)
+    assert error(result) == (504, "timeout")
+    assert result.detail == "OIC's answer did not finish before the call's deadline"
 
 
 def test_oic_timeout_setting_bounds_the_call(peers):
