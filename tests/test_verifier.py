@@ -100,3 +100,11 @@ def test_hydrate_loads_each_key_store_once():
     failing, _ = verifier(failing=True)
     with pytest.raises(errors.KeysUnavailable):
         failing.hydrate()
+
+
+def test_a_trusted_issuer_cannot_be_changed_after_configuration():
+    import dataclasses
+
+    v, _ = verifier()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        v.issuers[ISSUER].algorithms = frozenset({"HS256"})  # type: ignore[misc]
