@@ -107,4 +107,4 @@ def test_a_trusted_issuer_cannot_be_changed_after_configuration():
 
     v, _ = verifier()
     with pytest.raises(dataclasses.FrozenInstanceError):
-        v.issuers[ISSUER].algorithms = frozenset({"HS256"})  # type: ignore[misc]
+        v.issuers[ISSUER].algorithms = frozenset({"HS256"})
