@@ -265,7 +265,9 @@ def _sample(session: Path, size: int) -> int | None:
     import sqlite3
 
     with sqlite3.connect(session) as db:
-        ids = sorted(row[0] for row in db.execute("SELECT job_id FROM work_items"))
+        # Job ids are random: order by what the mutant is, so the seed picks the same mutants each run.
+        ids = [row[0] for row in db.execute(
+            "SELECT job_id FROM mutation_specs ORDER BY operator_name, occurrence, start_pos_row, start_pos_col")]
         if len(ids) <= size:
             return None
         dropped = set(ids) - set(random.Random(SAMPLE_SEED).sample(ids, size))
