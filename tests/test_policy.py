@@ -158,3 +158,13 @@ def test_rules_keep_their_order_and_sets():
     assert [r.name for r in p.rules] == ["b", "a"]
     assert first.methods == frozenset({"POST"}) and first.scopes == {"s"} and first.client_ids == frozenset()
     assert p.rules[1].methods is None
+
+
+def test_rules_and_policies_are_immutable():
+    import dataclasses
+
+    p = policy({"name": "a", "path": "/A/*"})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.rules = ()  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.rules[0].scopes = frozenset({"x"})  # type: ignore[misc]
