@@ -11,6 +11,16 @@ from typing import Any
 from local.loopback import QuietHandler, http_server
 
 
+def send_half(handler: QuietHandler, status: int, body: bytes) -> None:
+    """Promise the whole ``body`` (Content-Length) and send only its first half."""
+    handler.send_response(status)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body[: len(body) // 2])
+    handler.wfile.flush()
+    handler.close_connection = True
+
+
 class JwksServer:
     """Serves a JWKS document at /jwk, or misbehaves as ``mode`` says.
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from local.loopback import QuietHandler, http_server
-from tests.servers import JwksServer, Peer
+from tests.servers import JwksServer, Peer, send_half
 from tests.tokens import SCOPE, Signer, authorizer_env
 from token_exchange.backend import (
     DEFAULT_OIC_PATH_PREFIX,
@@ -60,23 +60,12 @@ class ScriptedOic:
                 outer.received.append({"method": self.command, "path": self.path, "body": body,
                                        "headers": {k.lower(): v for k, v in self.headers.items()}})
                 reply = outer.script.pop(0) if outer.script else outer.default
-                if reply.stall:
-                    self.send_response(reply.status)
-                    self.send_header("Content-Length", str(len(reply.body)))
-                    self.end_headers()
-                    self.wfile.write(reply.body[: len(reply.body) // 2])
-                    self.wfile.flush()
-                    outer.release.wait(5)
-                    self.close_connection = True
-                    return
-                if reply.truncate:
-                    self.send_response(reply.status)
-                    self.send_header("Content-Length", str(len(reply.body)))
-                    self.end_headers()
-                    self.wfile.write(reply.body[: len(reply.body) // 2])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    self.connection.shutdown(2)
+                if reply.stall or reply.truncate:
+                    send_half(self, reply.status, reply.body)
+                    if reply.stall:
+                        outer.release.wait(5)
+                    else:
+                        self.connection.shutdown(2)
                     return
                 if reply.hang:
                     outer.release.wait(5)

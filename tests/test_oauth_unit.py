@@ -22,6 +22,7 @@ import requests
 
 from local.loopback import QuietHandler, http_server
 from tests.fakeclock import FakeClock
+from tests.servers import send_half
 from tests.tokens import Signer
 from token_exchange.config import ExchangeConfig
 from token_exchange.oauth import (
@@ -73,12 +74,7 @@ class TokenEndpoint:
                     self.connection.shutdown(2)
                     return
                 if answer.truncate:
-                    self.send_response(answer.status)
-                    self.send_header("Content-Length", str(len(answer.body)))
-                    self.end_headers()
-                    self.wfile.write(answer.body[: len(answer.body) // 2])
-                    self.wfile.flush()
-                    self.close_connection = True
+                    send_half(self, answer.status, answer.body)
                     self.connection.shutdown(2)
                     return
                 self.send_body(answer.status, answer.body, "application/json", answer.headers)
