@@ -519,3 +519,17 @@ def test_construction_is_explicit_about_its_windows():
     assert ks.fetcher is fetch
     with pytest.raises(TypeError):
         KeyStore(fetch, FakeClock(), 900, 3600)  # type: ignore[call-arg]
+
+
+def test_a_failed_background_refresh_does_not_hold_back_the_fetch_when_keys_run_out():
+    """Only a fetch made with no usable keys starts the short unusable backoff."""
+    clock, fetch = FakeClock(), ScriptedFetch(K1)
+    ks = KeyStore(fetch, clock, fresh_seconds=900, max_stale_seconds=3600, spawn=lambda work: work(),
+                  jitter=lambda: 0.0)
+    ks.get("k1")
+    fetch.failing = True
+    clock.now += 4499.5  # stale: the inline background refresh fails
+    assert ks.get("k1") is K1 and fetch.calls == 2
+    fetch.failing = False
+    clock.now += 0.5  # usable no more, half a second after that failure
+    assert ks.get("k1") is K1 and fetch.calls == 3

@@ -471,3 +471,18 @@ def test_an_answer_cut_short_is_retried_as_interrupted(endpoint):
         h.token(budget=0.5)
     assert "response interrupted (" in str(caught.value) and "too slow" not in str(caught.value)
     assert h.client.requests_sent >= 2  # retried
+
+
+def test_the_grant_is_compared_by_value():
+    import dataclasses
+
+    h = Harness(endpoint_for_grant := TokenEndpoint())
+    try:
+        built = "urn:ietf:params:oauth:grant-type:" + "jwt-bearer"  # equal, not the same object
+        h.client.config = dataclasses.replace(config(endpoint_for_grant, OIC_GRANT_TYPE="jwt_bearer",
+                                                     OIC_ASSERTION_KEY=KEY.private_pem(),
+                                                     OIC_ASSERTION_KEY_ID="kid-1"), grant_type=built)
+        h.token("alice")
+        assert "assertion" in endpoint_for_grant.requests[0]["form"]
+    finally:
+        endpoint_for_grant.stop()
