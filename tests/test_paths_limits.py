@@ -63,3 +63,21 @@ def test_no_trailing_slash_unless_the_caller_sent_one():
     assert IntegrationPath("A", "1", ()).canonical == "/A/1"
     assert integration_path("/A/1/x").trailing_slash is False
     assert integration_path("/A/1/x/").canonical == "/A/1/x/"
+
+
+def test_a_percent_that_decodes_to_nothing_new_is_a_bad_character_not_an_encoding():
+    with pytest.raises(BadPath) as caught:
+        integration_path("/A/1/%zz")
+    assert caught.value.reason == "bad_path_chars"
+
+
+@pytest.mark.parametrize("raw", ["/A/1/x%01y", "/A/1/x%0Ay", "/A/1/x%7Fy"])
+def test_a_control_character_is_refused_as_such(raw):
+    assert refused(raw) == "a backslash or control character in the path"
+
+
+def test_a_checked_path_cannot_be_changed():
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        integration_path("/A/1/x").integration = "B"  # type: ignore[misc]
