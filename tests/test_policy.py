@@ -11,6 +11,7 @@ import pytest
 
 from token_exchange.shared.claims import Claims
 from token_exchange.shared.errors import ConfigError, InsufficientScope, InvalidRequest
+from token_exchange.shared.issuers import IssuerSettings
 from token_exchange.shared.paths import integration_path
 from token_exchange.shared.policy import MAX_RULES, AccessPolicy, access_policy_from_env
 
@@ -168,3 +169,66 @@ def test_rules_and_policies_are_immutable():
         p.rules = ()  # type: ignore[misc]
     with pytest.raises(dataclasses.FrozenInstanceError):
         p.rules[0].scopes = frozenset({"x"})  # type: ignore[misc]
+
+
+# -- whose scopes and client ids a rule means (several trusted issuers) ------------
+
+
+def issuer(name: str, jwks: str) -> IssuerSettings:
+    return IssuerSettings(name, jwks, None, frozenset({"aud"}), frozenset({"RS256"}))
+
+
+IDCS = issuer("https://idcs/", "https://idcs/jwk")
+ENTRA = issuer("https://entra/", "https://entra/keys")
+SAME_KEYS = issuer("https://idcs-alias/", "https://idcs/jwk")  # another name, the same key source
+
+
+def policy_for(trusted: list[IssuerSettings], *rules: dict[str, Any]) -> AccessPolicy:
+    result = access_policy_from_env({"ACCESS_POLICY": json.dumps({"rules": list(rules)})}, trusted)
+    assert result is not None
+    return result
+
+
+def problem_for(trusted: list[IssuerSettings], *rules: dict[str, Any]) -> str:
+    with pytest.raises(ConfigError) as caught:
+        policy_for(trusted, *rules)
+    return caught.value.problem
+
+
+def test_with_several_key_sources_a_granting_rule_must_say_whose_names_it_means():
+    for grant in ({"scopes": ["s"]}, {"client_ids": ["c"]}):
+        assert problem_for([IDCS, ENTRA], {"name": "r", "path": "/A/*", **grant}) == (
+            "rule r: several issuers are trusted; add 'issuers' to say whose scopes or client_ids it means "
+            "(another issuer may use the same names)")
+        assert policy_for([IDCS, ENTRA], {"name": "r", "path": "/A/*", "issuers": [IDCS.issuer], **grant})
+        assert policy_for([IDCS, SAME_KEYS], {"name": "r", "path": "/A/*", **grant})  # one key source
+        assert policy_for([IDCS], {"name": "r", "path": "/A/*", **grant})
+        assert policy_for([], {"name": "r", "path": "/A/*", **grant})
+    assert policy_for([IDCS, ENTRA], {"name": "open", "path": "/A/*"})  # grants nothing by name
+
+
+def test_issuers_must_be_trusted_ones():
+    untrusted = "rule r: 'issuers' names an issuer that is not trusted"
+    assert problem_for([IDCS, ENTRA], {"name": "r", "path": "/A/*", "issuers": ["https://other/"]}) == untrusted
+    assert problem_for([IDCS, ENTRA], {"name": "r", "path": "/A/*", "issuers": [IDCS.issuer, "https://x/"]}) \
+        == untrusted
+    assert problem_for([IDCS], {"name": "ok", "path": "/B/*"}, {"name": "r", "path": "/A/*", "issuers": ["x"]}) \
+        == untrusted  # every rule is checked, not only the first
+    both = policy_for([IDCS, ENTRA], {"name": "r", "path": "/A/*", "issuers": [IDCS.issuer, ENTRA.issuer]})
+    assert both.rules[0].issuers == frozenset({IDCS.issuer, ENTRA.issuer})
+    assert policy_for([], {"name": "r", "path": "/A/*", "issuers": ["anyone"]})  # no list to check against
+    assert problem_for([IDCS], {"name": "r", "path": "/A/*", "issuers": []}) == (
+        "rule r: 'issuers' is empty (leave it out to mean any issuer)")
+    assert policy_for([IDCS], {"name": "r", "path": "/A/*"}).rules[0].issuers is None
+
+
+def test_a_rule_grants_only_to_tokens_of_its_issuers():
+    p = policy_for([IDCS, ENTRA], {"name": "idcs", "path": "/A/*", "client_ids": ["app"], "issuers": [IDCS.issuer]})
+    from_idcs = Claims("sub", "app", (), 0.0, 0.0, None, IDCS.issuer, {})
+    from_entra = Claims("sub", "app", (), 0.0, 0.0, None, ENTRA.issuer, {})
+    assert p.decide(from_idcs, integration_path("/A/1/x")) == "idcs"
+    with pytest.raises(InsufficientScope):
+        p.decide(from_entra, integration_path("/A/1/x"))
+    anyone = policy_for([IDCS, ENTRA], {"name": "any", "path": "/A/*", "issuers": [IDCS.issuer]})
+    with pytest.raises(InsufficientScope):
+        anyone.decide(from_entra, integration_path("/A/1/x"))  # issuers bind even a rule that names no grant
