@@ -470,3 +470,29 @@ def test_configuration_defaults_and_normalisation(peers):
     for seconds in ("1", "300"):
         assert BackendConfig.from_env({"OIC_BASE_URL": "https://o.example", "OIC_TIMEOUT_SECONDS": seconds}).timeout \
             == float(seconds)
+
+
+def test_only_a_401_can_say_the_oic_token_was_rejected(peers):
+    _, token_endpoint, oic = peers
+    oic.default = Reply(403, {"WWW-Authenticate": 'Bearer error="invalid_token"'}, b'{"title":"forbidden"}')
+    result = call(forwarder(peers))
+    assert (result.status, result.error) == (403, None) and len(oic.received) == 1
+    assert len(token_endpoint.received) == 1
+
+
+def test_a_header_value_that_cannot_be_sent_is_a_400(peers):
+    _, _, oic = peers
+    assert error(call(forwarder(peers), accept="text/€")) == (400, "bad_header")
+    assert oic.received == []
+
+
+def test_the_oic_token_is_invalidated_at_most_every_30_seconds():
+    from token_exchange import backend
+
+    assert backend.INVALIDATE_AT_MOST_EVERY_SECONDS == 30.0  # the window itself: test_token_cache (at_most_every)
+
+
+def test_an_unknown_method_is_refused_and_named_in_at_most_20_characters(peers):
+    result = call(forwarder(peers), method="X" * 30)
+    assert error(result) == (405, "method_not_allowed")
+    assert result.detail == f"{'X' * 20!r} is not forwarded to OIC"
