@@ -333,7 +333,8 @@ def test_a_token_oic_keeps_rejecting_is_a_502_and_invalidated_at_most_every_30_s
     assert len(token_endpoint.received) == 2 and len(oic.received) == 3
 
 
-@pytest.mark.parametrize("challenge", ['Bearer error="insufficient_scope"', ""])
+@pytest.mark.parametrize("challenge", ['Bearer error="insufficient_scope"', "",
+                                       'Bearer error="invalid_tokens"', "Bearer error=invalid_token_type"])
 def test_an_integration_401_is_returned_as_is(peers, challenge):
     _, _, oic = peers
     oic.default = Reply(401, {"WWW-Authenticate": challenge} if challenge else {}, b'{"title":"no"}')

@@ -73,7 +73,7 @@ FORWARDED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", 
 # inside. Anything else cannot be sent as it is (requests raises on it).
 _FIELD_VALUE = re.compile(r"[\x21-\x7e\x80-\xff](?:[\t\x20-\x7e\x80-\xff]*[\x21-\x7e\x80-\xff])?|")
 _TOKEN_CHARS = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")
-_INVALID_TOKEN = re.compile(r'\berror\s*=\s*"?invalid_token"?', re.IGNORECASE)
+_INVALID_TOKEN = re.compile(r'\berror\s*=\s*"?invalid_token(?![A-Za-z0-9_-])"?', re.IGNORECASE)
 
 
 @dataclass(frozen=True)
