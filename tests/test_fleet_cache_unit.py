@@ -1,0 +1,310 @@
+"""The fleet-wide token cache's pure core: an in-memory store and a fake clock,
+the sealer, the circuit breaker and the key parser. No redis-server, no fdk, no
+conftest: these are the fast tests `make mutate` runs against fleet_cache.py."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.fakeclock import FakeClock
+from token_exchange.fleet_cache import CircuitBreaker, FleetBusy, FleetCache, Sealer, StoreUnavailable, parse_key
+from token_exchange.fleet_store import FleetCacheSettings
+from token_exchange.oauth import IssuedToken
+from token_exchange.shared.errors import ConfigError, TokenEndpointThrottled
+
+KEY = os.urandom(32)
+OTHER_KEY = os.urandom(32)
+MATERIAL = "https://idp/oauth2/v1/token\0oic-client\0jwt-bearer\0scope\0" + "ab" * 32
+
+
+class DictStore:
+    """A store in a dict, with expiry on the fake clock; can be made to fail."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.data: dict[str, tuple[bytes, float]] = {}
+        self.down = False
+        self.calls = 0
+
+    def _check(self) -> None:
+        self.calls += 1
+        if self.down:
+            raise StoreUnavailable("down")
+
+    def get(self, name: str) -> bytes | None:
+        self._check()
+        value = self.data.get(name)
+        return value[0] if value and value[1] > self.clock() else None
+
+    def put(self, name: str, value: bytes, ttl_ms: int) -> None:
+        self._check()
+        self.data[name] = (value, self.clock() + ttl_ms / 1000)
+
+    def put_if_absent(self, name: str, value: bytes, ttl_ms: int) -> bool:
+        if self.get(name) is not None:
+            return False
+        self.put(name, value, ttl_ms)
+        return True
+
+    def delete(self, name: str) -> None:
+        self._check()
+        self.data.pop(name, None)
+
+
+class Endpoint:
+    def __init__(self, clock: Callable[[], float], lifetime: float = 3600) -> None:
+        self.clock = clock
+        self.lifetime = lifetime
+        self.calls = 0
+        self.throttle_for: float | None = None
+        self.on_call: Callable[[], None] | None = None
+
+    def __call__(self) -> IssuedToken:
+        self.calls += 1
+        if self.on_call is not None:
+            self.on_call()
+        now = self.clock()
+        if self.throttle_for is not None:
+            raise TokenEndpointThrottled("HTTP 429", now + self.throttle_for)
+        return IssuedToken(f"token-{self.calls}-{os.urandom(4).hex()}", "Bearer", now + self.lifetime, now)
+
+
+def advisory(token: IssuedToken) -> float:
+    return token.expires_at - 600
+
+
+def fleet(store: Any, clock: Callable[[], float], key: bytes = KEY, **kw: Any) -> FleetCache:
+    return FleetCache(store, lambda: key, clock=clock, monotonic=clock, sleep=kw.pop("sleep", lambda s: None), **kw)
+
+
+def ask(cache: FleetCache, endpoint: Callable[[], IssuedToken], clock: FakeClock, **kw: Any) -> IssuedToken:
+    return cache.token(MATERIAL, endpoint, serve_until=advisory, deadline=clock() + 1.5,
+                       throttle_material="idp\0client", **kw)
+
+
+def test_one_fetch_for_the_fleet_and_names_reveal_nothing() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    containers = [fleet(store, clock) for _ in range(8)]
+    tokens = {ask(c, endpoint, clock).access_token for c in containers}
+    assert endpoint.calls == 1 and len(tokens) == 1
+    assert all("oic-client" not in name and "ab" * 8 not in name for name in store.data)
+    token = next(iter(tokens))
+    assert all(token.encode() not in value for value, _ in store.data.values())  # sealed, not stored
+    clock.now += 3001  # past the advisory point (600 s before expiry): the entry is gone, one container refreshes
+    refreshed = ask(containers[3], endpoint, clock)
+    assert ask(containers[0], endpoint, clock).access_token == refreshed.access_token
+    assert endpoint.calls == 2 and refreshed.access_token not in tokens
+
+
+def test_a_tampered_entry_is_a_miss_never_an_error() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    cache = fleet(store, clock)
+    first = ask(cache, endpoint, clock)
+    name = next(n for n in store.data if n.endswith(":token"))
+    blob, until = store.data[name]
+    for position in (0, 3, 10, len(blob) - 1):
+        altered = bytearray(blob)
+        altered[position] ^= 0x01
+        store.data[name] = (bytes(altered), until)
+        again = ask(cache, endpoint, clock)
+        assert again.access_token != first.access_token  # refetched, not the forged one
+        blob, until = store.data[name]
+    assert cache.stats.rejected_entries == 4
+
+
+def test_an_entry_moved_to_another_name_or_read_with_another_key_does_not_open() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    mine, theirs = fleet(store, clock), fleet(store, clock, key=OTHER_KEY)
+    ask(mine, endpoint, clock)
+    ask(theirs, endpoint, clock)
+    assert endpoint.calls == 2  # another key: other names, its own token
+    sealer, other = Sealer(KEY), Sealer(OTHER_KEY)
+    blob = sealer.seal(sealer.name("token", "a"), b"payload")
+    assert sealer.open(sealer.name("token", "a"), blob) == b"payload"
+    assert sealer.open(sealer.name("token", "b"), blob) is None  # bound to its name
+    assert other.open(sealer.name("token", "a"), blob) is None  # and to its key
+    # Copied under the other key's name: refused, counted, refetched.
+    my_name = next(n for n in store.data if n.endswith(":token") and mine_opens(n, store))
+    their_name = next(n for n in store.data if n.endswith(":token") and n != my_name)
+    store.data[their_name] = store.data[my_name]
+    ask(theirs, endpoint, clock)
+    assert endpoint.calls == 3 and theirs.stats.rejected_entries == 1
+
+
+def mine_opens(name: str, store: DictStore) -> bool:
+    return Sealer(KEY).open(name, store.data[name][0]) is not None
+
+
+def test_a_throttled_fetch_backs_off_the_whole_fleet() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    endpoint.throttle_for = 30
+    first, second = fleet(store, clock), fleet(store, clock)
+    with pytest.raises(TokenEndpointThrottled):
+        ask(first, endpoint, clock)
+    with pytest.raises(TokenEndpointThrottled) as raised:
+        ask(second, endpoint, clock)  # told at once, without asking the endpoint
+    assert endpoint.calls == 1 and raised.value.retry_at == clock.now + 30
+    clock.now += 31
+    endpoint.throttle_for = None
+    ask(second, endpoint, clock)
+    assert endpoint.calls == 2
+
+
+def test_a_short_shared_back_off_is_waited_out_not_failed() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+
+    telling, waiting = fleet(store, clock), fleet(store, clock, sleep=sleep)
+    telling.publish_throttle("idp\0client", clock.now + 0.5)  # a 429 with Retry-After its client waits out
+    token = ask(waiting, endpoint, clock)  # 0.5 s fits in half of the 1.5 s left: wait, then ask
+    assert token.token_type == "Bearer" and slept == [0.5] and endpoint.calls == 1
+
+
+def test_a_back_off_marker_beyond_any_retry_after_is_ignored_not_obeyed() -> None:
+    # A container whose clock runs an hour ahead publishes "retry at its now + 2 s":
+    # to everyone else that is an hour away. No Retry-After is obeyed past
+    # MAX_RETRY_AFTER, so no marker may stop the fleet for longer either.
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    ahead = FakeClock(clock.now + 3600)
+    fleet(store, ahead).publish_throttle("idp\0client", ahead.now + 2)
+    assert ask(fleet(store, clock), endpoint, clock).token_type == "Bearer" and endpoint.calls == 1
+
+
+def test_a_lock_that_never_expires_costs_one_wait_per_token_not_one_per_container() -> None:
+    # Someone who can write the store sets the lock with no expiry (or a holder's
+    # lock outlives it): a waiter gives up after half its budget and fetches;
+    # it publishes what it fetched, so the next container finds it.
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+
+    def sleep(seconds: float) -> None:
+        clock.now += seconds
+
+    store.put(Sealer(KEY).name("token", MATERIAL, "lock"), b"1", 10**12)
+    first, second = fleet(store, clock, sleep=sleep), fleet(store, clock, sleep=sleep)
+    token = ask(first, endpoint, clock)
+    assert ask(second, endpoint, clock).access_token == token.access_token
+    assert endpoint.calls == 1 and second.stats.hits == 1
+
+
+def test_waiters_get_the_holders_token_and_holders_of_a_valid_token_do_not_wait() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    holder, waiter = fleet(store, clock), fleet(store, clock, sleep=lambda s: setattr(clock, "now", clock.now + s))
+    lock = Sealer(KEY).name("token", MATERIAL, "lock")
+    store.put(lock, b"1", 5000)  # the holder is fetching
+    polls = 0
+
+    def holder_finishes(_: float) -> None:
+        nonlocal polls
+        polls += 1
+        clock.now += 0.02
+        if polls == 3:
+            store.delete(lock)
+            ask(holder, endpoint, clock)
+
+    waiter = fleet(store, clock, sleep=holder_finishes)
+    with pytest.raises(FleetBusy):
+        ask(waiter, endpoint, clock, wait_for_others=False)
+    token = ask(waiter, endpoint, clock)
+    assert endpoint.calls == 1 and token.access_token.startswith("token-1-") and waiter.stats.waits == 1
+
+
+def test_a_holder_publishing_between_a_waiters_read_and_its_lock_costs_no_second_fetch() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    holder = fleet(store, clock)
+    lock = Sealer(KEY).name("token", MATERIAL, "lock")
+    store.put(lock, b"1", 5000)  # the holder is fetching
+    read = store.get
+    armed = [True]
+
+    def get_then_holder_finishes(name: str) -> bytes | None:
+        value = read(name)
+        if name.endswith(":token") and value is None and armed[0]:
+            armed[0] = False
+            store.delete(lock)  # the holder publishes and frees the lock right after this read
+            ask(holder, endpoint, clock)
+        return value
+
+    store.get = get_then_holder_finishes  # type: ignore[method-assign]
+    waiter = fleet(store, clock, sleep=lambda s: setattr(clock, "now", clock.now + s))
+    token = ask(waiter, endpoint, clock)
+    assert endpoint.calls == 1 and token.access_token.startswith("token-1-")
+
+
+def test_a_dead_store_is_bypassed_and_the_breaker_stops_asking() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    cache = fleet(store, clock, breaker=CircuitBreaker(clock, threshold=3, cooldown=5))
+    store.down = True
+    for _ in range(10):
+        assert ask(cache, endpoint, clock).token_type == "Bearer"
+    assert endpoint.calls == 10 and store.calls == 3 and cache.breaker.is_open()
+    store.down = False
+    clock.now += 6  # one probe, it works: closed again
+    ask(cache, endpoint, clock)
+    ask(cache, endpoint, clock)
+    assert not cache.breaker.is_open() and endpoint.calls == 11
+
+
+def test_an_unreadable_key_is_a_bypass() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+
+    def vault_down() -> bytes:
+        raise RuntimeError("vault down")
+
+    reads = 0
+    key = vault_down
+
+    def read_key() -> bytes:
+        nonlocal reads
+        reads += 1
+        return key()
+
+    cache = FleetCache(store, read_key, clock=clock, monotonic=clock)
+    for _ in range(5):
+        assert ask(cache, endpoint, clock).token_type == "Bearer"
+    assert cache.stats.bypasses == 5 and store.calls == 0 and reads == 1  # not re-read on every call
+    key = lambda: KEY  # noqa: E731 - Vault is back
+    clock.now += 31
+    ask(cache, endpoint, clock)
+    assert reads == 2 and store.calls > 0
+
+
+def test_settings_name_the_key() -> None:
+    good = base64.b64encode(KEY).decode()
+    assert FleetCacheSettings.from_env({}) is None
+    cases = {
+        "SHARED_CACHE_URL": {"SHARED_CACHE_URL": "redis://cache.example.com:6379", "SHARED_CACHE_KEY": good},
+        "SHARED_CACHE_KEY": {"SHARED_CACHE_URL": "rediss://cache.example.com:6379", "SHARED_CACHE_KEY": "c2hvcnQ="},
+        "SHARED_CACHE_TIMEOUT_MS": {"SHARED_CACHE_URL": "rediss://c.example.com", "SHARED_CACHE_KEY": good,
+                                    "SHARED_CACHE_TIMEOUT_MS": "0"},
+        "SHARED_CACHE_CA_FILE": {"SHARED_CACHE_URL": "rediss://c.example.com", "SHARED_CACHE_KEY": good,
+                                 "SHARED_CACHE_CA_FILE": "/nonexistent/ca.pem"},
+    }
+    for key, env in cases.items():
+        with pytest.raises(ConfigError) as raised:
+            FleetCacheSettings.from_env(env)
+        assert raised.value.key == key
+    with pytest.raises(ConfigError, match="SHARED_CACHE_KEY"):
+        FleetCacheSettings.from_env({"SHARED_CACHE_URL": "rediss://c.example.com"})
+    with pytest.raises(ConfigError, match="credentials"):
+        FleetCacheSettings.from_env({"SHARED_CACHE_URL": "rediss://u:p@c.example.com", "SHARED_CACHE_KEY": good})
+    assert parse_key(base64.urlsafe_b64encode(KEY).decode().rstrip("=")) == KEY
