@@ -5,6 +5,7 @@ conftest: these are the fast tests `make mutate` runs against fleet_cache.py."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 from collections.abc import Callable
 from typing import Any
@@ -308,3 +309,110 @@ def test_settings_name_the_key() -> None:
     with pytest.raises(ConfigError, match="credentials"):
         FleetCacheSettings.from_env({"SHARED_CACHE_URL": "rediss://u:p@c.example.com", "SHARED_CACHE_KEY": good})
     assert parse_key(base64.urlsafe_b64encode(KEY).decode().rstrip("=")) == KEY
+
+
+# -- each rule pinned on its own (the survivors of `make mutate`) ----------------
+
+
+def test_a_blob_too_short_to_hold_a_header_nonce_and_tag_is_refused_not_decrypted() -> None:
+    sealer = Sealer(KEY)
+    name = sealer.name("token", "a")
+    header = b"\x01" + sealer.key_id  # the right version and key id, then too little to be a sealed entry
+    for extra in range(12 + 16):
+        assert sealer.open(name, header + b"\0" * extra) is None
+
+
+def test_a_key_that_is_not_base64_is_named_so() -> None:
+    with pytest.raises(ValueError, match="is not base64"):
+        parse_key("not base64 at all!")
+    with pytest.raises(ValueError, match="decodes to 31 bytes"):
+        parse_key(base64.b64encode(KEY[:31]).decode())
+
+
+def test_one_success_resets_the_breakers_count_to_zero() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(clock, threshold=3, cooldown=5)
+    breaker.failure()
+    breaker.failure()
+    breaker.success()
+    breaker.failure()
+    breaker.failure()
+    assert not breaker.is_open() and breaker.allow()
+    breaker.failure()  # the third in a row since the success
+    assert breaker.is_open() and not breaker.allow()
+
+
+def test_the_fleet_lock_lives_for_the_fetch_budget_five_seconds_by_default() -> None:
+    clock = FakeClock()
+    store = DictStore(clock)
+    lock = Sealer(KEY).name("token", MATERIAL, "lock")
+    lock_expiry: list[float] = []
+
+    def endpoint() -> IssuedToken:
+        lock_expiry.append(store.data[lock][1])
+        return IssuedToken("token", "Bearer", clock.now + 3600, clock.now)
+
+    ask(FleetCache(store, lambda: KEY, clock=clock, monotonic=clock), endpoint, clock)
+    assert lock_expiry == [clock.now + 5.0] and lock not in store.data  # held while fetching, then freed
+
+
+def test_an_entry_past_its_advisory_point_by_our_clock_is_not_served() -> None:
+    # The writer's clock ran behind, so the store still holds the entry; ours says it is stale.
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    sealer = Sealer(KEY)
+    name = sealer.name("token", MATERIAL)
+    stale = IssuedToken("stale-token", "Bearer", clock.now + 500, clock.now - 3100)  # advisory point: 100 s ago
+    store.put(name, sealer.seal(name, json.dumps({"t": stale.access_token, "y": "Bearer", "e": stale.expires_at,
+                                                  "i": stale.issued_at}).encode()), 3_600_000)
+    token = ask(fleet(store, clock), endpoint, clock)
+    assert token.access_token != "stale-token" and endpoint.calls == 1
+
+
+def test_a_shared_back_off_is_waited_for_exactly_its_remaining_time() -> None:
+    clock = FakeClock(1.0)  # a wall clock near its origin: the wait is retry_at minus now, nothing else
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+
+    fleet(store, clock).publish_throttle("idp\0client", 3.0)
+    waiting = fleet(store, clock, sleep=sleep)
+    waiting.token(MATERIAL, endpoint, serve_until=advisory, deadline=clock.now + 10, throttle_material="idp\0client")
+    assert slept == [2.0] and endpoint.calls == 1
+
+
+def test_a_back_off_longer_than_half_the_budget_is_refused_at_once() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    slept: list[float] = []
+    fleet(store, clock).publish_throttle("idp\0client", clock.now + 1.0)
+    waiting = fleet(store, clock, sleep=slept.append)
+    with pytest.raises(TokenEndpointThrottled) as raised:
+        ask(waiting, endpoint, clock)  # 1 s does not fit in half of the 1.5 s left
+    assert raised.value.retry_at == clock.now + 1.0 and slept == [] and endpoint.calls == 0
+
+
+def test_a_back_off_that_ends_now_is_not_written() -> None:
+    clock = FakeClock()
+    store = DictStore(clock)
+    fleet(store, clock).publish_throttle("idp\0client", clock.now + 0.0005)  # under a millisecond: PX 0 is an error
+    assert store.calls == 0 and store.data == {}
+    fleet(store, clock).publish_throttle("idp\0client", clock.now + 0.0015)
+    assert [until for _, until in store.data.values()] == [clock.now + 0.001]
+
+
+def test_an_entry_lives_exactly_until_the_advisory_point_down_to_the_millisecond() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    token = ask(fleet(store, clock), endpoint, clock)
+    name = Sealer(KEY).name("token", MATERIAL)
+    assert store.data[name][1] == advisory(token)
+    for margin, written in ((0.0005, False), (0.0015, True)):
+        store.data.clear()
+        fleet(store, clock).token(MATERIAL + str(margin), endpoint, serve_until=lambda t, m=margin: clock.now + m,
+                                  deadline=clock.now + 1.5)
+        tokens = [n for n in store.data if n.endswith(":token")]
+        assert bool(tokens) is written, margin
