@@ -416,3 +416,10 @@ def test_an_entry_lives_exactly_until_the_advisory_point_down_to_the_millisecond
                                   deadline=clock.now + 1.5)
         tokens = [n for n in store.data if n.endswith(":token")]
         assert bool(tokens) is written, margin
+
+
+def test_a_url_safe_key_with_only_one_of_its_two_characters_parses() -> None:
+    for first in (0xFB, 0xFF):  # URL-safe encodings "-w..." (a "-", no "_") and "_w..." (a "_", no "-")
+        key = bytes([first]) + bytes(31)
+        text = base64.urlsafe_b64encode(key).decode()
+        assert ("-" in text) != ("_" in text) and parse_key(text) == key
