@@ -404,6 +404,10 @@ def test_a_back_off_that_ends_now_is_not_written() -> None:
     assert [until for _, until in store.data.values()] == [clock.now + 0.001]
 
 
+def shared_until(at: float) -> Callable[[IssuedToken], float]:
+    return lambda _: at
+
+
 def test_an_entry_lives_exactly_until_the_advisory_point_down_to_the_millisecond() -> None:
     clock = FakeClock()
     store, endpoint = DictStore(clock), Endpoint(clock)
@@ -412,7 +416,7 @@ def test_an_entry_lives_exactly_until_the_advisory_point_down_to_the_millisecond
     assert store.data[name][1] == advisory(token)
     for margin, written in ((0.0005, False), (0.0015, True)):
         store.data.clear()
-        fleet(store, clock).token(MATERIAL + str(margin), endpoint, serve_until=lambda t, m=margin: clock.now + m,
+        fleet(store, clock).token(MATERIAL + str(margin), endpoint, serve_until=shared_until(clock.now + margin),
                                   deadline=clock.now + 1.5)
         tokens = [n for n in store.data if n.endswith(":token")]
         assert bool(tokens) is written, margin
