@@ -354,6 +354,11 @@ def test_the_fleet_lock_lives_for_the_fetch_budget_five_seconds_by_default() -> 
 
     ask(FleetCache(store, lambda: KEY, clock=clock, monotonic=clock), endpoint, clock)
     assert lock_expiry == [clock.now + 5.0] and lock not in store.data  # held while fetching, then freed
+    for lock_seconds, held in ((2.0, 2.0), (0.0001, 0.001)):  # at least 1 ms: PX 0 is an error
+        store.data.clear()
+        lock_expiry.clear()
+        ask(fleet(store, clock, lock_seconds=lock_seconds), endpoint, clock)
+        assert lock_expiry == [clock.now + held]
 
 
 def test_an_entry_past_its_advisory_point_by_our_clock_is_not_served() -> None:
