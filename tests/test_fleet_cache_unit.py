@@ -432,3 +432,113 @@ def test_a_url_safe_key_with_only_one_of_its_two_characters_parses() -> None:
         key = bytes([first]) + bytes(31)
         text = base64.urlsafe_b64encode(key).decode()
         assert ("-" in text) != ("_" in text) and parse_key(text) == key
+
+
+def test_names_key_id_and_entry_layout_are_the_same_in_every_release() -> None:
+    # A rolling deploy runs two releases side by side on one store: both must name and seal alike.
+    sealer = Sealer(bytes(range(32)))
+    assert sealer.key_id.hex() == "3f9110a7"
+    assert sealer.name("token", "a") == "oicgw:{c1d63d8d6794e18a1baac2aa6c655a0a62fffe71}:token"
+    assert sealer.name("token", "a", "lock") == "oicgw:{c1d63d8d6794e18a1baac2aa6c655a0a62fffe71}:lock"
+    blob = sealer.seal("n", b"payload")
+    assert blob[:5] == b"\x01" + sealer.key_id and len(blob) == 1 + 4 + 12 + len(b"payload") + 16
+
+
+def test_the_default_breaker_opens_after_three_failures_for_five_seconds() -> None:
+    clock = FakeClock()
+    breaker = CircuitBreaker(clock)
+    assert breaker.allow() and breaker.allow()  # closed: every call may try
+    breaker.failure()
+    breaker.failure()
+    assert not breaker.is_open() and breaker.allow()
+    breaker.failure()
+    assert breaker.is_open() and not breaker.allow()
+    clock.now += 4.999
+    assert not breaker.allow()
+    clock.now += 0.001
+    assert breaker.allow() and not breaker.allow()  # one probe at 5 s, and only one
+    breaker.failure()  # the probe failed: open for another five seconds
+    assert not breaker.allow()
+    clock.now += 5
+    assert breaker.allow()
+    breaker.success()
+    assert not breaker.is_open() and breaker.allow() and breaker.allow()
+
+
+def test_the_key_is_read_again_exactly_thirty_seconds_after_it_failed() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    reads: list[float] = []
+
+    def read_key() -> bytes:
+        reads.append(clock.now)
+        raise RuntimeError("vault down")
+
+    cache = FleetCache(store, read_key, clock=clock, monotonic=clock)
+    ask(cache, endpoint, clock)
+    clock.now += 29.999
+    ask(cache, endpoint, clock)
+    clock.now += 0.001
+    ask(cache, endpoint, clock)
+    assert reads == [10_000.0, clock.now]
+
+
+def throttled_fleet(clock: FakeClock, retry_in: float) -> tuple[DictStore, FleetCache, list[float]]:
+    store, slept = DictStore(clock), []
+    fleet(store, clock).publish_throttle("idp\0client", clock.now + retry_in)
+    return store, fleet(store, clock, sleep=slept.append), slept
+
+
+def test_a_back_off_of_exactly_half_the_budget_is_refused() -> None:
+    clock = FakeClock()
+    _, waiting, slept = throttled_fleet(clock, 1.0)
+    with pytest.raises(TokenEndpointThrottled):
+        waiting.token(MATERIAL, Endpoint(clock), serve_until=advisory, deadline=clock.now + 2.0,
+                      throttle_material="idp\0client")
+    assert slept == []
+
+
+def test_a_back_off_is_obeyed_up_to_the_longest_retry_after_plus_a_second() -> None:
+    clock = FakeClock()
+    _, waiting, _ = throttled_fleet(clock, 301.0)  # MAX_RETRY_AFTER (300 s) + 1: obeyed
+    with pytest.raises(TokenEndpointThrottled):
+        ask(waiting, Endpoint(clock), clock)
+    _, ignoring, _ = throttled_fleet(clock, 301.5)  # beyond: not a marker anyone should have written
+    endpoint = Endpoint(clock)
+    assert ask(ignoring, endpoint, clock).token_type == "Bearer" and endpoint.calls == 1
+
+
+def test_a_marker_that_does_not_open_is_no_back_off_even_near_the_clocks_origin() -> None:
+    clock = FakeClock(0.5)
+    store, waiting, slept = throttled_fleet(clock, 0.5)
+    for name, (blob, until) in list(store.data.items()):
+        store.data[name] = (blob[:-1] + bytes([blob[-1] ^ 1]), until)
+    endpoint = Endpoint(clock)
+    ask(waiting, endpoint, clock)
+    assert slept == [] and endpoint.calls == 1
+
+
+def test_a_waiter_polls_for_half_the_budget_then_fetches() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    store.put(Sealer(KEY).name("token", MATERIAL, "lock"), b"1", 10**12)  # a holder that never publishes
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+
+    waiter = fleet(store, clock, sleep=sleep, poll_seconds=0.25)
+    waiter.token(MATERIAL, endpoint, serve_until=advisory, deadline=clock.now + 2.0, throttle_material="t")
+    assert slept == [0.25, 0.25, 0.25] and endpoint.calls == 1  # polls while a poll ends before 1 s, the half
+    slept.clear()
+    store.data = {name: entry for name, entry in store.data.items() if name.endswith(":lock")}
+    waiter.token(MATERIAL, endpoint, serve_until=advisory, deadline=clock.now - 1.0, throttle_material="t")
+    assert slept == [] and endpoint.calls == 2  # no time left: no wait at all
+
+
+def test_an_entry_lives_until_the_advisory_point_whatever_the_clock_reads() -> None:
+    clock = FakeClock(1000.0)  # the TTL is serve_until minus now, nothing else
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    token = ask(fleet(store, clock), endpoint, clock)
+    assert store.data[Sealer(KEY).name("token", MATERIAL)][1] == advisory(token)
