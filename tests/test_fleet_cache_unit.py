@@ -484,7 +484,8 @@ def test_the_key_is_read_again_exactly_thirty_seconds_after_it_failed() -> None:
 
 
 def throttled_fleet(clock: FakeClock, retry_in: float) -> tuple[DictStore, FleetCache, list[float]]:
-    store, slept = DictStore(clock), []
+    store = DictStore(clock)
+    slept: list[float] = []
     fleet(store, clock).publish_throttle("idp\0client", clock.now + retry_in)
     return store, fleet(store, clock, sleep=slept.append), slept
 
