@@ -543,3 +543,34 @@ def test_an_entry_lives_until_the_advisory_point_whatever_the_clock_reads() -> N
     store, endpoint = DictStore(clock), Endpoint(clock)
     token = ask(fleet(store, clock), endpoint, clock)
     assert store.data[Sealer(KEY).name("token", MATERIAL)][1] == advisory(token)
+
+
+def rotate(old: bytes, new: bytes) -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    current = [old]
+    cache = FleetCache(store, lambda: current[0], clock=clock, monotonic=clock)
+    ask(cache, endpoint, clock)
+    current[0] = bytes(new)  # another object with the new value, as a re-read of Vault gives
+    ask(cache, endpoint, clock)
+    assert endpoint.calls == 2 and Sealer(new).name("token", MATERIAL) in store.data
+
+
+def test_a_rotated_key_is_used_from_the_next_call_whichever_way_it_rotates() -> None:
+    rotate(KEY, OTHER_KEY)
+    rotate(OTHER_KEY, KEY)
+
+
+def test_a_back_off_marker_lives_exactly_until_its_retry_time() -> None:
+    clock = FakeClock()
+    store = DictStore(clock)
+    fleet(store, clock).publish_throttle("idp\0client", clock.now + 30)
+    assert [until for _, until in store.data.values()] == [clock.now + 30]
+
+
+def test_a_token_already_past_its_advisory_point_is_returned_but_not_shared() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    token = fleet(store, clock).token(MATERIAL, endpoint, serve_until=shared_until(clock.now - 1),
+                                      deadline=clock.now + 1.5)
+    assert token.token_type == "Bearer" and not [n for n in store.data if n.endswith(":token")]
