@@ -13,7 +13,15 @@ from typing import Any
 import pytest
 
 from tests.fakeclock import FakeClock
-from token_exchange.fleet_cache import CircuitBreaker, FleetBusy, FleetCache, Sealer, StoreUnavailable, parse_key
+from token_exchange.fleet_cache import (
+    CircuitBreaker,
+    FleetBusy,
+    FleetCache,
+    FleetStats,
+    Sealer,
+    StoreUnavailable,
+    parse_key,
+)
 from token_exchange.fleet_store import FleetCacheSettings
 from token_exchange.oauth import IssuedToken
 from token_exchange.shared.errors import ConfigError, TokenEndpointThrottled
@@ -574,3 +582,28 @@ def test_a_token_already_past_its_advisory_point_is_returned_but_not_shared() ->
     token = fleet(store, clock).token(MATERIAL, endpoint, serve_until=shared_until(clock.now - 1),
                                       deadline=clock.now + 1.5)
     assert token.token_type == "Bearer" and not [n for n in store.data if n.endswith(":token")]
+
+
+def test_stats_count_each_miss_hit_and_bypass_once() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    cache = fleet(store, clock)
+    assert cache.stats == FleetStats()
+    ask(cache, endpoint, clock)
+    assert cache.stats == FleetStats(misses=1)
+    ask(cache, endpoint, clock)
+    assert cache.stats == FleetStats(hits=1, misses=1)
+    store.down = True
+    ask(cache, endpoint, clock)
+    assert cache.stats == FleetStats(hits=1, misses=1, bypasses=1)
+
+
+def test_a_marker_that_opens_but_is_not_a_time_is_no_back_off() -> None:
+    clock = FakeClock(0.5)  # near the clock's origin, where "retry at 0" and "retry at 1" differ
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    sealer = Sealer(KEY)
+    name = sealer.name("throttle", "idp\0client")
+    store.put(name, sealer.seal(name, b"soon"), 60_000)
+    slept: list[float] = []
+    ask(fleet(store, clock, sleep=slept.append), endpoint, clock)
+    assert slept == [] and endpoint.calls == 1
