@@ -255,6 +255,7 @@ def test_a_holder_publishing_between_a_waiters_read_and_its_lock_costs_no_second
     waiter = fleet(store, clock, sleep=lambda s: setattr(clock, "now", clock.now + s))
     token = ask(waiter, endpoint, clock)
     assert endpoint.calls == 1 and token.access_token.startswith("token-1-")
+    assert waiter.stats == FleetStats(hits=1, misses=1)
 
 
 def test_a_dead_store_is_bypassed_and_the_breaker_stops_asking() -> None:
@@ -607,3 +608,118 @@ def test_a_marker_that_opens_but_is_not_a_time_is_no_back_off() -> None:
     slept: list[float] = []
     ask(fleet(store, clock, sleep=slept.append), endpoint, clock)
     assert slept == [] and endpoint.calls == 1
+
+
+def test_a_key_of_any_other_length_is_refused_and_a_bypass() -> None:
+    for size in (16, 31, 33, 64):
+        with pytest.raises(ValueError, match="32 bytes"):
+            Sealer(bytes(size))
+        clock = FakeClock()
+        store, endpoint = DictStore(clock), Endpoint(clock)
+        cache = FleetCache(store, bytes(size).__bytes__, clock=clock, monotonic=clock)
+        assert ask(cache, endpoint, clock).token_type == "Bearer" and cache.stats.bypasses == 1 and store.calls == 0
+
+
+def test_an_empty_payload_seals_and_opens() -> None:
+    sealer = Sealer(KEY)
+    assert sealer.open("n", sealer.seal("n", b"")) == b""
+
+
+def test_an_entry_that_opens_but_is_no_token_is_a_miss() -> None:
+    for payload in (b"not json", b"[]", b"{}", b'{"t":"a","y":"Bearer","e":"soon","i":0}',
+                    b'{"t":"a","y":"Bearer","e":[1],"i":0}', b'{"t":"","y":"Bearer","e":1e12,"i":0}'):
+        clock = FakeClock()
+        store, endpoint = DictStore(clock), Endpoint(clock)
+        sealer = Sealer(KEY)
+        name = sealer.name("token", MATERIAL)
+        store.put(name, sealer.seal(name, payload), 3_600_000)
+        cache = fleet(store, clock)
+        assert ask(cache, endpoint, clock).access_token.startswith("token-1-"), payload
+        assert cache.stats.rejected_entries == 1 and endpoint.calls == 1
+
+
+def test_a_waiter_polls_every_twenty_milliseconds_by_default() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    store.put(Sealer(KEY).name("token", MATERIAL, "lock"), b"1", 10**12)
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+
+    cache = FleetCache(store, lambda: KEY, clock=clock, monotonic=clock, sleep=sleep)
+    ask(cache, endpoint, clock)
+    assert slept and set(slept) == {0.02}
+
+
+def test_the_waiters_window_is_half_the_budget_not_rounded() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    store.put(Sealer(KEY).name("token", MATERIAL, "lock"), b"1", 10**12)
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.now += seconds
+
+    waiter = fleet(store, clock, sleep=sleep, poll_seconds=0.25)
+    waiter.token(MATERIAL, endpoint, serve_until=advisory, deadline=clock.now + 2.5, throttle_material="t")
+    assert slept == [0.25] * 4 and endpoint.calls == 1  # a 1.25 s window
+
+
+def test_a_waiter_that_gets_the_holders_token_counts_one_hit_and_one_wait() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    lock = Sealer(KEY).name("token", MATERIAL, "lock")
+    store.put(lock, b"1", 5000)
+    holder = fleet(store, clock)
+
+    def holder_finishes(seconds: float) -> None:
+        clock.now += seconds
+        store.delete(lock)
+        ask(holder, endpoint, clock)
+
+    waiter = fleet(store, clock, sleep=holder_finishes)
+    ask(waiter, endpoint, clock)
+    assert waiter.stats == FleetStats(hits=1, misses=1, waits=1) and endpoint.calls == 1
+
+
+def test_a_token_is_shared_only_strictly_before_its_advisory_point() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    sealer = Sealer(KEY)
+    name = sealer.name("token", MATERIAL)
+    payload = b'{"t":"at-the-point","y":"Bearer","e":%r,"i":0}' % (clock.now + 600)  # advisory point: now
+    store.put(name, sealer.seal(name, payload), 3_600_000)
+    assert ask(fleet(store, clock), endpoint, clock).access_token != "at-the-point"
+
+
+def test_a_short_back_off_is_measured_against_the_time_left() -> None:
+    clock = FakeClock()
+    _, waiting, slept = throttled_fleet(clock, 0.625)
+    waiting.token(MATERIAL, Endpoint(clock), serve_until=advisory, deadline=clock.now + 10,
+                  throttle_material="idp\0client")
+    assert slept == [0.625]  # 0.625 s is under half of 10 s (and not of 10 s / now)
+
+
+def test_a_failed_fetch_frees_the_lock_for_the_next_container() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+
+    def broken() -> IssuedToken:
+        raise RuntimeError("token endpoint down")
+
+    with pytest.raises(RuntimeError):
+        ask(fleet(store, clock), broken, clock)
+    assert not [n for n in store.data if n.endswith(":lock")]
+    slept: list[float] = []
+    ask(fleet(store, clock, sleep=slept.append), endpoint, clock)
+    assert slept == [] and endpoint.calls == 1  # no wait for a lock nobody holds
+
+
+def test_the_call_options_are_keywords_only() -> None:
+    clock = FakeClock()
+    cache = fleet(DictStore(clock), clock)
+    with pytest.raises(TypeError):
+        cache.token(MATERIAL, Endpoint(clock), advisory, clock.now + 1.5)  # type: ignore[call-arg]
