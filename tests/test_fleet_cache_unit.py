@@ -467,7 +467,7 @@ def test_the_default_breaker_opens_after_three_failures_for_five_seconds() -> No
     clock.now += 0.001
     assert breaker.allow() and not breaker.allow()  # one probe at 5 s, and only one
     breaker.failure()  # the probe failed: open for another five seconds
-    assert not breaker.allow()
+    assert breaker.is_open() and not breaker.allow()
     clock.now += 5
     assert breaker.allow()
     breaker.success()
