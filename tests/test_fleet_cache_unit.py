@@ -528,8 +528,7 @@ def test_a_marker_that_does_not_open_is_no_back_off_even_near_the_clocks_origin(
     assert slept == [] and endpoint.calls == 1
 
 
-def test_a_waiter_polls_for_half_the_budget_then_fetches() -> None:
-    clock = FakeClock()
+def waiting_on_a_stuck_lock(clock: FakeClock, **kw: Any) -> tuple[Endpoint, FleetCache, list[float]]:
     store, endpoint = DictStore(clock), Endpoint(clock)
     store.put(Sealer(KEY).name("token", MATERIAL, "lock"), b"1", 10**12)  # a holder that never publishes
     slept: list[float] = []
@@ -538,11 +537,16 @@ def test_a_waiter_polls_for_half_the_budget_then_fetches() -> None:
         slept.append(seconds)
         clock.now += seconds
 
-    waiter = fleet(store, clock, sleep=sleep, poll_seconds=0.25)
+    return endpoint, fleet(store, clock, sleep=sleep, **kw), slept
+
+
+def test_a_waiter_polls_for_half_the_budget_then_fetches() -> None:
+    clock = FakeClock()
+    endpoint, waiter, slept = waiting_on_a_stuck_lock(clock, poll_seconds=0.25)
     waiter.token(MATERIAL, endpoint, serve_until=advisory, deadline=clock.now + 2.0, throttle_material="t")
     assert slept == [0.25, 0.25, 0.25] and endpoint.calls == 1  # polls while a poll ends before 1 s, the half
     slept.clear()
-    store.data = {name: entry for name, entry in store.data.items() if name.endswith(":lock")}
+    waiter.forget(MATERIAL)  # the entry it published is gone; the stuck lock is not
     waiter.token(MATERIAL, endpoint, serve_until=advisory, deadline=clock.now - 1.0, throttle_material="t")
     assert slept == [] and endpoint.calls == 2  # no time left: no wait at all
 
@@ -640,30 +644,14 @@ def test_an_entry_that_opens_but_is_no_token_is_a_miss() -> None:
 
 def test_a_waiter_polls_every_twenty_milliseconds_by_default() -> None:
     clock = FakeClock()
-    store, endpoint = DictStore(clock), Endpoint(clock)
-    store.put(Sealer(KEY).name("token", MATERIAL, "lock"), b"1", 10**12)
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        clock.now += seconds
-
-    cache = FleetCache(store, lambda: KEY, clock=clock, monotonic=clock, sleep=sleep)
-    ask(cache, endpoint, clock)
+    endpoint, waiter, slept = waiting_on_a_stuck_lock(clock)  # poll_seconds left at its default
+    ask(waiter, endpoint, clock)
     assert slept and set(slept) == {0.02}
 
 
 def test_the_waiters_window_is_half_the_budget_not_rounded() -> None:
     clock = FakeClock()
-    store, endpoint = DictStore(clock), Endpoint(clock)
-    store.put(Sealer(KEY).name("token", MATERIAL, "lock"), b"1", 10**12)
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        clock.now += seconds
-
-    waiter = fleet(store, clock, sleep=sleep, poll_seconds=0.25)
+    endpoint, waiter, slept = waiting_on_a_stuck_lock(clock, poll_seconds=0.25)
     waiter.token(MATERIAL, endpoint, serve_until=advisory, deadline=clock.now + 2.5, throttle_material="t")
     assert slept == [0.25] * 4 and endpoint.calls == 1  # a 1.25 s window
 
