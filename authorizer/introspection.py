@@ -22,7 +22,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from token_exchange.shared import errors as settings_errors
 from token_exchange.shared import http
 from token_exchange.shared.client_auth import basic_authorization
 from token_exchange.shared.errors import CannotDecide, ConfigError, FetchError, TokenRejected
@@ -92,15 +91,12 @@ def introspector_from_env(env: Mapping[str, str], domain: str | None,
     client_id = env.get("INTROSPECTION_CLIENT_ID", "").strip()
     if not client_id:
         return None
-    try:
-        url = optional_url(env, "INTROSPECTION_URL")
-        if url is None:
-            if domain is None:
-                raise ConfigError("INTROSPECTION_URL", "not set, and no IDCS_DOMAIN_URL to derive it from")
-            url = domain + INTROSPECT_PATH
-        secret = secret_from_env(env, "INTROSPECTION_CLIENT_SECRET", required=True)
-        cache_seconds = integer(env, "INTROSPECTION_CACHE_SECONDS", 30, 0, 300)
-    except settings_errors.ConfigError as error:
-        raise ConfigError(error.key, error.problem) from None
+    url = optional_url(env, "INTROSPECTION_URL")
+    if url is None:
+        if domain is None:
+            raise ConfigError("INTROSPECTION_URL", "not set, and no IDCS_DOMAIN_URL to derive it from")
+        url = domain + INTROSPECT_PATH
+    secret = secret_from_env(env, "INTROSPECTION_CLIENT_SECRET", required=True)
+    cache_seconds = integer(env, "INTROSPECTION_CACHE_SECONDS", 30, 0, 300)
     assert secret is not None
     return Introspector(url, client_id, secret, cache_seconds)

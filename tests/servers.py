@@ -21,6 +21,14 @@ def send_half(handler: QuietHandler, status: int, body: bytes) -> None:
     handler.close_connection = True
 
 
+def record_request(handler: QuietHandler) -> dict[str, Any]:
+    """What a scripted peer received: method, path, body and lower-cased headers."""
+    length = int(handler.headers.get("Content-Length") or 0)
+    body = handler.rfile.read(length) if length else b""
+    return {"method": handler.command, "path": handler.path, "body": body,
+            "headers": {k.lower(): v for k, v in handler.headers.items()}}
+
+
 class JwksServer:
     """Serves a JWKS document at /jwk, or misbehaves as ``mode`` says.
 
@@ -143,10 +151,7 @@ class Peer:
 
         class Handler(QuietHandler):
             def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                outer.received.append({"method": self.command, "path": self.path, "body": body,
-                                       "headers": {k.lower(): v for k, v in self.headers.items()}})
+                outer.received.append(record_request(self))
                 mode = outer.script.pop(0) if outer.script else outer.default
                 with contextlib.suppress(OSError):  # the client gave up (as it should with a trickling peer)
                     outer._answer(self, mode)

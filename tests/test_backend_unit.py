@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from local.loopback import QuietHandler, http_server
-from tests.servers import JwksServer, Peer, send_half
+from tests.servers import JwksServer, Peer, record_request, send_half
 from tests.tokens import SCOPE, Signer, authorizer_env
 from token_exchange.backend import (
     DEFAULT_OIC_PATH_PREFIX,
@@ -55,10 +55,7 @@ class ScriptedOic:
 
         class Handler(QuietHandler):
             def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                outer.received.append({"method": self.command, "path": self.path, "body": body,
-                                       "headers": {k.lower(): v for k, v in self.headers.items()}})
+                outer.received.append(record_request(self))
                 reply = outer.script.pop(0) if outer.script else outer.default
                 if reply.stall or reply.truncate:
                     send_half(self, reply.status, reply.body)
