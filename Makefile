@@ -55,13 +55,15 @@ redis-server:
 	    echo "make test needs redis-server: run  sudo apt-get install -y redis-server  and retry" >&2; exit 1; \
 	  fi; }
 
-test: $(STAMP) $(NPM_STAMP) redis-server ## ruff, mypy (strict) and every test (3 to 6 minutes, with the load)
+test: $(STAMP) $(NPM_STAMP) redis-server ## ruff, mypy (strict), the import rules and every test (3 to 6 minutes, with the load)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/pytest -q
 
-lint: $(STAMP) ## ruff only
+lint: $(STAMP) ## ruff and the import rules (docs/architecture.md)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: $(STAMP) ## mypy (strict) only
 	$(VENV)/bin/mypy
@@ -106,9 +108,9 @@ fleet: $(STAMP) redis-server ## 8 containers per function, 300 users, with and w
 	$(PY) -m local.fleet $(FLEET_ARGS)
 
 # Exits 1 when it printed a FAIL line; make then adds its own "Error 1" line
-# (and exits 2): `.venv/bin/python -m authorizer doctor` gives the bare status.
+# (and exits 2): `.venv/bin/python -m ops doctor` gives the bare status.
 doctor: $(STAMP) ## explain the configuration in your environment: ARGS="--path /X/1.0/y" [< token]
-	@$(PY) -m authorizer doctor $(ARGS)
+	@$(PY) -m ops doctor $(ARGS)
 
 # Not part of `make test` (docs/testing.md). MODULES="jws claims" for some modules; ARGS="--sample 55" to
 # sample; niced, so it yields to other work on the machine.

@@ -13,9 +13,9 @@ import os
 from fdk import response
 
 from authorizer.app import Authorizer, build_authorizer
-from token_exchange.shared import log
-from token_exchange.shared.errors import ConfigError
-from token_exchange.shared.log import defer_to_event_loop, emit, get_logger, quiet_other_loggers
+from oic_gateway import log
+from oic_gateway.errors import ConfigError
+from oic_gateway.log import defer_to_event_loop, emit, get_logger, quiet_other_loggers
 
 quiet_other_loggers()
 _log = get_logger("authorizer")
@@ -31,7 +31,7 @@ def _get_authorizer() -> Authorizer:
         if _config_error is not None:
             raise _config_error
         try:
-            from authorizer.exchange import backend_factory
+            from authorizer.context_token import backend_factory
 
             _authorizer = build_authorizer(os.environ, backend_factory)
         except ConfigError as error:

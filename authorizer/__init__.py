@@ -2,8 +2,7 @@
 (identity domain) bearer tokens and, in the authorizer-context topology,
 hands the gateway an OIC-scoped token to forward."""
 
-from token_exchange.shared.errors import CannotDecide, ConfigError, TokenRejected
-
-from .app import Authorizer, build_authorizer
+from authorizer.app import Authorizer, build_authorizer
+from oic_gateway.errors import CannotDecide, ConfigError, TokenRejected
 
 __all__ = ["Authorizer", "CannotDecide", "ConfigError", "TokenRejected", "build_authorizer"]

@@ -17,20 +17,19 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii as _json_string
 from typing import NamedTuple, Protocol
 
-from token_exchange.shared import log
-from token_exchange.shared.bearer import www_authenticate
-from token_exchange.shared.claims import Claims
-from token_exchange.shared.errors import CannotDecide, InvalidRequest, TokenRejected
-from token_exchange.shared.log import StructuredLogger, elapsed_ms, emit, get_logger
-from token_exchange.shared.lru import ExpiringLru
-from token_exchange.shared.policy import AccessPolicy, access_policy_from_env
-from token_exchange.shared.settings import Problems
-from token_exchange.shared.subjects import SubjectMapper, subject_mapper_from_env
-from token_exchange.shared.verifier import JwtVerifier
-from token_exchange.shared.verifier_config import TOKEN_PATH, VerifierConfig, build_verifier
-
-from .event import parse_request
-from .introspection import Introspector, introspector_from_env
+from authorizer.event import parse_request
+from oic_gateway import log
+from oic_gateway.access.policy import AccessPolicy, access_policy_from_env
+from oic_gateway.access.subjects import SubjectMapper, subject_mapper_from_env
+from oic_gateway.errors import CannotDecide, InvalidRequest, TokenRejected
+from oic_gateway.log import StructuredLogger, elapsed_ms, emit, get_logger
+from oic_gateway.lru import ExpiringLru
+from oic_gateway.settings import Problems
+from oic_gateway.verification.bearer import www_authenticate
+from oic_gateway.verification.claims import Claims
+from oic_gateway.verification.config import TOKEN_PATH, VerifierConfig, build_verifier
+from oic_gateway.verification.introspection import Introspector, introspector_from_env
+from oic_gateway.verification.verifier import JwtVerifier
 
 VERIFIED_CACHE_ENTRIES = 4096
 ANSWER_CACHE_ENTRIES = 4096

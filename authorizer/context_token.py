@@ -6,19 +6,25 @@ clamped to at least 60 s. The token cache never hands out a token with less
 than its mandatory window (about 300 s) left, and ``expiresAt`` is set a
 safety margin before the OIC token's expiry, so the gateway's cache cannot
 outlive the token it forwards.
+
+A validate-only authorizer (no ``OIC_CLIENT_ID``) never imports the OAuth
+client: ``requests`` and the token caches are imported only when
+``backend_factory`` finds the topology configured, because their import
+costs cold start.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from token_exchange.cache import TokenCache
-from token_exchange.exchange import TokenExchanger
-from token_exchange.shared.claims import Claims
-from token_exchange.shared.errors import CannotDecide, ExchangeError
+from authorizer.app import BackendToken, BackendTokenProvider
+from oic_gateway.errors import CannotDecide, ExchangeError
+from oic_gateway.verification.claims import Claims
 
-from .app import BackendToken
+if TYPE_CHECKING:
+    from oic_gateway.oic_tokens.exchanger import TokenExchanger
 
 # expiresAt is set this long before the OIC token expires, and a token is
 # only handed out with at least GATEWAY_MIN_CACHE + SAFETY_MARGIN left: API
@@ -46,5 +52,15 @@ class ContextTokenProvider:
 def build_backend_provider(env: Mapping[str, str]) -> ContextTokenProvider:
     """Raises one ``ConfigError`` naming every wrong exchange key (the fleet cache's
     keys, when SHARED_CACHE_URL is set, are checked after them)."""
+    from oic_gateway.oic_tokens.cache import TokenCache
+    from oic_gateway.oic_tokens.exchanger import TokenExchanger
+
     cache = TokenCache(time.time, min_remaining=GATEWAY_MIN_CACHE_SECONDS + SAFETY_MARGIN_SECONDS)
     return ContextTokenProvider(TokenExchanger.from_env(env, cache=cache))
+
+
+def backend_factory(env: Mapping[str, str]) -> BackendTokenProvider | None:
+    """The authorizer-context topology when ``OIC_CLIENT_ID`` is set, else none."""
+    if not env.get("OIC_CLIENT_ID", "").strip():
+        return None
+    return build_backend_provider(env)

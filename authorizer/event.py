@@ -5,7 +5,7 @@ Multi-argument:  ``{"type": "USER_DEFINED", "data": {"token": ..., ...}}``
 
 In multi-argument mode a repeated header arrives as a JSON array and a header
 missing from the request is simply absent. The ``path`` argument, when sent,
-is checked here by the one path rule (``token_exchange.shared.paths``), so
+is checked here by the one path rule (``oic_gateway.access.paths``), so
 nothing downstream sees an unchecked path.
 """
 
@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from token_exchange.shared.bearer import bearer_token
-from token_exchange.shared.encoding import DecodeError, strict_json_object
-from token_exchange.shared.errors import BadPath, InvalidRequest
-from token_exchange.shared.paths import IntegrationPath, integration_path
+from oic_gateway.access.paths import IntegrationPath, integration_path
+from oic_gateway.errors import BadPath, InvalidRequest
+from oic_gateway.verification.bearer import bearer_token
+from oic_gateway.verification.encoding import DecodeError, strict_json_object
 
 # The gateway limits a request's headers to 8 KB; the body it builds is small.
 MAX_BODY_BYTES = 64 * 1024

@@ -396,8 +396,8 @@ def bench_backend(n: int = 2000) -> None:
     import requests
 
     from local.seed import seeded_stack
-    from token_exchange.caller import CallerVerifier
-    from token_exchange.exchange import TokenExchanger
+    from oic_gateway.caller import CallerVerifier
+    from oic_gateway.oic_tokens.exchanger import TokenExchanger
 
     print(f"backend caller verification ({n} calls per series, interleaved)", flush=True)
     signer = Signer.generate()
@@ -461,10 +461,10 @@ def bench_fleet_cache(n: int = 2000, block: int = 100) -> None:
     The token endpoint is a function returning at once: a miss is the cache's
     own cost (GET, GET back-off, SET NX, SET, DEL), not the identity provider's."""
     from local.redis_server import RedisServer
-    from token_exchange.cache import TokenCache
-    from token_exchange.fleet_cache import CircuitBreaker, FleetCache
-    from token_exchange.fleet_store import FleetCacheSettings, RedisStore
-    from token_exchange.oauth import IssuedToken
+    from oic_gateway.oic_tokens.cache import TokenCache
+    from oic_gateway.oic_tokens.fleet_cache import CircuitBreaker, FleetCache
+    from oic_gateway.oic_tokens.fleet_store import FleetCacheSettings, RedisStore
+    from oic_gateway.oic_tokens.issued import IssuedToken
 
     print(f"fleet cache: {n} in-process hits, shared-cache hits and misses, interleaved (TLS, loopback)", flush=True)
     server = RedisServer().start()

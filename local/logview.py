@@ -1,7 +1,7 @@
 """The functions' logs in the terminal, one readable line each, prefixed
 with the function's name: what `make up` shows while it runs.
 
-The functions write JSON lines (``token_exchange/shared/log.py``) to files
+The functions write JSON lines (``token_exchange/oic_gateway/log.py``) to files
 ``local/fnrun.py`` captures; this follows those files and turns each line
 into ``time  function  LEVEL  message  key=value ...``. Anything that is not
 one of our JSON lines (fdk's own output) is shown as it came.

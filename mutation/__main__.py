@@ -42,7 +42,7 @@ HERE = ROOT / "mutation"
 WORK = ROOT / ".mutation"
 COSMIC_RAY = str(Path(sys.executable).with_name("cosmic-ray"))
 # What the fast tests import: the code under test and the test helpers.
-COPIED = ("token_exchange", "tests", "local", "authorizer", "pyproject.toml")
+COPIED = ("token_exchange", "oic_gateway", "tests", "local", "authorizer", "ops", "pyproject.toml")
 IGNORED = shutil.ignore_patterns("__pycache__", "node_modules", ".hypothesis", "*.pyc")
 TIMED_OUT = "[mutation: the test run timed out]"  # printed by forkserver.run
 SAMPLE_SEED = 13
@@ -144,7 +144,9 @@ def fresh_copy(worker: int, tag: str = "") -> Path:
     target.mkdir(parents=True)
     for name in COPIED:
         source = ROOT / name
-        if source.is_dir():
+        if source.is_symlink():  # oic_gateway -> token_exchange/oic_gateway: one copy, mutated in place
+            (target / name).symlink_to(source.readlink())
+        elif source.is_dir():
             shutil.copytree(source, target / name, ignore=IGNORED)
         else:
             shutil.copy2(source, target / name)

@@ -1,11 +1,11 @@
-"""usage: python -m authorizer doctor [--path P] [--method M] [--subject USER] [< token]
+"""usage: python -m ops doctor [--path P] [--method M] [--subject USER] [< token]
 
-(python -m authorizer doctor --help explains each option.)"""
+(python -m ops doctor --help explains each option.)"""
 
 import os
 import sys
 
-from .doctor import main
+from ops.doctor import main
 
 if len(sys.argv) >= 2 and sys.argv[1] in ("-h", "--help"):
     print(__doc__)

@@ -1,4 +1,4 @@
-"""`python -m authorizer doctor`: explain, in plain lines with a fix each,
+"""`python -m ops doctor`: explain, in plain lines with a fix each,
 what is wrong with a configuration, whether the identity provider answers,
 and why a given token would be accepted or refused.
 
@@ -23,13 +23,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from token_exchange.shared import errors, jws
-from token_exchange.shared.idp import JwksFetcher
-from token_exchange.shared.paths import integration_path
-from token_exchange.shared.settings import Problems
-
-from .app import Authorizer, build_authorizer
-from .exchange import backend_factory
+from authorizer.app import Authorizer, build_authorizer
+from authorizer.context_token import backend_factory
+from oic_gateway import errors
+from oic_gateway.access.paths import integration_path
+from oic_gateway.settings import Problems
+from oic_gateway.verification import jws
+from oic_gateway.verification.idp import JwksFetcher
 
 KNOWN_KEYS = {
     "IDCS_DOMAIN_URL", "JWKS_URL", "TOKEN_ISSUERS", "TOKEN_AUDIENCES", "REQUIRED_SCOPES", "CLOCK_SKEW_SECONDS",
@@ -111,7 +111,7 @@ def configuration_problems(env: Mapping[str, str]) -> list[errors.ConfigError]:
     problems = Problems()
     problems.read(lambda: build_authorizer(env, backend_factory), None)
     if any(env.get(key, "").strip() for key in BACKEND_KEYS):
-        from token_exchange.backend import BackendConfig
+        from oic_gateway.forwarding.forwarder import BackendConfig
 
         problems.read(lambda: BackendConfig.from_env(env), None)
     return problems.errors
@@ -212,8 +212,8 @@ def check_token_endpoint(env: Mapping[str, str], report: Report, subject: str | 
     if not env.get("OIC_CLIENT_ID", "").strip():
         report.info("token exchange: not configured (no OIC_CLIENT_ID): nothing to check")
         return
-    from token_exchange.exchange import TokenExchanger
-    from token_exchange.oauth import unverified_claims
+    from oic_gateway.oic_tokens.exchanger import TokenExchanger
+    from oic_gateway.oic_tokens.issued import unverified_claims
 
     try:
         exchanger = TokenExchanger.from_env(env)
@@ -341,7 +341,7 @@ def _why(authorizer: Authorizer, rejected: errors.TokenRejected, header: dict[st
 
 def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m authorizer doctor",
+        prog="python -m ops doctor",
         description="Explain the configuration in the environment, whether the identity provider answers, and "
                     "(given a token on stdin) why the authorizer would accept or refuse it. Prints no secret.",
         epilog="exit status: 0 nothing wrong, 1 a FAIL line was printed, 2 usage error. "

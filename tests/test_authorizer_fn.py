@@ -231,7 +231,7 @@ def test_insufficient_scope_is_only_said_of_a_genuine_token(authorizer_fn: FnPro
     assert answer["active"] is False and 'error="invalid_token"' in answer["wwwAuthenticate"]
 
 
-# -- the one path rule (token_exchange.shared.paths) through fdk ------------------------
+# -- the one path rule (oic_gateway.access.paths) through fdk ------------------------
 
 
 @pytest.mark.parametrize("path, reason", ATTACKS, ids=[repr(a[0])[:60] for a in ATTACKS])

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from local.loopback import QuietHandler, http_server
-from tests.servers import JwksServer, Peer, record_request, send_half
-from tests.tokens import SCOPE, Signer, authorizer_env
-from token_exchange.backend import (
+from oic_gateway.caller import CallerVerifier
+from oic_gateway.errors import ConfigError
+from oic_gateway.forwarding.forwarder import (
     DEFAULT_OIC_PATH_PREFIX,
     MAX_PAYLOAD_BYTES,
     BackendConfig,
@@ -25,9 +25,9 @@ from token_exchange.backend import (
     GatewayRequest,
     OicForwarder,
 )
-from token_exchange.caller import CallerVerifier
-from token_exchange.exchange import TokenExchanger
-from token_exchange.shared.errors import ConfigError
+from oic_gateway.oic_tokens.exchanger import TokenExchanger
+from tests.servers import JwksServer, Peer, record_request, send_half
+from tests.tokens import SCOPE, Signer, authorizer_env
 
 SIGNER = Signer.generate("k1")
 REST = DEFAULT_OIC_PATH_PREFIX
@@ -485,9 +485,10 @@ def test_a_header_value_that_cannot_be_sent_is_a_400(peers):
 
 
 def test_the_oic_token_is_invalidated_at_most_every_30_seconds():
-    from token_exchange import backend
 
-    assert backend.INVALIDATE_AT_MOST_EVERY_SECONDS == 30.0  # the window itself: test_token_cache (at_most_every)
+    from oic_gateway.forwarding import forwarder
+
+    assert forwarder.INVALIDATE_AT_MOST_EVERY_SECONDS == 30.0  # the window itself: test_token_cache (at_most_every)
 
 
 def test_an_unknown_method_is_refused_and_named_in_at_most_20_characters(peers):

@@ -17,12 +17,12 @@ import requests
 
 from local.entra import API_AUDIENCE, EntraLikeIssuer
 from local.seed import APIGW_AUDIENCE, APIGW_SCOPE, USER, Seeded
+from oic_gateway.access.paths import integration_path
+from oic_gateway.access.policy import access_policy_from_env
+from oic_gateway.errors import InsufficientScope, InvalidRequest
+from oic_gateway.verification.claims import Claims
 from tests.conftest import start_fn
 from tests.tokens import SENSITIVE, multi, single
-from token_exchange.shared.claims import Claims
-from token_exchange.shared.errors import InsufficientScope, InvalidRequest
-from token_exchange.shared.paths import integration_path
-from token_exchange.shared.policy import access_policy_from_env
 
 ENTRA_SCOPES = ["OIC.Invoke", "OIC.Invoke.All"]
 
@@ -355,7 +355,7 @@ def test_introspection_failure_is_cannot_decide(stack: Seeded) -> None:
 
 
 def test_json_settings_from_files_in_the_image(tmp_path: Path) -> None:
-    from token_exchange.shared.errors import ConfigError
+    from oic_gateway.errors import ConfigError
 
     policy_file = tmp_path / "policy.json"
     policy_file.write_text(POLICY)

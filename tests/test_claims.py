@@ -2,9 +2,8 @@ import json
 
 import pytest
 
-from tests.tokens import AUDIENCE, DROP, ISSUER, SCOPE, idcs_claims
-from token_exchange.shared import errors
-from token_exchange.shared.claims import (
+from oic_gateway import errors
+from oic_gateway.verification.claims import (
     MAX_AUDIENCES,
     MAX_CLAIM_STRING,
     MAX_SCOPE_STRING,
@@ -13,6 +12,7 @@ from token_exchange.shared.claims import (
     check_claims,
     check_scopes,
 )
+from tests.tokens import AUDIENCE, DROP, ISSUER, SCOPE, idcs_claims
 
 NOW = 1_800_000_000.0
 RULES = ClaimRules(

@@ -145,8 +145,11 @@ def dockerignore_excludes(path: str, folder: Any = ROOT) -> bool:
 
 
 @pytest.mark.parametrize("path, excluded", [
-    ("func.py", False), ("func.yaml", False), ("requirements.txt", False), ("token_exchange/shared/jws.py", False),
-    ("token_exchange/oauth.py", False), ("tests/test_gateway.py", True), (".venv/bin/python", True),
+    ("func.py", False), ("func.yaml", False), ("requirements.txt", False), ("oic_gateway", False),
+    ("token_exchange/oic_gateway/verification/jws.py", False),
+    ("token_exchange/oic_gateway/oic_tokens/client.py", False),
+    ("authorizer/app.py", False), ("ops/doctor.py", True), ("token_exchange/sitecustomize.py", True),
+    ("tests/test_gateway.py", True), (".venv/bin/python", True),
     ("local/idp.py", True), ("bench/__main__.py", True), ("README.md", True), ("deploy/app.json", True),
     ("authorizer/__pycache__/jws.cpython-311.pyc", True), ("token_exchange/func.py", True),
     ("Dockerfile-fn-tmp1234", True), ("requirements.in", True), ("requirements-dev.txt", True),
@@ -157,9 +160,9 @@ def test_root_image_ships_only_the_function(path: str, excluded: bool) -> None:
 
 
 @pytest.mark.parametrize("path, excluded", [
-    ("func.py", False), ("func.yaml", False), ("requirements.txt", False), ("backend.py", False),
-    ("shared/paths.py", False), ("Dockerfile-fn-tmp1234", True), ("Dockerfile-fn-tmp", True),
-    ("requirements.in", True), ("shared/__pycache__/paths.cpython-312.pyc", True), (".dockerignore", True),
+    ("func.py", False), ("func.yaml", False), ("requirements.txt", False), ("sitecustomize.py", False),
+    ("oic_gateway/access/paths.py", False), ("Dockerfile-fn-tmp1234", True), ("Dockerfile-fn-tmp", True),
+    ("requirements.in", True), ("oic_gateway/__pycache__/paths.cpython-312.pyc", True), (".dockerignore", True),
 ])
 def test_token_exchange_image_ships_only_the_function(path: str, excluded: bool) -> None:
     assert dockerignore_excludes(path, ROOT / "token_exchange") is excluded
@@ -302,3 +305,16 @@ def test_terraform_usage_plans_use_the_providers_attribute_names() -> None:
     assert names(subscriber) <= {"for_each", "compartment_id", "display_name", "usage_plans", "dynamic",
                                  "defined_tags", "freeform_tags", "locks"}
     assert names(dynamic(subscriber, "clients")) == {"name", "token"}
+
+
+def test_the_core_has_one_copy_and_one_name_in_both_images() -> None:
+    """oic_gateway at the root is a relative link into token_exchange/: the root
+    image (ADD . /function/) resolves it inside /function, and the
+    token-exchange image holds the folder itself, under the same name."""
+    link = ROOT / "oic_gateway"
+    assert link.is_symlink() and str(link.readlink()) == "token_exchange/oic_gateway"
+    assert (ROOT / "token_exchange" / "oic_gateway" / "__init__.py").is_file()
+    assert not (ROOT / "token_exchange" / "__init__.py").exists()  # a function folder, not a package
+    for name in ("oic_gateway", "token_exchange/oic_gateway/verification/jws.py"):
+        assert dockerignore_excludes(name) is False
+    assert dockerignore_excludes("oic_gateway/x.py", ROOT / "token_exchange") is False

@@ -1,4 +1,4 @@
-"""`python -m authorizer doctor`: what it says for each misconfiguration, for
+"""`python -m ops doctor`: what it says for each misconfiguration, for
 a healthy configuration against the local identity provider, and for tokens
 given on stdin, read as an operator would. It never prints a token."""
 
@@ -19,7 +19,7 @@ from tests.tokens import SENSITIVE, leaked
 
 
 def doctor(env: dict[str, str], stdin: str = "", *args: str) -> tuple[int, str]:
-    result = subprocess.run([sys.executable, "-m", "authorizer", "doctor", *args], cwd=ROOT, input=stdin,
+    result = subprocess.run([sys.executable, "-m", "ops", "doctor", *args], cwd=ROOT, input=stdin,
                             capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin", **env})
     output = result.stdout + result.stderr
     assert not leaked(output), "doctor printed a token, signature or secret"

@@ -4,7 +4,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from token_exchange.shared.encoding import (
+from oic_gateway.verification.encoding import (
     MAX_JSON_DEPTH,
     DecodeError,
     b64url_decode,

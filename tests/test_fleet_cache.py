@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 
 from local.fnrun import ROOT, FnProcess
+from oic_gateway.oic_tokens.fleet_cache import CircuitBreaker, FleetCache, Sealer, StoreUnavailable
+from oic_gateway.oic_tokens.fleet_store import FleetCacheSettings, RedisStore
+from oic_gateway.oic_tokens.issued import IssuedToken
 from tests.conftest import FUNCTION_OUTPUT
 from tests.test_backend_fn import BACKEND_DIR, TOKEN_PATH, gateway_call, user_env
 from tests.test_fleet_cache_unit import KEY, MATERIAL, OTHER_KEY, Endpoint, advisory
 from tests.tokens import single
-from token_exchange.fleet_cache import CircuitBreaker, FleetCache, Sealer, StoreUnavailable
-from token_exchange.fleet_store import FleetCacheSettings, RedisStore
-from token_exchange.oauth import IssuedToken
 
 # -- a real redis-server, TLS with a test CA -------------------------------------------
 
@@ -233,7 +233,7 @@ def test_a_store_trickling_its_reply_is_cut_at_the_timeout_not_waited_for() -> N
 def test_a_huge_value_in_the_store_is_read_only_in_part_and_is_a_miss(redis_server: Any) -> None:
     import redis
 
-    from token_exchange.fleet_store import MAX_VALUE_BYTES
+    from oic_gateway.oic_tokens.fleet_store import MAX_VALUE_BYTES
 
     endpoint = Endpoint(wall)
     cache, store = redis_fleet(redis_server)

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.fakeclock import FakeClock
-from token_exchange.fleet_cache import (
+from oic_gateway.errors import ConfigError, TokenEndpointThrottled
+from oic_gateway.oic_tokens.fleet_cache import (
     CircuitBreaker,
     FleetBusy,
     FleetCache,
@@ -22,9 +22,9 @@ from token_exchange.fleet_cache import (
     StoreUnavailable,
     parse_key,
 )
-from token_exchange.fleet_store import FleetCacheSettings
-from token_exchange.oauth import IssuedToken
-from token_exchange.shared.errors import ConfigError, TokenEndpointThrottled
+from oic_gateway.oic_tokens.fleet_store import FleetCacheSettings
+from oic_gateway.oic_tokens.issued import IssuedToken
+from tests.fakeclock import FakeClock
 
 KEY = os.urandom(32)
 OTHER_KEY = os.urandom(32)

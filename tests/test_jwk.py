@@ -4,8 +4,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
-from tests.tokens import Signer, uint_b64
-from token_exchange.shared.jwk import (
+from oic_gateway.verification.jwk import (
     MAX_KEYS,
     MAX_KID_LENGTH,
     MAX_RSA_BITS,
@@ -14,6 +13,7 @@ from token_exchange.shared.jwk import (
     parse_jwks,
     parse_signing_key,
 )
+from tests.tokens import Signer, uint_b64
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +241,7 @@ def test_the_es256_range_guard_refuses_before_the_library_is_asked():
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-    from token_exchange.shared.jwk import _P256_ORDER, _verifier
+    from oic_gateway.verification.jwk import _P256_ORDER, _verifier
 
     asked: list[tuple[int, int]] = []
 

@@ -10,10 +10,11 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 
+from oic_gateway import errors
+from oic_gateway.verification import jws
+from oic_gateway.verification.jwk import MAX_KID_LENGTH, parse_signing_key
+from oic_gateway.verification.jws import MAX_TOKEN_LENGTH, decode, verify_signature
 from tests.tokens import Signer, b64url, b64url_json, idcs_claims
-from token_exchange.shared import errors, jws
-from token_exchange.shared.jwk import MAX_KID_LENGTH, parse_signing_key
-from token_exchange.shared.jws import MAX_TOKEN_LENGTH, decode, verify_signature
 
 SIGNER = Signer.generate("k1")
 KEY = parse_signing_key(SIGNER.jwk())  # bound to RS256

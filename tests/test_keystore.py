@@ -2,11 +2,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from oic_gateway.errors import FetchError, KeysUnavailable, UnknownKey
+from oic_gateway.verification.jwk import KeySet, parse_signing_key
+from oic_gateway.verification.keystore import KeyStore
 from tests.fakeclock import FakeClock
 from tests.tokens import Signer
-from token_exchange.shared.errors import FetchError, KeysUnavailable, UnknownKey
-from token_exchange.shared.jwk import KeySet, parse_signing_key
-from token_exchange.shared.keystore import KeyStore
 
 K1 = parse_signing_key(Signer.generate("k1").jwk())
 K2 = parse_signing_key(Signer.generate("k2").jwk())
@@ -416,7 +416,7 @@ def test_status_and_hydrate():
 def test_the_default_spawn_runs_the_refresh_in_a_thread():
     import threading
 
-    from token_exchange.shared.keystore import spawn_thread
+    from oic_gateway.verification.keystore import spawn_thread
 
     ran = threading.Event()
     seen: list[tuple[str, bool]] = []

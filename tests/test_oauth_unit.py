@@ -21,20 +21,19 @@ import pytest
 import requests
 
 from local.loopback import QuietHandler, http_server
-from tests.fakeclock import FakeClock
-from tests.servers import send_half
-from tests.tokens import Signer
-from token_exchange.config import ExchangeConfig
-from token_exchange.oauth import (
+from oic_gateway import errors
+from oic_gateway.oic_tokens.client import (
     ASSERTION_LIFETIME,
     CLIENT_ASSERTION_TYPE,
     MAX_EXPIRES_IN,
     MAX_RESPONSE_BYTES,
-    IssuedToken,
     TokenClient,
-    unverified_claims,
 )
-from token_exchange.shared import errors
+from oic_gateway.oic_tokens.issued import IssuedToken, unverified_claims
+from oic_gateway.oic_tokens.settings import ExchangeConfig
+from tests.fakeclock import FakeClock
+from tests.servers import send_half
+from tests.tokens import Signer
 
 KEY = Signer.generate("assertion-key")
 

@@ -20,10 +20,10 @@ from local.gateway import LocalGateway
 from local.oic import DESIGN_TIME, FLOWS
 from local.seed import Seeded
 from local.stack import CONTEXT_SPEC, Stack, load_spec, start_stack
+from oic_gateway.access.paths import integration_path
+from oic_gateway.errors import BadPath
 from tests.conftest import start_fn
 from tests.test_paths import ATTACKS, CLIMB_TO_DESIGN_TIME, LEGITIMATE
-from token_exchange.shared.errors import BadPath
-from token_exchange.shared.paths import integration_path
 
 BACKEND_DIR = ROOT / "token_exchange"
 DECODINGS = ("decoded", "raw")

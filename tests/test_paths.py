@@ -1,4 +1,4 @@
-"""The one path rule (token_exchange.shared.paths), pure: a table of attacks
+"""The one path rule (oic_gateway.access.paths), pure: a table of attacks
 seen or known, a table of legitimate paths, and properties over arbitrary
 input. The same rule is exercised through fdk (authorizer and backend) and
 through the local gateway in test_path_rule_e2e.py."""
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from token_exchange.shared.errors import BadPath, TokenRejected
-from token_exchange.shared.paths import MAX_DECODE_ROUNDS, integration_path
+from oic_gateway.access.paths import MAX_DECODE_ROUNDS, integration_path
+from oic_gateway.errors import BadPath, TokenRejected
 
 CLIMB_TO_DESIGN_TIME = "%2e%2e/" * 8 + "ic/api/integration/v1/integrations"
 

@@ -7,14 +7,14 @@ from urllib.parse import quote
 
 import pytest
 
-from token_exchange.shared.errors import BadPath
-from token_exchange.shared.paths import (
+from oic_gateway.access.paths import (
     MAX_DECODE_ROUNDS,
     MAX_PATH_CHARS,
     MAX_REST_SEGMENTS,
     IntegrationPath,
     integration_path,
 )
+from oic_gateway.errors import BadPath
 
 
 def refused(raw: str) -> str:

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from token_exchange.shared.claims import Claims
-from token_exchange.shared.errors import ConfigError, InsufficientScope, InvalidRequest
-from token_exchange.shared.issuers import IssuerSettings
-from token_exchange.shared.paths import integration_path
-from token_exchange.shared.policy import MAX_RULES, AccessPolicy, access_policy_from_env
+from oic_gateway.access.paths import integration_path
+from oic_gateway.access.policy import MAX_RULES, AccessPolicy, access_policy_from_env
+from oic_gateway.errors import ConfigError, InsufficientScope, InvalidRequest
+from oic_gateway.verification.claims import Claims
+from oic_gateway.verification.issuers import IssuerSettings
 
 
 def policy(*rules: dict[str, Any]) -> AccessPolicy:

@@ -103,10 +103,10 @@ def test_validly_signed_arbitrary_claims_never_crash(authorizer_fn: FnProcess, s
                          min_size=1, max_size=6))
 def test_access_rules_cannot_be_escaped(segments: list[str]) -> None:
     """No path that climbs out of a matched prefix is ever allowed by it."""
-    from token_exchange.shared.claims import Claims
-    from token_exchange.shared.errors import TokenRejected
-    from token_exchange.shared.paths import integration_path
-    from token_exchange.shared.policy import access_policy_from_env
+    from oic_gateway.access.paths import integration_path
+    from oic_gateway.access.policy import access_policy_from_env
+    from oic_gateway.errors import TokenRejected
+    from oic_gateway.verification.claims import Claims
 
     policy = access_policy_from_env({"ACCESS_POLICY": json.dumps(
         {"rules": [{"name": "hello", "path": "/HELLO_WORLD/*"}]})})

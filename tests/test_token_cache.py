@@ -3,9 +3,9 @@ import time
 
 import pytest
 
+from oic_gateway.oic_tokens.cache import TokenCache
+from oic_gateway.oic_tokens.issued import IssuedToken
 from tests.fakeclock import FakeClock
-from token_exchange.cache import TokenCache
-from token_exchange.oauth import IssuedToken
 
 
 class Issuer:

@@ -6,11 +6,11 @@ import time
 import pytest
 
 from local.seed import OIC_AUDIENCE, Seeded
-from token_exchange.config import ExchangeConfig
-from token_exchange.exchange import TokenExchanger
-from token_exchange.oauth import TokenClient
-from token_exchange.shared import errors
-from token_exchange.shared.secret_sources import VaultSecret
+from oic_gateway import errors
+from oic_gateway.net.secret_sources import VaultSecret
+from oic_gateway.oic_tokens.client import TokenClient
+from oic_gateway.oic_tokens.exchanger import TokenExchanger
+from oic_gateway.oic_tokens.settings import ExchangeConfig
 
 TOKEN_PATH = "/oauth2/v1/token"
 
@@ -139,7 +139,8 @@ def test_retry_after_forms() -> None:
     import datetime
     import email.utils
 
-    from token_exchange.oauth import MAX_RETRY_AFTER, retry_after
+    from oic_gateway.oic_tokens.client import retry_after
+    from oic_gateway.oic_tokens.issued import MAX_RETRY_AFTER
 
     now = 1_800_000_000.0
     assert retry_after("7", now) == 7.0 and retry_after(" 0 ", now) == 0.0

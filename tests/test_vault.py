@@ -111,8 +111,8 @@ def test_missing_vault_secret_is_a_clear_failure(
     ],
 )
 def test_secret_settings_are_validated(env: dict[str, str], key: str) -> None:
-    from token_exchange.shared.errors import ConfigError
-    from token_exchange.shared.secret_sources import secret_from_env
+    from oic_gateway.errors import ConfigError
+    from oic_gateway.net.secret_sources import secret_from_env
 
     with pytest.raises(ConfigError) as caught:
         secret_from_env(env, "OIC_CLIENT_SECRET", required=True)
@@ -122,7 +122,7 @@ def test_secret_settings_are_validated(env: dict[str, str], key: str) -> None:
 PROBE = """
 import json, sys
 from authorizer.app import build_authorizer
-from authorizer.exchange import backend_factory
+from authorizer.context_token import backend_factory
 env = json.loads(sys.argv[1])
 authorizer = build_authorizer(env, backend_factory)
 print(json.dumps({"answer": json.loads(authorizer.handle(sys.argv[2].encode())),

@@ -6,13 +6,13 @@ import time
 
 import pytest
 
+from oic_gateway import errors
+from oic_gateway.verification.claims import ClaimRules
+from oic_gateway.verification.jwk import KeySet, parse_signing_key
+from oic_gateway.verification.keystore import KeyStore
+from oic_gateway.verification.verifier import JwtVerifier, TrustedIssuer
 from tests.fakeclock import FakeClock
 from tests.tokens import AUDIENCE, ISSUER, SCOPE, Signer, idcs_claims
-from token_exchange.shared import errors
-from token_exchange.shared.claims import ClaimRules
-from token_exchange.shared.jwk import KeySet, parse_signing_key
-from token_exchange.shared.keystore import KeyStore
-from token_exchange.shared.verifier import JwtVerifier, TrustedIssuer
 
 SIGNER = Signer.generate("k1")
 ATTACKER = Signer.generate("k1")

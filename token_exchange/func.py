@@ -2,46 +2,27 @@
 the route's ORACLE_FUNCTIONS_BACKEND: forwards the gateway's request to OIC
 with an OIC-scoped token and returns OIC's answer.
 
-Fn builds this function from this folder alone, so the folder itself is
-loaded as the ``token_exchange`` package, whatever its path in the image.
+Fn builds this function from this folder alone: the image's ``/function``
+holds this file and the ``oic_gateway`` core beside it, on ``PYTHONPATH``.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
 import os
-import sys
 import time
 from datetime import datetime
-from pathlib import Path
 
 from fdk import response
 
-
-def _load_own_package() -> None:
-    if "token_exchange" in sys.modules:
-        return
-    here = Path(__file__).resolve().parent
-    spec = importlib.util.spec_from_file_location(
-        "token_exchange", here / "__init__.py", submodule_search_locations=[str(here)]
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["token_exchange"] = module
-    spec.loader.exec_module(module)
-
-
-_load_own_package()
-
-from token_exchange.backend import BackendConfig, BackendResponse, GatewayRequest, OicForwarder, json_error  # noqa: E402
-from token_exchange.caller import CallerVerifier  # noqa: E402
-from token_exchange.exchange import TokenExchanger  # noqa: E402
-from token_exchange.shared import log  # noqa: E402
-from token_exchange.shared.errors import ConfigError  # noqa: E402
-from token_exchange.shared.log import defer_to_event_loop, elapsed_ms, emit, get_logger, quiet_other_loggers  # noqa: E402
-from token_exchange.shared.settings import each  # noqa: E402
+from oic_gateway import log
+from oic_gateway.caller import CallerVerifier
+from oic_gateway.errors import ConfigError
+from oic_gateway.forwarding.forwarder import BackendConfig, BackendResponse, GatewayRequest, OicForwarder, json_error
+from oic_gateway.log import defer_to_event_loop, elapsed_ms, emit, get_logger, quiet_other_loggers
+from oic_gateway.oic_tokens.exchanger import TokenExchanger
+from oic_gateway.settings import each
 
 quiet_other_loggers()
 _log = get_logger("token_exchange")

@@ -12,6 +12,6 @@
 It lives inside ``token_exchange/`` because Fn builds each function from its
 own folder: the token-exchange image holds this folder and nothing above it,
 while the authorizer's image (built from the repository root) holds
-``token_exchange/`` too. So both import it as ``token_exchange.shared``, and
+``token_exchange/`` too. So both import it as ``oic_gateway``, and
 there is exactly one copy.
 """

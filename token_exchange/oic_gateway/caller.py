@@ -4,7 +4,7 @@ Zero trust between hops: the gateway's authorizer has checked the token, but
 the function can be invoked by anything IAM lets invoke it (another
 deployment, a direct ``fn invoke``), and headers prove nothing. So the
 backend verifies the caller's token itself, with the very same verifier and
-settings as the authorizer (``token_exchange.shared.verifier_config``), and
+settings as the authorizer (``oic_gateway.verification.config``), and
 derives the OIC user from the verified claims (``OIC_SUBJECT_CLAIM`` /
 ``OIC_SUBJECT_MAP``). A verified token is cached by a hash of the token until
 its ``exp``: a warm call for a token seen before costs a hash and a lookup.
@@ -21,15 +21,15 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .shared.bearer import bearer_token, www_authenticate
-from .shared.claims import Claims
-from .shared.errors import TokenRejected
-from .shared.lru import ExpiringLru
-from .shared.paths import IntegrationPath
-from .shared.policy import AccessPolicy, access_policy_from_env
-from .shared.subjects import SubjectMapper, subject_mapper_from_env
-from .shared.verifier import JwtVerifier
-from .shared.verifier_config import VerifierConfig, build_verifier
+from oic_gateway.access.paths import IntegrationPath
+from oic_gateway.access.policy import AccessPolicy, access_policy_from_env
+from oic_gateway.access.subjects import SubjectMapper, subject_mapper_from_env
+from oic_gateway.errors import TokenRejected
+from oic_gateway.lru import ExpiringLru
+from oic_gateway.verification.bearer import bearer_token, www_authenticate
+from oic_gateway.verification.claims import Claims
+from oic_gateway.verification.config import VerifierConfig, build_verifier
+from oic_gateway.verification.verifier import JwtVerifier
 
 VERIFIED_CACHE_ENTRIES = 4096
 

@@ -99,7 +99,7 @@ class InvalidAudience(InvalidClaims):
 
 class BadPath(InvalidRequest):
     """The request's path is not an integration path the shared rule allows
-    (``token_exchange.shared.paths``). The authorizer denies; the backend
+    (``oic_gateway.access.paths``). The authorizer denies; the backend
     function answers 400 ``bad_path``. Messages are fixed strings."""
 
     reason = "bad_path"

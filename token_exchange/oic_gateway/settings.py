@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 from urllib.parse import urlsplit
 
-from .errors import ConfigError
+from oic_gateway.errors import ConfigError
 
 
 def is_loopback_host(host: str) -> bool:

@@ -39,7 +39,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from .errors import BadPath
+from oic_gateway.errors import BadPath
 
 MAX_PATH_CHARS = 2048
 MAX_DECODE_ROUNDS = 4

@@ -30,11 +30,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .claims import Claims
-from .errors import ConfigError, InsufficientScope, InvalidRequest
-from .issuers import IssuerSettings
-from .paths import IntegrationPath
-from .settings import json_setting
+from oic_gateway.access.paths import IntegrationPath
+from oic_gateway.errors import ConfigError, InsufficientScope, InvalidRequest
+from oic_gateway.settings import json_setting
+from oic_gateway.verification.claims import Claims
+from oic_gateway.verification.issuers import IssuerSettings
 
 MAX_RULES = 64
 

@@ -16,9 +16,9 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .claims import Claims
-from .errors import ConfigError, InsufficientScope
-from .issuers import IssuerSettings
+from oic_gateway.errors import ConfigError, InsufficientScope
+from oic_gateway.verification.claims import Claims
+from oic_gateway.verification.issuers import IssuerSettings
 
 MAX_MAPPED = 1000
 

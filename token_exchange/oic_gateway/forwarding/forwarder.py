@@ -25,12 +25,12 @@ from urllib.parse import unquote, urlsplit
 
 import requests
 
-from .caller import Caller, CallerVerifier
-from .deadline import guard, stateless_session
-from .exchange import TokenExchanger
-from .shared.errors import BadPath, CannotDecide, ConfigError, ExchangeError, TokenEndpointThrottled, TokenRejected
-from .shared.paths import IntegrationPath, integration_path
-from .shared.settings import checked_url, number
+from oic_gateway.access.paths import IntegrationPath, integration_path
+from oic_gateway.caller import Caller, CallerVerifier
+from oic_gateway.errors import BadPath, CannotDecide, ConfigError, ExchangeError, TokenEndpointThrottled, TokenRejected
+from oic_gateway.net.deadline import guard, stateless_session
+from oic_gateway.oic_tokens.exchanger import TokenExchanger
+from oic_gateway.settings import checked_url, number
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # OCI Functions' request and response limit
 DEFAULT_OIC_PATH_PREFIX = "/ic/api/integration/v1/flows/rest"

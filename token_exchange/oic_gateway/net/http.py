@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .errors import FetchError
+from oic_gateway.errors import FetchError
 
 _SSL_CONTEXT: ssl.SSLContext | None = None
 _CHUNK = 16 * 1024

@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from .errors import ConfigError, SecretUnavailable
-from .settings import number
+from oic_gateway.errors import ConfigError, SecretUnavailable
+from oic_gateway.settings import number
 
 _OCID = re.compile(r"ocid1\.vaultsecret\.[a-z0-9-]+\.[a-z0-9-]*\.[a-z0-9._-]+")
 DEFAULT_SECRET_TTL = 300.0

@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
-from .oauth import IssuedToken
+from oic_gateway.oic_tokens.issued import IssuedToken
 
 ADVISORY_SECONDS = 600.0
 MANDATORY_SECONDS = 300.0

@@ -14,24 +14,18 @@ then (the fleet cache shares that back-off with every container).
 
 from __future__ import annotations
 
-import base64
 import email.utils
-import hashlib
 import json
 import math
 import random
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import requests
 
-from .config import GRANT_JWT_BEARER, ExchangeConfig
-from .deadline import guard, stateless_session
-from .shared.client_auth import basic_authorization
-from .shared.errors import (
+from oic_gateway.errors import (
     ExchangeError,
     InvalidClientError,
     InvalidGrantError,
@@ -41,7 +35,11 @@ from .shared.errors import (
     TokenEndpointThrottled,
     TokenEndpointUnavailable,
 )
-from .shared.http import in_words
+from oic_gateway.net.client_auth import basic_authorization
+from oic_gateway.net.deadline import guard, stateless_session
+from oic_gateway.net.http import in_words
+from oic_gateway.oic_tokens.issued import MAX_RETRY_AFTER, IssuedToken
+from oic_gateway.oic_tokens.settings import GRANT_JWT_BEARER, ExchangeConfig
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_LIFETIME = 120  # seconds: assertions are single-use and short
@@ -49,36 +47,7 @@ MAX_RESPONSE_BYTES = 64 * 1024
 MAX_EXPIRES_IN = 86400
 DEFAULT_EXPIRES_IN = 300  # when the endpoint does not say: be conservative
 _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
-MAX_RETRY_AFTER = 300.0  # a longer Retry-After is obeyed for this long, then asked again
 DEFAULT_THROTTLE_SECONDS = 2.0  # a 429/503 without Retry-After
-
-
-@dataclass(frozen=True)
-class IssuedToken:
-    access_token: str
-    token_type: str
-    expires_at: float  # wall-clock seconds
-    issued_at: float
-
-    def __repr__(self) -> str:  # never print the token
-        return f"IssuedToken(type={self.token_type}, expires_at={self.expires_at:.0f}, sha256={self.fingerprint})"
-
-    @property
-    def fingerprint(self) -> str:
-        return hashlib.sha256(self.access_token.encode()).hexdigest()[:12]
-
-
-def unverified_claims(token: str) -> dict[str, Any]:
-    """A JWT's claims WITHOUT verifying it: only for display (doctor) or to
-    shorten a cache lifetime, never to decide access. Empty if not a JWT."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return {}
-    try:
-        value = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 class _Retryable(Exception):

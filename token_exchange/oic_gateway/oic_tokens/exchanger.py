@@ -17,12 +17,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .cache import TokenCache
-from .config import GRANT_JWT_BEARER, ExchangeConfig
-from .fleet_cache import FleetCache
-from .fleet_store import fleet_cache_from_env
-from .oauth import IssuedToken, TokenClient
-from .shared.errors import ExchangeError, InvalidClientError
+from oic_gateway.errors import ExchangeError, InvalidClientError
+from oic_gateway.oic_tokens.cache import TokenCache
+from oic_gateway.oic_tokens.client import TokenClient
+from oic_gateway.oic_tokens.fleet_cache import FleetCache
+from oic_gateway.oic_tokens.fleet_store import fleet_cache_from_env
+from oic_gateway.oic_tokens.issued import IssuedToken
+from oic_gateway.oic_tokens.settings import GRANT_JWT_BEARER, ExchangeConfig
 
 
 @dataclass(frozen=True)

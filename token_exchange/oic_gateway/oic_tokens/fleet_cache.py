@@ -42,8 +42,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .oauth import MAX_RETRY_AFTER, IssuedToken
-from .shared.errors import ExchangeError, TokenEndpointThrottled
+from oic_gateway.errors import ExchangeError, TokenEndpointThrottled
+from oic_gateway.oic_tokens.issued import MAX_RETRY_AFTER, IssuedToken
 
 KEY_BYTES = 32
 _VERSION = b"\x01"

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from .fleet_cache import CircuitBreaker, FleetCache, StoreUnavailable, parse_key
-from .shared.errors import ConfigError
-from .shared.secret_sources import InlineSecret, SecretSource, secret_from_env
-from .shared.settings import integer, is_loopback_host, number
+from oic_gateway.errors import ConfigError
+from oic_gateway.net.secret_sources import InlineSecret, SecretSource, secret_from_env
+from oic_gateway.oic_tokens.fleet_cache import CircuitBreaker, FleetCache, StoreUnavailable, parse_key
+from oic_gateway.settings import integer, is_loopback_host, number
 
 MAX_VALUE_BYTES = 64 * 1024  # read of one entry; a sealed token is about 2 KB
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .shared.secret_sources import SecretSource, secret_from_env
-from .shared.settings import Problems, number, optional_url
+from oic_gateway.net.secret_sources import SecretSource, secret_from_env
+from oic_gateway.settings import Problems, number, optional_url
 
 TOKEN_PATH = "/oauth2/v1/token"
 GRANT_CLIENT_CREDENTIALS = "client_credentials"

@@ -4,7 +4,7 @@ backend from the ``Authorization`` header the route passes it)."""
 
 from __future__ import annotations
 
-from .errors import InvalidRequest, MalformedToken, MissingToken, TokenRejected
+from oic_gateway.errors import InvalidRequest, MalformedToken, MissingToken, TokenRejected
 
 # RFC 6750 section 2.1: "Bearer" 1*SP b64token. We accept exactly one space
 # and a case-insensitive scheme. Whatever follows must be a compact JWS, which

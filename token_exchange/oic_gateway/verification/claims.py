@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from .errors import (
+from oic_gateway.errors import (
     InsufficientScope,
     InvalidAudience,
     InvalidClaims,

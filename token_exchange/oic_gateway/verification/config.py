@@ -11,14 +11,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .claims import ClaimRules
-from .errors import ConfigError
-from .idp import JWKS_SCOPE, ClientCredentialsToken, DiscoveryJwksFetcher, JwksFetcher
-from .issuers import IssuerSettings, trusted_issuers_from_env
-from .keystore import KeyStore
-from .secret_sources import secret_from_env
-from .settings import Problems, integer, optional_url
-from .verifier import JwtVerifier, TrustedIssuer
+from oic_gateway.errors import ConfigError
+from oic_gateway.net.secret_sources import secret_from_env
+from oic_gateway.settings import Problems, integer, optional_url
+from oic_gateway.verification.claims import ClaimRules
+from oic_gateway.verification.idp import JWKS_SCOPE, ClientCredentialsToken, DiscoveryJwksFetcher, JwksFetcher
+from oic_gateway.verification.issuers import IssuerSettings, trusted_issuers_from_env
+from oic_gateway.verification.keystore import KeyStore
+from oic_gateway.verification.verifier import JwtVerifier, TrustedIssuer
 
 DEFAULT_ISSUER = "https://identity.oraclecloud.com/"
 JWKS_PATH = "/admin/v1/SigningCert/jwk"

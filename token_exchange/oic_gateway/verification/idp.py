@@ -11,13 +11,13 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
-from . import http
-from .client_auth import basic_authorization
-from .errors import ConfigError as SettingsConfigError
-from .errors import FetchError
-from .jwk import KeySet, parse_jwks
-from .log import WARNING, get_logger
-from .settings import checked_url
+from oic_gateway.errors import ConfigError as SettingsConfigError
+from oic_gateway.errors import FetchError
+from oic_gateway.log import WARNING, get_logger
+from oic_gateway.net import http
+from oic_gateway.net.client_auth import basic_authorization
+from oic_gateway.settings import checked_url
+from oic_gateway.verification.jwk import KeySet, parse_jwks
 
 JWKS_TIMEOUT_SECONDS = 1.5
 JWKS_MAX_BYTES = 256 * 1024

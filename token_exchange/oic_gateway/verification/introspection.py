@@ -22,12 +22,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from token_exchange.shared import http
-from token_exchange.shared.client_auth import basic_authorization
-from token_exchange.shared.errors import CannotDecide, ConfigError, FetchError, TokenRejected
-from token_exchange.shared.lru import ExpiringLru
-from token_exchange.shared.secret_sources import SecretSource, secret_from_env
-from token_exchange.shared.settings import integer, optional_url
+from oic_gateway.errors import CannotDecide, ConfigError, FetchError, TokenRejected
+from oic_gateway.lru import ExpiringLru
+from oic_gateway.net import http
+from oic_gateway.net.client_auth import basic_authorization
+from oic_gateway.net.secret_sources import SecretSource, secret_from_env
+from oic_gateway.settings import integer, optional_url
 
 INTROSPECT_PATH = "/oauth2/v1/introspect"
 TIMEOUT_SECONDS = 1.5

@@ -25,9 +25,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import ConfigError
-from .jwk import SUPPORTED_ALGORITHMS
-from .settings import checked_url, json_setting
+from oic_gateway.errors import ConfigError
+from oic_gateway.settings import checked_url, json_setting
+from oic_gateway.verification.jwk import SUPPORTED_ALGORITHMS
 
 PRINCIPAL_CLAIMS = ("sub", "oid", "appid", "azp", "client_id", "upn", "email", "preferred_username")
 MAX_ISSUERS = 8

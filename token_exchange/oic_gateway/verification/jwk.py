@@ -19,7 +19,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, EllipticCurvePublicKey, EllipticCurvePublicNumbers
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPublicNumbers
 
-from .encoding import DecodeError, b64url_decode, strict_json_object
+from oic_gateway.verification.encoding import DecodeError, b64url_decode, strict_json_object
 
 MIN_RSA_BITS = 2048
 MAX_RSA_BITS = 8192

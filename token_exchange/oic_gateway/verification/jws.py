@@ -12,9 +12,9 @@ from typing import Any, NamedTuple
 
 from cryptography.exceptions import InvalidSignature as _CryptoInvalidSignature
 
-from .encoding import DecodeError, b64url_decode, strict_json_object
-from .errors import InvalidSignature, MalformedToken, UnsupportedToken
-from .jwk import MAX_KID_LENGTH, SUPPORTED_ALGORITHMS, SigningKey
+from oic_gateway.errors import InvalidSignature, MalformedToken, UnsupportedToken
+from oic_gateway.verification.encoding import DecodeError, b64url_decode, strict_json_object
+from oic_gateway.verification.jwk import MAX_KID_LENGTH, SUPPORTED_ALGORITHMS, SigningKey
 
 # IDCS access tokens are 1.5 to 3 KB; a token far above that is an attack or a
 # mistake, and refusing it early bounds the work any request can cause.

@@ -30,8 +30,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import FetchError, KeysUnavailable, UnknownKey
-from .jwk import KeySet, SigningKey
+from oic_gateway.errors import FetchError, KeysUnavailable, UnknownKey
+from oic_gateway.verification.jwk import KeySet, SigningKey
 
 Fetch = Callable[[], KeySet]
 Clock = Callable[[], float]

@@ -13,10 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import jws
-from .claims import ClaimRules, Claims, check_claims, check_scopes
-from .errors import InvalidIssuer, UnsupportedToken
-from .keystore import KeyStore
+from oic_gateway.errors import InvalidIssuer, UnsupportedToken
+from oic_gateway.verification import jws
+from oic_gateway.verification.claims import ClaimRules, Claims, check_claims, check_scopes
+from oic_gateway.verification.keystore import KeyStore
 
 
 @dataclass(frozen=True)
