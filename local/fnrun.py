@@ -57,7 +57,7 @@ class FnProcess:
         """``command``/``pythonpath``: how to start fdk and what it may import;
         by default this virtualenv's fdk with the function folder first (the
         image's ``/python/bin/fdk`` with ``PYTHONPATH=/function:/python`` is
-        reproduced in tests/test_images.py)."""
+        reproduced in tests/function/test_images.py)."""
         self.func_dir = func_dir
         self.env = env
         self.command = command or [str(FDK)]

@@ -23,7 +23,7 @@ from local.stack import CONTEXT_SPEC, Stack, load_spec, start_stack
 from oic_gateway.access.paths import integration_path
 from oic_gateway.errors import BadPath
 from tests.conftest import start_fn
-from tests.test_paths import ATTACKS, CLIMB_TO_DESIGN_TIME, LEGITIMATE
+from tests.unit.test_paths import ATTACKS, CLIMB_TO_DESIGN_TIME, LEGITIMATE
 
 BACKEND_DIR = ROOT / "token_exchange"
 DECODINGS = ("decoded", "raw")

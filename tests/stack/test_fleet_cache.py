@@ -1,6 +1,6 @@
 """The fleet-wide token cache against a real redis-server over TLS with a test
 CA (restarted, frozen, tampered with, read with the wrong key, raced), then
-through the fdk runtime. Its pure core is in tests/test_fleet_cache_unit.py."""
+through the fdk runtime. Its pure core is in tests/unit/test_fleet_cache_unit.py."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from oic_gateway.oic_tokens.fleet_cache import CircuitBreaker, FleetCache, Seale
 from oic_gateway.oic_tokens.fleet_store import FleetCacheSettings, RedisStore
 from oic_gateway.oic_tokens.issued import IssuedToken
 from tests.conftest import FUNCTION_OUTPUT
-from tests.test_backend_fn import BACKEND_DIR, TOKEN_PATH, gateway_call, user_env
-from tests.test_fleet_cache_unit import KEY, MATERIAL, OTHER_KEY, Endpoint, advisory
+from tests.function.test_backend_fn import BACKEND_DIR, TOKEN_PATH, gateway_call, user_env
 from tests.tokens import single
+from tests.unit.test_fleet_cache_unit import KEY, MATERIAL, OTHER_KEY, Endpoint, advisory
 
 # -- a real redis-server, TLS with a test CA -------------------------------------------
 

@@ -12,8 +12,8 @@ from local.fnrun import FnProcess
 from tests.catalogue import CATALOGUE, Case
 from tests.conftest import start_fn
 from tests.servers import JwksServer
-from tests.test_paths import ATTACKS, LEGITIMATE
 from tests.tokens import SCOPE, Signer, authorizer_env, idcs_claims, leaked, multi, single
+from tests.unit.test_paths import ATTACKS, LEGITIMATE
 
 
 def assert_verdict(result, verdict: str) -> None:

@@ -34,8 +34,8 @@ from local.fnrun import ROOT, FnProcess
 from local.seed import Seeded
 from tests.conftest import FUNCTION_OUTPUT
 from tests.servers import JwksServer
-from tests.test_deploy import dockerignore_excludes
 from tests.tokens import Signer, authorizer_env, multi
+from tests.unit.test_deploy import dockerignore_excludes
 
 FUNCTIONS = {"oic-authorizer": ROOT, "oic-token-exchange": ROOT / "token_exchange"}
 IMAGE_PYTHON: str = os.environ.get("IMAGE_PYTHON") or getattr(sys, "_base_executable", None) or sys.executable

@@ -149,7 +149,7 @@ def dockerignore_excludes(path: str, folder: Any = ROOT) -> bool:
     ("token_exchange/oic_gateway/verification/jws.py", False),
     ("token_exchange/oic_gateway/oic_tokens/client.py", False),
     ("authorizer/app.py", False), ("ops/doctor.py", True), ("token_exchange/sitecustomize.py", True),
-    ("tests/test_gateway.py", True), (".venv/bin/python", True),
+    ("tests/stack/test_gateway.py", True), (".venv/bin/python", True),
     ("local/idp.py", True), ("bench/__main__.py", True), ("README.md", True), ("deploy/app.json", True),
     ("authorizer/__pycache__/jws.cpython-311.pyc", True), ("token_exchange/func.py", True),
     ("Dockerfile-fn-tmp1234", True), ("requirements.in", True), ("requirements-dev.txt", True),

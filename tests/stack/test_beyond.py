@@ -210,7 +210,7 @@ def test_access_rules_never_confuse_one_issuers_client_or_scope_with_anothers(
 def test_denials_name_no_rule_or_setting_to_the_caller(stack: Seeded) -> None:
     """The challenge the caller reads says what was refused, not the operator's rule names or
     the value of OIC_SUBJECT_CLAIM; the log line keeps both."""
-    from tests.test_backend_fn import BACKEND_DIR, bearer, gateway_call
+    from tests.function.test_backend_fn import BACKEND_DIR, bearer, gateway_call
 
     policy = json.dumps({"rules": [{"name": "payroll-admins-only", "path": "/PAYROLL/*", "scopes": ["payroll"]}]})
     env = {**stack.authorizer_env(), "ACCESS_POLICY": policy, "OIC_SUBJECT_CLAIM": "employee_upn"}
@@ -271,7 +271,7 @@ def test_entra_user_mapped_to_a_domain_user_for_oic(stack: Seeded, entra: EntraL
 def test_another_issuers_principal_never_names_a_domain_user(stack: Seeded, entra: EntraLikeIssuer) -> None:
     """Subject confusion across issuers: a foreign issuer's principal that happens to equal
     a domain user's name (or another issuer's mapped principal) must not become that user."""
-    from tests.test_backend_fn import BACKEND_DIR, bearer, gateway_call
+    from tests.function.test_backend_fn import BACKEND_DIR, bearer, gateway_call
 
     base = {"TRUSTED_ISSUERS": trusted(stack, entra), **stack.jwt_bearer_env()}
     foreign = minted(entra.mint(oid=USER))  # the Entra principal is literally the domain user's name

@@ -16,7 +16,7 @@ from local.fnrun import ROOT
 from local.seed import Seeded
 from local.vault import VaultStub
 from tests.conftest import start_fn
-from tests.test_backend_fn import BACKEND_DIR, bearer, gateway_call, log_line
+from tests.function.test_backend_fn import BACKEND_DIR, bearer, gateway_call, log_line
 from tests.tokens import SENSITIVE, Signer, single
 
 SECRET_OCID = "ocid1.vaultsecret.oc1.iad.amaaaaaaoicclientsecret"
