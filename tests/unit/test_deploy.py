@@ -318,3 +318,14 @@ def test_the_core_has_one_copy_and_one_name_in_both_images() -> None:
     for name in ("oic_gateway", "token_exchange/oic_gateway/verification/jws.py"):
         assert dockerignore_excludes(name) is False
     assert dockerignore_excludes("oic_gateway/x.py", ROOT / "token_exchange") is False
+
+
+def test_make_mutate_runs_only_unit_tests() -> None:
+    """mutation/modules.toml names, for each module, the fast tests that must notice its mutants:
+    they run with --noconftest, so each must be in tests/unit (the one folder of pure tests)."""
+    import tomllib
+
+    modules = tomllib.loads((ROOT / "mutation" / "modules.toml").read_text())["modules"]
+    named = {test for tests in modules.values() for test in tests}
+    assert named and all(test.startswith("tests/unit/") and (ROOT / test).is_file() for test in named), named
+    assert all((ROOT / module).is_file() for module in modules), modules
