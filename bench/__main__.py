@@ -15,6 +15,7 @@ import json
 import multiprocessing
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -328,8 +329,11 @@ def closure(requirements: Path) -> dict[str, int]:
                 total += path.stat().st_size
         return total
 
-    pending = [Requirement(line.split("#")[0].strip()).name for line in requirements.read_text().splitlines()
-               if line.split("#")[0].strip() and not line.startswith("-")]
+    # A hashed lock: continuation lines joined, --hash options dropped.
+    text = re.sub(r"\\\n", " ", requirements.read_text())
+    lines = [re.sub(r"\s--hash=\S+", "", line.split("#")[0]).strip() for line in text.splitlines()]
+    pinned = [Requirement(line) for line in lines if line and not line.startswith("-")]
+    pending = [r.name for r in pinned if r.marker is None or r.marker.evaluate()]  # universal lock: skip win32 pins
     seen: dict[str, int] = {}
     while pending:
         name = pending.pop()
