@@ -36,6 +36,26 @@ def test_relative_links_point_to_files(page: Path) -> None:
     assert not missing, missing
 
 
+def anchors(page: Path) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces made dashes."""
+    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
+    headings = re.findall(r"^#+ (.+)$", text, re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_anchors_name_headings(page: Path) -> None:
+    wrong = []
+    for target in LINK.findall(page.read_text()):
+        path, _, anchor = target.partition("#")
+        if not anchor or re.match(r"[a-z]+:", path):
+            continue
+        linked = (page.parent / path).resolve() if path else page
+        if linked.exists() and anchor not in anchors(linked):
+            wrong.append(target)
+    assert not wrong, wrong
+
+
 def help_targets() -> set[str]:
     out = subprocess.run(["make", "-s", "--no-print-directory", "help"], cwd=ROOT, capture_output=True,
                          text=True, check=True).stdout
