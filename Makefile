@@ -51,7 +51,7 @@ redis-server:
 	    echo "make test needs redis-server: run  sudo apt-get install -y redis-server  and retry" >&2; exit 1; \
 	  fi; }
 
-test: $(STAMP) $(NPM_STAMP) redis-server ## ruff, mypy (strict), the import rules and every test (3 to 6 minutes, with the load)
+test: $(STAMP) $(NPM_STAMP) redis-server ## ruff, mypy (strict), the import rules and every test (about 5 minutes on two idle cores)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache

@@ -102,8 +102,8 @@ def test_terraform_keeps_secrets_in_vault_and_grants_least_privilege() -> None:
     assert "use functions-family" not in text
 
 
-def test_readme_grants_what_terraform_grants() -> None:
-    readme = (ROOT / "README.md").read_text()
+def test_setup_page_grants_what_terraform_grants() -> None:
+    readme = (ROOT / "docs" / "setup-oci.md").read_text()
     statements = invoke_statements(readme)
     assert statements and all("use fn-invocation" in s and "request.principal.type = 'ApiGateway'" in s
                               and "request.resource.compartment.id" in s for s in statements)
@@ -200,7 +200,7 @@ def test_terraform_outputs_variables_and_example() -> None:
     assert 'resource "terraform_data" "function_images"' in images and "build-images.sh" in images
     main = (DEPLOY / "terraform" / "main.tf").read_text()
     assert main.count("depends_on         = [terraform_data.function_images]") == 2
-    # Each topology's keys per function, as the README's table says: the backend verifies its caller with the
+    # Each topology's keys per function, as docs/setup-oci.md's table says: the backend verifies its caller with the
     # authorizer's settings; the function-backend topology's authorizer holds no OIC secret.
     assert "config = merge(local.authorizer_config, local.exchange_config, {" in main
     # (usage-plans is the function-backend topology with quotas: local.backend_topology covers both.)
