@@ -154,3 +154,32 @@ def test_guarded_session_silent_peer_ends_by_its_budget() -> None:
 
 def test_guarded_session_name_resolution_ends_by_its_budget(slow_resolver: None) -> None:
     _within_budget(lambda: _guarded_post("http://oic.example.invalid:9/ic/api"), requests.RequestException)
+
+
+# -- verification/keystore.py: waiting behind a stuck fetch -------------------
+
+
+def test_keystore_caller_behind_a_stuck_fetch_gives_up_at_its_deadline() -> None:
+    from oic_gateway.errors import KeysUnavailable
+    from oic_gateway.verification.keystore import KeyStore
+
+    release = threading.Event()
+    fetching = threading.Event()
+
+    def stuck_fetch() -> Any:
+        fetching.set()
+        release.wait(STALL)
+        raise FetchError("gave up")
+
+    store = KeyStore(stuck_fetch, time.monotonic, fresh_seconds=60, max_stale_seconds=60)
+    def first_caller() -> None:
+        with contextlib.suppress(KeysUnavailable):
+            store.get("kid")
+
+    first = threading.Thread(target=first_caller, daemon=True)
+    first.start()
+    assert fetching.wait(2.0)
+    try:
+        _within_budget(lambda: store.get("kid", deadline=time.monotonic() + BUDGET), KeysUnavailable)
+    finally:
+        release.set()
