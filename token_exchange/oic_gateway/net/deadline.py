@@ -39,6 +39,10 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 from oic_gateway.net import resolve
 
 _active = threading.local()
+# Time kept back before a deadline: an attempt, retry or wait that would end
+# closer to the deadline than this is not started, as its answer could not be
+# used (answering the caller takes a few milliseconds too).
+MARGIN_SECONDS = 0.05
 _POLL_SECONDS = 0.02  # after the deadline, how often a connection still being opened is looked for
 
 
