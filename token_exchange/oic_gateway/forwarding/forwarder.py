@@ -28,7 +28,7 @@ import requests
 from oic_gateway.access.paths import IntegrationPath, integration_path
 from oic_gateway.caller import Caller, CallerVerifier
 from oic_gateway.errors import BadPath, CannotDecide, ConfigError, ExchangeError, TokenEndpointThrottled, TokenRejected
-from oic_gateway.net.deadline import guard, stateless_session
+from oic_gateway.net.deadline import MARGIN_SECONDS, guard, stateless_session
 from oic_gateway.oic_tokens.exchanger import TokenExchanger
 from oic_gateway.settings import checked_url, number
 
@@ -226,14 +226,14 @@ class OicForwarder:
         result = json_error(504, "timeout", "no time left before the call's deadline")
         for attempt in (1, 2):
             remaining = deadline - self._monotonic()
-            if remaining <= 0.05:
+            if remaining <= MARGIN_SECONDS:
                 return json_error(504, "timeout", "no time left before the call's deadline")
             try:
                 token = self.exchanger.token_for(subject, caller.claims.exp, timeout=remaining)
             except TokenEndpointThrottled as throttled:
                 return self._throttled(throttled)
             except ExchangeError as exc:
-                if self._monotonic() >= deadline - 0.05:
+                if self._monotonic() >= deadline - MARGIN_SECONDS:
                     return json_error(504, "timeout", f"token endpoint: {exc.reason}: {exc}")
                 return json_error(502, "token_unavailable", f"{exc.reason}: {exc}")
             headers["Authorization"] = token.authorization

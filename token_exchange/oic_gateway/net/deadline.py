@@ -34,15 +34,24 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+
+from oic_gateway.net import resolve
 
 _active = threading.local()
+# Time kept back before a deadline: an attempt, retry or wait that would end
+# closer to the deadline than this is not started, as its answer could not be
+# used (answering the caller takes a few milliseconds too).
+MARGIN_SECONDS = 0.05
 _POLL_SECONDS = 0.02  # after the deadline, how often a connection still being opened is looked for
 
 
 class Watch:
     """One guarded stretch of work: the connections it used, and whether the deadline cut it."""
 
-    def __init__(self) -> None:
+    def __init__(self, at: float = float("inf"), monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.at = at
+        self.monotonic = monotonic
         self.expired = False
         self._connections: list[Any] = []
         self._lock = threading.Lock()
@@ -74,7 +83,7 @@ def _shut(connection: Any) -> None:
 def guard(at: float, monotonic: Callable[[], float] = time.monotonic) -> Iterator[Watch]:
     """Guard the requests made inside the block (with a ``stateless_session``)
     so that none outlives ``at`` (on ``monotonic``)."""
-    watch = Watch()
+    watch = Watch(at, monotonic)
     finished = threading.Event()
     previous = getattr(_active, "watch", None)
 
@@ -103,16 +112,51 @@ def _register(connection: Any) -> None:
         watch.add(connection)
 
 
+def _new_conn_by(connection: Any, new_conn: Callable[[], socket.socket]) -> socket.socket:
+    """Open ``connection``'s socket with its name resolved within the guard's
+    deadline: the watchdog can only cut a socket, and there is none while
+    ``getaddrinfo`` waits on a slow resolver. urllib3 then connects to each
+    address (a literal: no second lookup); TLS still checks the host name."""
+    watch: Watch | None = getattr(_active, "watch", None)
+    if watch is None:
+        return new_conn()
+    name = connection._dns_host
+    try:
+        addresses = resolve.resolve(name, connection.port, watch.at, watch.monotonic)
+    except TimeoutError as exc:
+        raise ConnectTimeoutError(connection, f"resolving {connection.host} took longer than the deadline") from exc
+    except socket.gaierror as exc:
+        raise NameResolutionError(connection.host, connection, exc) from exc
+    failure: Exception | None = None
+    try:
+        for address in dict.fromkeys(info[4][0] for info in addresses):
+            connection._dns_host = address
+            try:
+                return new_conn()
+            except (ConnectTimeoutError, NewConnectionError) as exc:
+                failure = exc
+    finally:
+        connection._dns_host = name
+    assert failure is not None  # getaddrinfo returns at least one address or raises
+    raise failure
+
+
 class _WatchedHTTPConnection(HTTPConnection):
     def request(self, *args: Any, **kwargs: Any) -> None:
         _register(self)  # before connecting: connect, send and the whole answer are guarded
         super().request(*args, **kwargs)
+
+    def _new_conn(self) -> socket.socket:
+        return _new_conn_by(self, super()._new_conn)
 
 
 class _WatchedHTTPSConnection(HTTPSConnection):
     def request(self, *args: Any, **kwargs: Any) -> None:
         _register(self)
         super().request(*args, **kwargs)
+
+    def _new_conn(self) -> socket.socket:
+        return _new_conn_by(self, super()._new_conn)
 
 
 class _WatchedPool(HTTPConnectionPool):

@@ -4,6 +4,14 @@ The standard library's ``http.client`` rather than ``requests``: it never
 follows redirects, imports in a few milliseconds (cold starts matter here) and
 lets us bound the whole exchange by one deadline, not per socket read, so a
 trickling server cannot hold a call for longer than ``timeout``.
+
+How: a socket's timeout bounds one call on it (CPython applies it across the
+whole of one ``recv``, ``sendall`` or TLS handshake), and ``http.client``
+reads the status line and headers through many such calls. So every socket
+here is a ``_DeadlineSocket`` (or its TLS twin): before each call it sets the
+timeout to the time left and refuses once none is left. With the name
+resolved by ``resolve`` (bounded too) and the connection opened in the time
+left, connect, TLS, headers and body all share the one deadline.
 """
 
 from __future__ import annotations
@@ -14,18 +22,59 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from oic_gateway.errors import FetchError
+from oic_gateway.net import resolve
 
 _SSL_CONTEXT: ssl.SSLContext | None = None
 _CHUNK = 16 * 1024
 
 
+class _Bounded:
+    """Each socket call waits at most until ``deadline`` (monotonic); none starts after it."""
+
+    deadline = float("inf")  # set once the socket exists; the TLS handshake runs on the raw socket's timeout
+
+    def _time_left(self) -> None:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("deadline reached")
+        if remaining != float("inf"):
+            self.settimeout(remaining)  # type: ignore[attr-defined]
+
+    def recv(self, *args: Any) -> Any:
+        self._time_left()
+        return super().recv(*args)  # type: ignore[misc]
+
+    def recv_into(self, *args: Any) -> Any:
+        self._time_left()
+        return super().recv_into(*args)  # type: ignore[misc]
+
+    def send(self, *args: Any) -> Any:
+        self._time_left()
+        return super().send(*args)  # type: ignore[misc]
+
+    def sendall(self, *args: Any) -> Any:
+        self._time_left()
+        return super().sendall(*args)  # type: ignore[misc]
+
+
+class _DeadlineSocket(_Bounded, socket.socket):
+    pass
+
+
+class _DeadlineSSLSocket(_Bounded, ssl.SSLSocket):
+    pass
+
+
 def _ssl_context() -> ssl.SSLContext:
     global _SSL_CONTEXT
     if _SSL_CONTEXT is None:
-        _SSL_CONTEXT = ssl.create_default_context()
+        context = ssl.create_default_context()
+        context.sslsocket_class = _DeadlineSSLSocket
+        _SSL_CONTEXT = context
     return _SSL_CONTEXT
 
 
@@ -60,12 +109,21 @@ def request(
         conn = http.client.HTTPConnection(host, parts.port, timeout=timeout)
     else:
         raise FetchError(f"{url}: unsupported scheme")
+
+    def open_socket(address: tuple[str, int], *_: Any, **__: Any) -> socket.socket:
+        sock = resolve.connect(address[0], address[1], deadline, socket_class=_DeadlineSocket)
+        sock.deadline = deadline  # type: ignore[attr-defined]
+        return sock
+
+    # http.client's connect (TLS included) opens its socket through this hook.
+    conn._create_connection = open_socket  # type: ignore[attr-defined]
     try:
-        conn.request(method, path, body=body, headers=headers or {})
+        conn.connect()
         # Keep the socket: http.client hands it to the response (and clears
         # conn.sock) when the server will close the connection.
         sock = conn.sock
-        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        sock.deadline = deadline  # the TLS socket, when wrapped: a new object
+        conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()
         length = response.getheader("Content-Length")
         if length is not None and length.isdigit() and int(length) > max_bytes:
@@ -76,7 +134,6 @@ def request(
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise FetchError(f"{url}: timed out after {timeout:g} s")
-            sock.settimeout(remaining)
             chunk = response.read1(_CHUNK)
             if not chunk:
                 break

@@ -36,7 +36,7 @@ from oic_gateway.errors import (
     TokenEndpointUnavailable,
 )
 from oic_gateway.net.client_auth import basic_authorization
-from oic_gateway.net.deadline import guard, stateless_session
+from oic_gateway.net.deadline import MARGIN_SECONDS, guard, stateless_session
 from oic_gateway.net.http import in_words
 from oic_gateway.oic_tokens.issued import MAX_RETRY_AFTER, IssuedToken
 from oic_gateway.oic_tokens.settings import GRANT_JWT_BEARER, ExchangeConfig
@@ -90,7 +90,7 @@ class TokenClient:
         last_problem = "no attempt made"
         while True:
             remaining = deadline - self._monotonic()
-            if remaining <= 0.05:
+            if remaining <= MARGIN_SECONDS:
                 raise TokenEndpointUnavailable(
                     f"token endpoint {self.config.token_url}: {last_problem} (gave up at the deadline)"
                 )
@@ -106,7 +106,7 @@ class TokenClient:
                         wait = DEFAULT_THROTTLE_SECONDS * (0.75 + self._rng() / 2)  # not in step with others
                     if self.on_throttled is not None:
                         self.on_throttled(self._clock() + wait)
-                    if self._monotonic() + wait >= deadline - 0.05:
+                    if self._monotonic() + wait >= deadline - MARGIN_SECONDS:
                         # Cannot wait it out within this call: say so now, and ask
                         # nobody again before the endpoint allows it.
                         self._quiet_until = self._clock() + wait
@@ -114,7 +114,7 @@ class TokenClient:
                     backoff = max(backoff, wait)
                 elif problem.retry_after is not None:
                     backoff = max(backoff, problem.retry_after)
-                if self._monotonic() + backoff >= deadline - 0.05:
+                if self._monotonic() + backoff >= deadline - MARGIN_SECONDS:
                     raise TokenEndpointUnavailable(
                         f"token endpoint {self.config.token_url}: {last_problem} (no time left to retry)"
                     ) from None

@@ -20,7 +20,11 @@ Rules:
   turn into a request storm; within it a call cannot decide
   (``KeysUnavailable``) at once. A failure seen while stale keys were still
   usable never stops the first call past the stale limit from asking: if the
-  provider answers by then, that call gets keys.
+  provider answers by then, that call gets keys;
+* a call that must wait for a fetch in progress (single flight) waits at
+  most until its ``deadline`` (on ``clock``; ``lock_wait_seconds`` from now
+  without one), then cannot decide (``KeysUnavailable``): a stuck refresh
+  never holds every call behind it.
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ class KeyStore:
         unusable_backoff: float = 1.0,
         spawn: Spawn = spawn_thread,
         jitter: Callable[[], float] = random.random,
+        lock_wait_seconds: float = 5.0,
     ) -> None:
         self._fetch = fetch
         self._clock = clock
@@ -76,6 +81,7 @@ class KeyStore:
         self._unusable_backoff = unusable_backoff
         self._spawn = spawn
         self._jitter = jitter
+        self._lock_wait = lock_wait_seconds
         self._lock = threading.Lock()
         self._fetch_lock = threading.Lock()  # single flight
         self._keys: dict[str, SigningKey] = {}
@@ -96,15 +102,16 @@ class KeyStore:
     def fetcher(self) -> Fetch:
         return self._fetch
 
-    def get(self, kid: str) -> SigningKey:
+    def get(self, kid: str, deadline: float | None = None) -> SigningKey:
         """The key for ``kid``. Raises ``UnknownKey`` (deny) or
-        ``KeysUnavailable`` (cannot decide)."""
+        ``KeysUnavailable`` (cannot decide, or not by ``deadline``)."""
         now = self._clock()
+        until = now + self._lock_wait if deadline is None else deadline
         if now < self._fresh_until:
             key = self._keys.get(kid)
             if key is not None:
                 return key
-            return self._unknown_kid(kid, now)
+            return self._unknown_kid(kid, now, until)
         if now < self._usable_until:
             self._refresh_in_background(now)
             key = self._keys.get(kid)
@@ -115,7 +122,7 @@ class KeyStore:
         # failed a moment ago.
         if now - self._last_unusable_failure < self._unusable_backoff:
             raise KeysUnavailable(f"signing keys unavailable: {self._last_error}")
-        self._fetch_now(wait=True)
+        self._fetch_now(wait=True, until=until)
         if self._clock() < self._usable_until:
             key = self._keys.get(kid)
             if key is not None:
@@ -125,7 +132,7 @@ class KeyStore:
 
     def hydrate(self) -> None:
         """Fetch the keys now (e.g. at start), raising if that fails."""
-        self._fetch_now(wait=True)
+        self._fetch_now(wait=True, until=self._clock() + self._lock_wait)
         if self._clock() >= self._usable_until:
             raise KeysUnavailable(f"signing keys unavailable: {self._last_error}")
 
@@ -140,14 +147,14 @@ class KeyStore:
 
     # -- internals ---------------------------------------------------------
 
-    def _unknown_kid(self, kid: str, now: float) -> SigningKey:
+    def _unknown_kid(self, kid: str, now: float, until: float) -> SigningKey:
         # Keys are fresh but this kid is not among them: perhaps the issuer
         # rotated. Refetch at most once per cooldown; in between, the answer
         # is "unknown" without touching the network (negative cache).
         if now - self._last_unknown_refetch < self._cooldown:
             raise UnknownKey("no trusted key has this 'kid'")
         self._last_unknown_refetch = now
-        self._fetch_now(wait=True)
+        self._fetch_now(wait=True, until=until)
         key = self._keys.get(kid)
         if key is None:
             raise UnknownKey("no trusted key has this 'kid'")
@@ -167,12 +174,16 @@ class KeyStore:
 
         self._spawn(work)
 
-    def _fetch_now(self, *, wait: bool) -> None:
+    def _fetch_now(self, *, wait: bool, until: float = float("-inf")) -> None:
         # Single flight: one fetch at a time. A caller that needs the result
-        # waits for the fetch in progress instead of starting another.
+        # waits for the fetch in progress instead of starting another, but
+        # only until its deadline: behind a stuck fetch it cannot decide.
         generation = self._completed_fetches
-        if not self._fetch_lock.acquire(blocking=wait):
-            return
+        if not wait:
+            if not self._fetch_lock.acquire(blocking=False):
+                return
+        elif not self._fetch_lock.acquire(timeout=min(max(until - self._clock(), 0.0), threading.TIMEOUT_MAX)):
+            raise KeysUnavailable("signing keys unavailable: a key fetch in progress did not finish in time")
         try:
             if generation != self._completed_fetches:
                 return  # a fetch finished while we waited: use its result

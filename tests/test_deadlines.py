@@ -1,0 +1,189 @@
+"""Every outbound call ends by its deadline, whatever the peer or the resolver does.
+
+Each peer is a raw TCP server on 127.0.0.1 that stalls for ``STALL`` seconds
+(far past any budget): silent, trickling its headers, or trickling its body.
+A call must fail with its typed error within the budget plus ``SLACK`` (room
+for a loaded machine); the unbounded behaviour would take the whole stall.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from oic_gateway.errors import FetchError
+from oic_gateway.net import http, resolve
+from oic_gateway.net.deadline import guard, stateless_session
+
+BUDGET = 1.0
+SLACK = 1.0
+STALL = 6.0
+DRIP = 0.2  # one byte per DRIP: each socket read succeeds, so a per-read timeout never fires
+
+
+def _silent(conn: socket.socket, stop: threading.Event) -> None:
+    stop.wait(STALL)
+
+
+def _slow_headers(conn: socket.socket, stop: threading.Event) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\n")
+    for byte in b"X-Slow: " + b"a" * 100:
+        if stop.wait(DRIP):
+            return
+        conn.sendall(bytes([byte]))
+
+
+def _slow_body(conn: socket.socket, stop: threading.Event) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+    for _ in range(1000):
+        if stop.wait(DRIP):
+            return
+        conn.sendall(b" ")
+
+
+Behaviour = Callable[[socket.socket, threading.Event], None]
+PEERS: dict[str, Behaviour] = {"silent": _silent, "slow-headers": _slow_headers, "slow-body": _slow_body}
+
+
+@contextlib.contextmanager
+def peer(behaviour: Behaviour) -> Iterator[int]:
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        with conn, contextlib.suppress(OSError):  # the client cutting us off is the point
+            conn.recv(65536)
+            behaviour(conn, stop)
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        listener.close()
+
+
+@pytest.fixture
+def slow_resolver(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = resolve.getaddrinfo
+
+    def lookup(host: str, *args: Any) -> Any:
+        time.sleep(STALL)
+        return real("127.0.0.1", *args)
+
+    monkeypatch.setattr(resolve, "getaddrinfo", lookup)
+
+
+def _within_budget(call: Callable[[], object], error: type[BaseException] | tuple[type[BaseException], ...]) -> float:
+    started = time.monotonic()
+    with pytest.raises(error):
+        call()
+    took = time.monotonic() - started
+    assert took < BUDGET + SLACK, f"took {took:.2f} s for a {BUDGET} s budget"
+    return took
+
+
+# -- net/http.py: JWKS, discovery and introspection --------------------------
+
+
+@pytest.mark.parametrize("kind", PEERS)
+@pytest.mark.parametrize("method", ["GET", "POST"])  # GET: key sets, discovery; POST: introspection
+def test_http_request_ends_by_its_budget(kind: str, method: str) -> None:
+    with peer(PEERS[kind]) as port:
+        body = b"token=redacted" if method == "POST" else None
+        took = _within_budget(lambda: http.request(method, f"http://127.0.0.1:{port}/jwk", body=body,
+                                                   timeout=BUDGET, max_bytes=64 * 1024), FetchError)
+    assert took >= BUDGET * 0.9  # it waited for the peer, not failed early for another reason
+
+
+def test_http_request_name_resolution_ends_by_its_budget(slow_resolver: None) -> None:
+    _within_budget(lambda: http.request("GET", "http://idp.example.invalid:9/jwk", timeout=BUDGET,
+                                        max_bytes=1024), FetchError)
+
+
+def test_http_request_still_answers() -> None:
+    def answer(conn: socket.socket, stop: threading.Event) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+                     b"Connection: close\r\n\r\n{}")
+
+    with peer(answer) as port:
+        response = http.request("GET", f"http://127.0.0.1:{port}/", timeout=BUDGET, max_bytes=1024)
+    assert (response.status, response.content_type, response.body) == (200, "application/json", b"{}")
+
+
+# -- net/deadline.py: the token endpoint and OIC ------------------------------
+
+
+def _guarded_post(url: str) -> None:
+    session = stateless_session()
+    with guard(time.monotonic() + BUDGET) as watch:
+        response = session.post(url, data={"a": "b"}, timeout=(BUDGET, BUDGET), allow_redirects=False,
+                                stream=True)
+        try:
+            for _ in response.iter_content(1024):
+                pass
+        finally:
+            response.close()
+    # A cut mid-headers can read as an early end of the answer rather than an
+    # error; callers judge by ``watch.expired``, so this does too.
+    if watch.expired:
+        raise requests.Timeout("cut at the deadline")
+
+
+@pytest.mark.parametrize("kind", ["slow-headers", "slow-body"])
+def test_guarded_session_ends_by_its_budget(kind: str) -> None:
+    with peer(PEERS[kind]) as port:
+        _within_budget(lambda: _guarded_post(f"http://127.0.0.1:{port}/token"), requests.RequestException)
+
+
+def test_guarded_session_silent_peer_ends_by_its_budget() -> None:
+    with peer(_silent) as port:
+        _within_budget(lambda: _guarded_post(f"http://127.0.0.1:{port}/token"), requests.RequestException)
+
+
+def test_guarded_session_name_resolution_ends_by_its_budget(slow_resolver: None) -> None:
+    _within_budget(lambda: _guarded_post("http://oic.example.invalid:9/ic/api"), requests.RequestException)
+
+
+# -- verification/keystore.py: waiting behind a stuck fetch -------------------
+
+
+def test_keystore_caller_behind_a_stuck_fetch_gives_up_at_its_deadline() -> None:
+    from oic_gateway.errors import KeysUnavailable
+    from oic_gateway.verification.keystore import KeyStore
+
+    release = threading.Event()
+    fetching = threading.Event()
+
+    def stuck_fetch() -> Any:
+        fetching.set()
+        release.wait(STALL)
+        raise FetchError("gave up")
+
+    store = KeyStore(stuck_fetch, time.monotonic, fresh_seconds=60, max_stale_seconds=60)
+    def first_caller() -> None:
+        with contextlib.suppress(KeysUnavailable):
+            store.get("kid")
+
+    first = threading.Thread(target=first_caller, daemon=True)
+    first.start()
+    assert fetching.wait(2.0)
+    try:
+        _within_budget(lambda: store.get("kid", deadline=time.monotonic() + BUDGET), KeysUnavailable)
+    finally:
+        release.set()
