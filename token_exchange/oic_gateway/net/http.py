@@ -122,7 +122,7 @@ def request(
         # Keep the socket: http.client hands it to the response (and clears
         # conn.sock) when the server will close the connection.
         sock = conn.sock
-        sock.deadline = deadline  # the TLS socket, when wrapped: a new object
+        sock.deadline = deadline  # type: ignore[union-attr]  # the TLS socket, when wrapped: a new object
         conn.request(method, path, body=body, headers=headers or {})
         response = conn.getresponse()
         length = response.getheader("Content-Length")
