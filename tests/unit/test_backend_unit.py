@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import requests
 
 from local.loopback import QuietHandler, http_server
 from oic_gateway.caller import CallerVerifier
@@ -495,3 +496,27 @@ def test_an_unknown_method_is_refused_and_named_in_at_most_20_characters(peers):
     result = call(forwarder(peers), method="X" * 30)
     assert error(result) == (405, "method_not_allowed")
     assert result.detail == f"{'X' * 20!r} is not forwarded to OIC"
+
+
+class _AnswersAfterTheDeadline(requests.Session):
+    """A session whose answer arrives only after the watchdog has fired, and
+    looks complete: what urllib3 can hand back when its socket is shut mid-answer."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    def request(self, *args: Any, **kwargs: Any) -> requests.Response:
+        time.sleep(self.delay)
+        response = requests.Response()
+        response.status_code = 200
+        response._content = b'{"partial":'
+        response._content_consumed = True  # type: ignore[attr-defined]
+        return response
+
+
+def test_an_answer_the_watchdog_cut_is_a_504_not_a_short_200(peers):
+    env = environment(peers)
+    fwd = OicForwarder(BackendConfig.from_env(env), TokenExchanger.from_env(env), CallerVerifier.from_env(env),
+                       session=_AnswersAfterTheDeadline(2.5))
+    assert error(call(fwd, budget=2.0)) == (504, "timeout")

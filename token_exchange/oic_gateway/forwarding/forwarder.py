@@ -358,6 +358,10 @@ class OicForwarder:
                 return json_error(502, "oic_unreachable", f"OIC's answer was interrupted ({type(exc).__name__})")
             finally:
                 response.close()
+        if watch.expired:
+            # The watchdog shut the socket mid-answer, and urllib3 can still hand back
+            # a short "complete" response: an answer cut at the deadline is no answer.
+            return json_error(504, "timeout", "OIC's answer did not finish before the call's deadline")
         status = response.status_code
         rejected = status == 401 and bool(_INVALID_TOKEN.search(response.headers.get("WWW-Authenticate", "")))
         return BackendResponse(status, self._returned_headers(response.headers), b"".join(chunks),

@@ -156,6 +156,8 @@ class TokenClient:
                 raise
             finally:
                 response.close()
+        if watch.expired:  # cut mid-answer: urllib3 may still return a short response
+            raise _Retryable("response too slow")
         if response.status_code in _RETRY_STATUS:
             wait = retry_after(response.headers.get("Retry-After"), self._clock())
             # 429 is a rate limit even unsaid; a 503 is one when it says how long.
