@@ -41,3 +41,9 @@ def test_every_key_read_is_registered_and_every_registered_key_is_read() -> None
     read = read_keys()
     assert read - KEY_NAMES == set()
     assert KEY_NAMES - read == set()
+
+
+def test_the_committed_configuration_reference_is_the_generated_one() -> None:
+    from ops.settings_reference import TARGET, render
+
+    assert TARGET.read_text() == render()
