@@ -8,7 +8,7 @@ from pathlib import Path
 
 from oic_gateway.setting_keys import KEY_NAMES
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SOURCES = [ROOT / "token_exchange" / "oic_gateway", ROOT / "authorizer", ROOT / "func.py",
            ROOT / "token_exchange" / "func.py"]
 READERS = {"get", "number", "integer", "optional_url", "_prefix", "_header_names"}
