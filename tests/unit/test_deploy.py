@@ -329,3 +329,13 @@ def test_make_mutate_runs_only_unit_tests() -> None:
     named = {test for tests in modules.values() for test in tests}
     assert named and all(test.startswith("tests/unit/") and (ROOT / test).is_file() for test in named), named
     assert all((ROOT / module).is_file() for module in modules), modules
+
+
+def test_a_validate_only_authorizer_does_not_import_requests_at_cold_start() -> None:
+    """The fdk adapter is shared with the backend: its forwarding imports stay lazy."""
+    import sys as _sys
+
+    probe = "import func, sys; print(sorted(m for m in ('requests', 'urllib3', 'redis', 'oci') if m in sys.modules))"
+    result = subprocess.run([_sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            check=True)
+    assert result.stdout.strip() == "[]", result.stdout

@@ -10,14 +10,16 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from fdk import response
 
 from oic_gateway import log
 from oic_gateway.errors import ConfigError
-from oic_gateway.forwarding.forwarder import BackendResponse, GatewayRequest, OicForwarder, json_error
 from oic_gateway.log import StructuredLogger, defer_to_event_loop, elapsed_ms, emit, get_logger, quiet_other_loggers
+
+if TYPE_CHECKING:  # the authorizer imports this module too: requests is imported only by the backend's calls
+    from oic_gateway.forwarding.forwarder import BackendResponse, GatewayRequest, OicForwarder
 
 T = TypeVar("T")
 DEADLINE_MARGIN_SECONDS = 0.5
@@ -85,6 +87,8 @@ def answer(ctx: Any, body: bytes, headers: Mapping[str, str], status: int = 200)
 
 def gateway_request(ctx: Any, data: Any) -> GatewayRequest:
     """The gateway's request as the backend function receives it."""
+    from oic_gateway.forwarding.forwarder import GatewayRequest
+
     headers: dict[str, str | list[str]] = {k.lower(): v for k, v in (ctx.HTTPHeaders() or {}).items()}
     # The agent passes Content-Type as itself, not as Fn-Http-H-Content-Type.
     content_type = (ctx.Headers() or {}).get("content-type")
@@ -99,6 +103,8 @@ def gateway_request(ctx: Any, data: Any) -> GatewayRequest:
 
 
 def forward_call(ctx: Any, data: Any, forwarder: PerContainer[OicForwarder], logger: StructuredLogger) -> Any:
+    from oic_gateway.forwarding.forwarder import json_error
+
     """One backend call: forward, log one line, answer. Never raises."""
     started = time.perf_counter()
     request = gateway_request(ctx, data)
