@@ -58,17 +58,6 @@ class StructuredLogger:
         stream.write(line)
         stream.flush()
 
-    def info(self, msg: str, **fields: Any) -> None:
-        self.log(INFO, msg, **fields)
-
-    def error(self, msg: str, **fields: Any) -> None:
-        self.log(ERROR, msg, **fields)
-
-
-def json_members(**fields: Any) -> str:
-    """Pre-encode members once (e.g. for a cached decision's log line)."""
-    return _dumps({k: v for k, v in fields.items() if v is not None})[1:-1]
-
 
 _LOGGERS: dict[str, StructuredLogger] = {}
 

@@ -14,7 +14,6 @@ Errors carry a code for the caller; the reason and detail go to the log.
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 import time
@@ -173,7 +172,6 @@ class OicForwarder:
         session: requests.Session | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         clock: Callable[[], float] = time.time,
-        logger: logging.Logger | None = None,
     ) -> None:
         self.config = config
         self.exchanger = exchanger
@@ -181,7 +179,6 @@ class OicForwarder:
         self._session = session or stateless_session()
         self._monotonic = monotonic
         self._clock = clock
-        self._log = logger
         self._oic_host = (urlsplit(config.oic_base_url).hostname or "").lower().rstrip(".")
 
     def forward(self, request: GatewayRequest, deadline: float) -> BackendResponse:

@@ -157,6 +157,3 @@ def secret_from_env(
         raise ConfigError(key, f"not set (set {key} or {key}_OCID)")
     return None
 
-
-def any_ocid_configured(env: Mapping[str, str]) -> bool:
-    return any(k.endswith(("_SECRET_OCID", "_KEY_OCID")) and v.strip() for k, v in env.items())

@@ -33,10 +33,6 @@ class ExchangeConfig:
     assertion_audience: str
     timeout: float  # seconds for one whole token request, retries included
 
-    @property
-    def uses_assertions(self) -> bool:
-        return self.grant_type == GRANT_JWT_BEARER or self.client_auth == "private_key_jwt"
-
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ExchangeConfig:
         """Raises one ``ConfigError`` naming every wrong key."""

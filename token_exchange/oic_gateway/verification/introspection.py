@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -86,8 +86,7 @@ class Introspector:
         return active
 
 
-def introspector_from_env(env: Mapping[str, str], domain: str | None,
-                          clock: Callable[[], float] | None = None) -> Introspector | None:
+def introspector_from_env(env: Mapping[str, str], domain: str | None) -> Introspector | None:
     client_id = env.get("INTROSPECTION_CLIENT_ID", "").strip()
     if not client_id:
         return None
