@@ -467,14 +467,14 @@ def bench_fleet_cache(n: int = 2000, block: int = 100) -> None:
     from local.redis_server import RedisServer
     from oic_gateway.oic_tokens.cache import TokenCache
     from oic_gateway.oic_tokens.fleet_cache import CircuitBreaker, FleetCache
-    from oic_gateway.oic_tokens.fleet_store import FleetCacheSettings, RedisStore
+    from oic_gateway.oic_tokens.fleet_store import FleetCacheConfig, RedisStore
     from oic_gateway.oic_tokens.issued import IssuedToken
 
     print(f"fleet cache: {n} in-process hits, shared-cache hits and misses, interleaved (TLS, loopback)", flush=True)
     server = RedisServer().start()
     try:
         key = os.urandom(32)
-        settings = FleetCacheSettings.from_env({**server.env(base64.b64encode(key).decode()),
+        settings = FleetCacheConfig.from_env({**server.env(base64.b64encode(key).decode()),
                                                 "SHARED_CACHE_TIMEOUT_MS": "1000"})
         assert settings is not None
         store = RedisStore(settings)

@@ -9,8 +9,8 @@ from local.seed import OIC_AUDIENCE, Seeded
 from oic_gateway import errors
 from oic_gateway.net.secret_sources import VaultSecret
 from oic_gateway.oic_tokens.client import TokenClient
+from oic_gateway.oic_tokens.config import ExchangeConfig
 from oic_gateway.oic_tokens.exchanger import TokenExchanger
-from oic_gateway.oic_tokens.settings import ExchangeConfig
 
 TOKEN_PATH = "/oauth2/v1/token"
 

@@ -17,7 +17,7 @@ import pytest
 
 from local.fnrun import ROOT, FnProcess
 from oic_gateway.oic_tokens.fleet_cache import CircuitBreaker, FleetCache, Sealer, StoreUnavailable
-from oic_gateway.oic_tokens.fleet_store import FleetCacheSettings, RedisStore
+from oic_gateway.oic_tokens.fleet_store import FleetCacheConfig, RedisStore
 from oic_gateway.oic_tokens.issued import IssuedToken
 from tests.conftest import FUNCTION_OUTPUT
 from tests.function.test_backend_fn import BACKEND_DIR, TOKEN_PATH, gateway_call, user_env
@@ -39,7 +39,7 @@ def redis_server() -> Iterator[Any]:
 def redis_fleet(server: Any, key: bytes = KEY, lock_seconds: float = 2.0,
                 **extra: str) -> tuple[FleetCache, RedisStore]:
     env = {**server.env(base64.b64encode(key).decode()), "SHARED_CACHE_BREAKER_SECONDS": "0.2", **extra}
-    settings = FleetCacheSettings.from_env(env)
+    settings = FleetCacheConfig.from_env(env)
     assert settings is not None
     store = RedisStore(settings)
     breaker = CircuitBreaker(_monotonic, threshold=settings.breaker_failures, cooldown=settings.breaker_seconds)
@@ -217,7 +217,7 @@ class TricklingRedis:
 def test_a_store_trickling_its_reply_is_cut_at_the_timeout_not_waited_for() -> None:
     # A byte every 0.05 s never trips a 0.5 s read timeout; the whole reply takes 5 s.
     hostile = TricklingRedis(byte_every=0.05, length=100)
-    settings = FleetCacheSettings.from_env({"SHARED_CACHE_URL": f"redis://127.0.0.1:{hostile.port}",
+    settings = FleetCacheConfig.from_env({"SHARED_CACHE_URL": f"redis://127.0.0.1:{hostile.port}",
                                             "SHARED_CACHE_KEY": base64.b64encode(KEY).decode(),
                                             "SHARED_CACHE_TIMEOUT_MS": "500"})
     assert settings is not None

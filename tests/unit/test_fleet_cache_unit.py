@@ -22,7 +22,7 @@ from oic_gateway.oic_tokens.fleet_cache import (
     StoreUnavailable,
     parse_key,
 )
-from oic_gateway.oic_tokens.fleet_store import FleetCacheSettings
+from oic_gateway.oic_tokens.fleet_store import FleetCacheConfig
 from oic_gateway.oic_tokens.issued import IssuedToken
 from tests.fakeclock import FakeClock
 
@@ -300,7 +300,7 @@ def test_an_unreadable_key_is_a_bypass() -> None:
 
 def test_settings_name_the_key() -> None:
     good = base64.b64encode(KEY).decode()
-    assert FleetCacheSettings.from_env({}) is None
+    assert FleetCacheConfig.from_env({}) is None
     cases = {
         "SHARED_CACHE_URL": {"SHARED_CACHE_URL": "redis://cache.example.com:6379", "SHARED_CACHE_KEY": good},
         "SHARED_CACHE_KEY": {"SHARED_CACHE_URL": "rediss://cache.example.com:6379", "SHARED_CACHE_KEY": "c2hvcnQ="},
@@ -311,12 +311,12 @@ def test_settings_name_the_key() -> None:
     }
     for key, env in cases.items():
         with pytest.raises(ConfigError) as raised:
-            FleetCacheSettings.from_env(env)
+            FleetCacheConfig.from_env(env)
         assert raised.value.key == key
     with pytest.raises(ConfigError, match="SHARED_CACHE_KEY"):
-        FleetCacheSettings.from_env({"SHARED_CACHE_URL": "rediss://c.example.com"})
+        FleetCacheConfig.from_env({"SHARED_CACHE_URL": "rediss://c.example.com"})
     with pytest.raises(ConfigError, match="credentials"):
-        FleetCacheSettings.from_env({"SHARED_CACHE_URL": "rediss://u:p@c.example.com", "SHARED_CACHE_KEY": good})
+        FleetCacheConfig.from_env({"SHARED_CACHE_URL": "rediss://u:p@c.example.com", "SHARED_CACHE_KEY": good})
     assert parse_key(base64.urlsafe_b64encode(KEY).decode().rstrip("=")) == KEY
 
 

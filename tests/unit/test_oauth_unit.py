@@ -29,8 +29,8 @@ from oic_gateway.oic_tokens.client import (
     MAX_RESPONSE_BYTES,
     TokenClient,
 )
+from oic_gateway.oic_tokens.config import ExchangeConfig
 from oic_gateway.oic_tokens.issued import IssuedToken, unverified_claims
-from oic_gateway.oic_tokens.settings import ExchangeConfig
 from tests.fakeclock import FakeClock
 from tests.servers import send_half
 from tests.tokens import Signer

@@ -13,7 +13,7 @@ from oic_gateway.access.paths import integration_path
 from oic_gateway.access.policy import MAX_RULES, AccessPolicy, access_policy_from_env
 from oic_gateway.errors import ConfigError, InsufficientScope, InvalidRequest
 from oic_gateway.verification.claims import Claims
-from oic_gateway.verification.issuers import IssuerSettings
+from oic_gateway.verification.issuers import IssuerConfig
 
 
 def policy(*rules: dict[str, Any]) -> AccessPolicy:
@@ -174,8 +174,8 @@ def test_rules_and_policies_are_immutable():
 # -- whose scopes and client ids a rule means (several trusted issuers) ------------
 
 
-def issuer(name: str, jwks: str) -> IssuerSettings:
-    return IssuerSettings(name, jwks, None, frozenset({"aud"}), frozenset({"RS256"}))
+def issuer(name: str, jwks: str) -> IssuerConfig:
+    return IssuerConfig(name, jwks, None, frozenset({"aud"}), frozenset({"RS256"}))
 
 
 IDCS = issuer("https://idcs/", "https://idcs/jwk")
@@ -183,13 +183,13 @@ ENTRA = issuer("https://entra/", "https://entra/keys")
 SAME_KEYS = issuer("https://idcs-alias/", "https://idcs/jwk")  # another name, the same key source
 
 
-def policy_for(trusted: list[IssuerSettings], *rules: dict[str, Any]) -> AccessPolicy:
+def policy_for(trusted: list[IssuerConfig], *rules: dict[str, Any]) -> AccessPolicy:
     result = access_policy_from_env({"ACCESS_POLICY": json.dumps({"rules": list(rules)})}, trusted)
     assert result is not None
     return result
 
 
-def problem_for(trusted: list[IssuerSettings], *rules: dict[str, Any]) -> str:
+def problem_for(trusted: list[IssuerConfig], *rules: dict[str, Any]) -> str:
     with pytest.raises(ConfigError) as caught:
         policy_for(trusted, *rules)
     return caught.value.problem

@@ -34,7 +34,7 @@ from oic_gateway.access.paths import IntegrationPath
 from oic_gateway.errors import ConfigError, InsufficientScope, InvalidRequest
 from oic_gateway.settings import json_setting
 from oic_gateway.verification.claims import Claims
-from oic_gateway.verification.issuers import IssuerSettings
+from oic_gateway.verification.issuers import IssuerConfig
 
 MAX_RULES = 64
 
@@ -85,7 +85,7 @@ def _glob(pattern: str) -> re.Pattern[str]:
     return re.compile(".*".join(re.escape(part) for part in pattern.split("*")))
 
 
-def access_policy_from_env(env: Mapping[str, str], trusted: Sequence[IssuerSettings] = ()) -> AccessPolicy | None:
+def access_policy_from_env(env: Mapping[str, str], trusted: Sequence[IssuerConfig] = ()) -> AccessPolicy | None:
     """``trusted``: the verifier's issuers. A client id or a scope name only means
     something to its own issuer, so with several trusted key sources a rule that
     grants by ``scopes`` or ``client_ids`` must say whose (``issuers``)."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from oic_gateway.errors import ConfigError, InsufficientScope
 from oic_gateway.verification.claims import Claims
-from oic_gateway.verification.issuers import IssuerSettings
+from oic_gateway.verification.issuers import IssuerConfig
 
 MAX_MAPPED = 1000
 
@@ -44,7 +44,7 @@ class SubjectMapper:
         return value
 
 
-def subject_mapper_from_env(env: Mapping[str, str], trusted: Sequence[IssuerSettings] = ()) -> SubjectMapper | None:
+def subject_mapper_from_env(env: Mapping[str, str], trusted: Sequence[IssuerConfig] = ()) -> SubjectMapper | None:
     """``trusted``: the verifier's issuers. Principals are only unique within one
     authority: with several, a flat map could let one issuer's principal name
     another issuer's user, and no mapping at all would assert a foreign

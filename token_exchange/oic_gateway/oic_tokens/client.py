@@ -38,8 +38,8 @@ from oic_gateway.errors import (
 from oic_gateway.net.client_auth import basic_authorization
 from oic_gateway.net.deadline import MARGIN_SECONDS, guard, stateless_session
 from oic_gateway.net.http import in_words
+from oic_gateway.oic_tokens.config import GRANT_JWT_BEARER, ExchangeConfig
 from oic_gateway.oic_tokens.issued import MAX_RETRY_AFTER, IssuedToken
-from oic_gateway.oic_tokens.settings import GRANT_JWT_BEARER, ExchangeConfig
 
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ASSERTION_LIFETIME = 120  # seconds: assertions are single-use and short

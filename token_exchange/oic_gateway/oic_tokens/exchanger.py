@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from oic_gateway.errors import ExchangeError, InvalidClientError
 from oic_gateway.oic_tokens.cache import TokenCache
 from oic_gateway.oic_tokens.client import TokenClient
+from oic_gateway.oic_tokens.config import GRANT_JWT_BEARER, ExchangeConfig
 from oic_gateway.oic_tokens.fleet_cache import FleetCache
 from oic_gateway.oic_tokens.fleet_store import fleet_cache_from_env
 from oic_gateway.oic_tokens.issued import IssuedToken
-from oic_gateway.oic_tokens.settings import GRANT_JWT_BEARER, ExchangeConfig
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ MAX_VALUE_BYTES = 64 * 1024  # read of one entry; a sealed token is about 2 KB
 
 
 @dataclass(frozen=True)
-class FleetCacheSettings:
+class FleetCacheConfig:
     host: str
     port: int
     db: int
@@ -40,7 +40,7 @@ class FleetCacheSettings:
     breaker_seconds: float
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> FleetCacheSettings | None:
+    def from_env(cls, env: Mapping[str, str]) -> FleetCacheConfig | None:
         raw = env.get("SHARED_CACHE_URL", "").strip()
         if not raw:
             return None
@@ -92,7 +92,7 @@ class RedisStore:
     (``connect_timeout`` when it must connect first) and is never retried by
     the client: the cache's breaker and the caller's fallback decide."""
 
-    def __init__(self, settings: FleetCacheSettings) -> None:
+    def __init__(self, settings: FleetCacheConfig) -> None:
         self._settings = settings
         self._client: Any = None
         self._guard = threading.Lock()
@@ -248,7 +248,7 @@ class _ReplyWatchdog:
 
 
 def fleet_cache_from_env(env: Mapping[str, str], *, lock_seconds: float) -> FleetCache | None:
-    settings = FleetCacheSettings.from_env(env)
+    settings = FleetCacheConfig.from_env(env)
     if settings is None:
         return None
     key_source = settings.key

@@ -16,7 +16,7 @@ from oic_gateway.net.secret_sources import secret_from_env
 from oic_gateway.settings import Problems, integer, optional_url
 from oic_gateway.verification.claims import ClaimRules
 from oic_gateway.verification.idp import JWKS_SCOPE, ClientCredentialsToken, DiscoveryJwksFetcher, JwksFetcher
-from oic_gateway.verification.issuers import IssuerSettings, trusted_issuers_from_env
+from oic_gateway.verification.issuers import IssuerConfig, trusted_issuers_from_env
 from oic_gateway.verification.keystore import KeyStore
 from oic_gateway.verification.verifier import JwtVerifier, TrustedIssuer
 
@@ -27,7 +27,7 @@ TOKEN_PATH = "/oauth2/v1/token"
 
 @dataclass(frozen=True)
 class VerifierConfig:
-    trusted: tuple[IssuerSettings, ...]  # every accepted issuer, with its key source and rules
+    trusted: tuple[IssuerConfig, ...]  # every accepted issuer, with its key source and rules
     token_url: str | None  # the domain's token endpoint, when IDCS_DOMAIN_URL is set
     required_scopes: frozenset[str]
     clock_skew: int
@@ -73,7 +73,7 @@ class VerifierConfig:
         return config
 
 
-def _identity_domain_issuers(env: Mapping[str, str], domain: str | None, problems: Problems) -> list[IssuerSettings]:
+def _identity_domain_issuers(env: Mapping[str, str], domain: str | None, problems: Problems) -> list[IssuerConfig]:
     """The default: one identity domain, its JWKS, TOKEN_ISSUERS and TOKEN_AUDIENCES."""
     jwks_url = problems.read(lambda: optional_url(env, "JWKS_URL"), None)
     if jwks_url is None and not problems.failed("JWKS_URL"):
@@ -89,7 +89,7 @@ def _identity_domain_issuers(env: Mapping[str, str], domain: str | None, problem
         problems.add("TOKEN_AUDIENCES", "not set (give the audiences tokens must carry, comma-separated)")
     if jwks_url is None:
         return []
-    return [IssuerSettings(issuer, jwks_url, None, audiences, frozenset({"RS256"})) for issuer in issuers]
+    return [IssuerConfig(issuer, jwks_url, None, audiences, frozenset({"RS256"})) for issuer in issuers]
 
 
 def _split(value: str, sep: str) -> list[str]:

@@ -34,7 +34,7 @@ MAX_ISSUERS = 8
 
 
 @dataclass(frozen=True)
-class IssuerSettings:
+class IssuerConfig:
     issuer: str
     jwks_url: str | None  # either this,
     discovery_url: str | None  # or OpenID discovery, which names the jwks_uri
@@ -50,7 +50,7 @@ class IssuerSettings:
         return self.jwks_url or self.discovery_url or ""
 
 
-def trusted_issuers_from_env(env: Mapping[str, str]) -> list[IssuerSettings] | None:
+def trusted_issuers_from_env(env: Mapping[str, str]) -> list[IssuerConfig] | None:
     """The TRUSTED_ISSUERS list, or None when the default (identity domain) applies."""
     setting = json_setting(env, "TRUSTED_ISSUERS")
     if setting is None:
@@ -73,7 +73,7 @@ def _strings(key: str, where: str, value: Any, name: str, *, allow_empty: bool =
     return value
 
 
-def _issuer(key: str, number: int, entry: Any) -> IssuerSettings:
+def _issuer(key: str, number: int, entry: Any) -> IssuerConfig:
     where = f"issuer #{number}"
     if not isinstance(entry, dict):
         raise ConfigError(key, f"{where} is not an object")
@@ -111,7 +111,7 @@ def _issuer(key: str, number: int, entry: Any) -> IssuerSettings:
     scope_claims = _strings(key, where, entry.get("scope_claims", ["scope"]), "scope_claims")
     client_claims = _strings(key, where, entry.get("client_id_claims", ["client_id"]), "client_id_claims")
     required = entry.get("required_scopes")
-    return IssuerSettings(
+    return IssuerConfig(
         issuer=issuer,
         jwks_url=jwks_url,
         discovery_url=discovery_url,
