@@ -458,6 +458,20 @@ def test_configuration_errors_name_the_key(peers, env, key, problem):
     assert caught.value.key == key and caught.value.problem == (problem or caught.value.problem)
 
 
+def test_every_wrong_key_is_named_in_one_error():
+    env = {"OIC_BASE_URL": "http://oic.example.com", "GATEWAY_PATH_PREFIX": "gw", "OIC_PATH_PREFIX": "rest",
+           "OIC_TIMEOUT_SECONDS": "0", "FORWARD_REQUEST_HEADERS": "Cookie", "RETURN_RESPONSE_HEADERS": "Set-Cookie"}
+    with pytest.raises(ConfigError) as caught:
+        BackendConfig.from_env(env)
+    assert [error.key for error in caught.value.each()] == [
+        "OIC_BASE_URL", "GATEWAY_PATH_PREFIX", "OIC_PATH_PREFIX", "OIC_TIMEOUT_SECONDS", "FORWARD_REQUEST_HEADERS",
+        "RETURN_RESPONSE_HEADERS"]
+    assert all(f"configuration {key}:" in str(caught.value) for key in env)
+    with pytest.raises(ConfigError) as unset:
+        BackendConfig.from_env({"OIC_TIMEOUT_SECONDS": "x"})
+    assert [error.key for error in unset.value.each()] == ["OIC_BASE_URL", "OIC_TIMEOUT_SECONDS"]
+
+
 def test_configuration_defaults_and_normalisation(peers):
     config = BackendConfig.from_env({"OIC_BASE_URL": " https://oic.example.com/ "})
     assert config.oic_base_url == "https://oic.example.com" and config.gateway_path_prefix == ""

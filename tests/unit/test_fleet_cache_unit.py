@@ -320,6 +320,25 @@ def test_settings_name_the_key() -> None:
     assert parse_key(base64.urlsafe_b64encode(KEY).decode().rstrip("=")) == KEY
 
 
+def test_every_wrong_fleet_cache_key_is_named_in_one_error() -> None:
+    env = {"SHARED_CACHE_URL": "redis://cache.example.com:6379", "SHARED_CACHE_KEY": "c2hvcnQ=",
+           "SHARED_CACHE_CA_FILE": "/nonexistent/ca.pem", "SHARED_CACHE_PASSWORD": "p",
+           "SHARED_CACHE_PASSWORD_OCID": "ocid1.vaultsecret.oc1.iad.abc", "SHARED_CACHE_TIMEOUT_MS": "0",
+           "SHARED_CACHE_CONNECT_TIMEOUT_MS": "x", "SHARED_CACHE_BREAKER_FAILURES": "101",
+           "SHARED_CACHE_BREAKER_SECONDS": "0"}
+    with pytest.raises(ConfigError) as raised:
+        FleetCacheConfig.from_env(env)
+    keys = [error.key for error in raised.value.each()]
+    assert keys == ["SHARED_CACHE_URL", "SHARED_CACHE_CA_FILE", "SHARED_CACHE_KEY", "SHARED_CACHE_PASSWORD",
+                    "SHARED_CACHE_TIMEOUT_MS", "SHARED_CACHE_CONNECT_TIMEOUT_MS", "SHARED_CACHE_BREAKER_FAILURES",
+                    "SHARED_CACHE_BREAKER_SECONDS"]
+    assert all(f"configuration {key}:" in str(raised.value) for key in keys)
+    with pytest.raises(ConfigError) as two:
+        FleetCacheConfig.from_env({"SHARED_CACHE_URL": "rediss://c.example.com/x", "SHARED_CACHE_TIMEOUT_MS": "1"})
+    assert [error.key for error in two.value.each()] == ["SHARED_CACHE_URL", "SHARED_CACHE_KEY",
+                                                          "SHARED_CACHE_TIMEOUT_MS"]
+
+
 # -- each rule pinned on its own (the survivors of `make mutate`) ----------------
 
 

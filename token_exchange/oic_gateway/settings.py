@@ -2,6 +2,8 @@
 
 Shared by both functions (the authorizer imports it too). Every problem is a
 ``ConfigError(key, problem)`` naming the key and what is wrong with it.
+Defaults and ranges come from the registry (``oic_gateway.setting_keys``),
+never from the reader.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any, TypeVar, overload
 from urllib.parse import urlsplit
 
 from oic_gateway.errors import ConfigError
+from oic_gateway.setting_keys import bounds, default_float, default_int, default_text
 
 
 def is_loopback_host(host: str) -> bool:
@@ -72,12 +75,26 @@ def json_setting(env: Mapping[str, str], key: str) -> tuple[str, Any] | None:
         raise ConfigError(source, "is not valid JSON") from None
 
 
-def integer(env: Mapping[str, str], key: str, default: int, low: int, high: int) -> int:
-    return _bounded(env, key, default, low, high, int, "an integer")
+def text(env: Mapping[str, str], key: str) -> str:
+    """The value, stripped; the registered default when unset (set but blank stays blank)."""
+    return env.get(key, default_text(key)).strip()
 
 
-def number(env: Mapping[str, str], key: str, default: float, low: float, high: float) -> float:
-    return _bounded(env, key, default, low, high, float, "a number")
+def text_or_default(env: Mapping[str, str], key: str) -> str:
+    """The value, stripped; the registered default when unset or blank."""
+    return text(env, key) or default_text(key)
+
+
+def integer(env: Mapping[str, str], key: str) -> int:
+    """An integer in the registered range; the registered default when unset."""
+    low, high = bounds(key)
+    return _bounded(env, key, default_int(key), int(low), int(high), int, "an integer")
+
+
+def number(env: Mapping[str, str], key: str) -> float:
+    """A number in the registered range; the registered default when unset."""
+    low, high = bounds(key)
+    return _bounded(env, key, default_float(key), float(low), float(high), float, "a number")
 
 
 N = TypeVar("N", int, float)

@@ -29,10 +29,11 @@ from oic_gateway.caller import Caller, CallerVerifier
 from oic_gateway.errors import BadPath, CannotDecide, ConfigError, ExchangeError, TokenEndpointThrottled, TokenRejected
 from oic_gateway.net.deadline import MARGIN_SECONDS, guard, stateless_session
 from oic_gateway.oic_tokens.exchanger import TokenExchanger
-from oic_gateway.settings import checked_url, number
+from oic_gateway.setting_keys import default_text
+from oic_gateway.settings import Problems, checked_url, number, text, text_or_default
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # OCI Functions' request and response limit
-DEFAULT_OIC_PATH_PREFIX = "/ic/api/integration/v1/flows/rest"
+DEFAULT_OIC_PATH_PREFIX = default_text("OIC_PATH_PREFIX")
 # OIC's auth layer rejecting a token is retried with a fresh one at most this
 # often per cache key: a backend that rejects every token must not turn each
 # call into a token request.
@@ -87,30 +88,41 @@ class BackendConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> BackendConfig:
-        raw = env.get("OIC_BASE_URL", "").strip()
-        if not raw:
-            raise ConfigError("OIC_BASE_URL", "not set (the OIC runtime host, e.g. https://<oic-host>)")
-        base = checked_url("OIC_BASE_URL", raw).rstrip("/")
-        if urlsplit(base).path or urlsplit(base).query:
-            raise ConfigError("OIC_BASE_URL", "must be scheme://host[:port] only; put paths in OIC_PATH_PREFIX")
-        gateway_prefix = _prefix(env, "GATEWAY_PATH_PREFIX", "")
-        oic_prefix = _prefix(env, "OIC_PATH_PREFIX", DEFAULT_OIC_PATH_PREFIX)
-        header = (env.get("CALLER_SUB_HEADER", "X-Caller-Sub").strip() or "X-Caller-Sub").lower()
+        """Raises one ``ConfigError`` naming every wrong key."""
+        problems = Problems()
+        base = problems.read(lambda: _base_url(env), "")
+        gateway_prefix = problems.read(lambda: _prefix(env, "GATEWAY_PATH_PREFIX"), "")
+        oic_prefix = problems.read(lambda: _prefix(env, "OIC_PATH_PREFIX"), "")
+        header = text_or_default(env, "CALLER_SUB_HEADER").lower()
+        timeout = problems.read(lambda: number(env, "OIC_TIMEOUT_SECONDS"), 0.0)
+        forwarded = problems.read(lambda: _header_names(
+            env, "FORWARD_REQUEST_HEADERS", NEVER_FORWARDED | {header}, NEVER_FORWARDED_PREFIXES), frozenset[str]())
+        returned = problems.read(lambda: _header_names(
+            env, "RETURN_RESPONSE_HEADERS", NEVER_RETURNED, NEVER_RETURNED_PREFIXES), frozenset[str]())
+        problems.raise_any()
         return cls(
             oic_base_url=base,
             gateway_path_prefix=gateway_prefix,
             oic_path_prefix=oic_prefix,
             caller_sub_header=header,
-            timeout=number(env, "OIC_TIMEOUT_SECONDS", 25.0, 1.0, 300.0),
-            forwarded_headers=FORWARDED_HEADERS | _header_names(
-                env, "FORWARD_REQUEST_HEADERS", NEVER_FORWARDED | {header}, NEVER_FORWARDED_PREFIXES),
-            returned_headers=RETURNED_HEADERS | _header_names(
-                env, "RETURN_RESPONSE_HEADERS", NEVER_RETURNED, NEVER_RETURNED_PREFIXES),
+            timeout=timeout,
+            forwarded_headers=FORWARDED_HEADERS | forwarded,
+            returned_headers=RETURNED_HEADERS | returned,
         )
 
 
-def _prefix(env: Mapping[str, str], key: str, default: str) -> str:
-    value = env.get(key, default).strip().rstrip("/")
+def _base_url(env: Mapping[str, str]) -> str:
+    raw = env.get("OIC_BASE_URL", "").strip()
+    if not raw:
+        raise ConfigError("OIC_BASE_URL", "not set (the OIC runtime host, e.g. https://<oic-host>)")
+    base = checked_url("OIC_BASE_URL", raw).rstrip("/")
+    if urlsplit(base).path or urlsplit(base).query:
+        raise ConfigError("OIC_BASE_URL", "must be scheme://host[:port] only; put paths in OIC_PATH_PREFIX")
+    return base
+
+
+def _prefix(env: Mapping[str, str], key: str) -> str:
+    value = text(env, key).rstrip("/")
     if value and not value.startswith("/"):
         raise ConfigError(key, "must start with /")
     return value
@@ -118,7 +130,7 @@ def _prefix(env: Mapping[str, str], key: str, default: str) -> str:
 
 def _header_names(env: Mapping[str, str], key: str, never: frozenset[str] | set[str],
                   never_prefixes: tuple[str, ...]) -> frozenset[str]:
-    names = frozenset(n.strip().lower() for n in env.get(key, "").split(",") if n.strip())
+    names = frozenset(n.strip().lower() for n in text(env, key).split(",") if n.strip())
     for name in sorted(names):
         if not _TOKEN_CHARS.fullmatch(name):
             raise ConfigError(key, f"{name!r} is not a header name")

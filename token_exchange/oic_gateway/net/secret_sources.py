@@ -17,10 +17,11 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from oic_gateway.errors import ConfigError, SecretUnavailable
+from oic_gateway.setting_keys import default_float
 from oic_gateway.settings import number
 
 _OCID = re.compile(r"ocid1\.vaultsecret\.[a-z0-9-]+\.[a-z0-9-]*\.[a-z0-9._-]+")
-DEFAULT_SECRET_TTL = 300.0
+DEFAULT_SECRET_TTL = default_float("SECRET_CACHE_SECONDS")
 
 
 class SecretSource(Protocol):
@@ -149,7 +150,7 @@ def secret_from_env(
             if _READER is None:
                 _READER = OciVaultReader(env.get("OCI_SECRETS_ENDPOINT") or None)
             reader = _READER
-        ttl = number(env, "SECRET_CACHE_SECONDS", DEFAULT_SECRET_TTL, 0.0, 86400.0)
+        ttl = number(env, "SECRET_CACHE_SECONDS")
         return VaultSecret(ocid, reader, ttl=ttl)
     if inline:
         return InlineSecret(inline)

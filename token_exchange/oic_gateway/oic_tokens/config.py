@@ -10,14 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from oic_gateway.net.secret_sources import SecretSource, secret_from_env
-from oic_gateway.settings import Problems, number, optional_url
+from oic_gateway.settings import Problems, number, optional_url, text_or_default
 
 TOKEN_PATH = "/oauth2/v1/token"
 GRANT_CLIENT_CREDENTIALS = "client_credentials"
 GRANT_JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 GRANTS = {"client_credentials": GRANT_CLIENT_CREDENTIALS, "jwt_bearer": GRANT_JWT_BEARER}
 CLIENT_AUTH_METHODS = ("client_secret_basic", "private_key_jwt")
-IDCS_AUDIENCE = "https://identity.oraclecloud.com/"
 
 
 @dataclass(frozen=True)
@@ -52,12 +51,12 @@ class ExchangeConfig:
         if not scope:
             problems.add("OIC_SCOPE", "not set (e.g. https://<oic-host>:443urn:opc:resource:consumer::all)")
 
-        grant_name = env.get("OIC_GRANT_TYPE", "client_credentials").strip() or "client_credentials"
+        grant_name = text_or_default(env, "OIC_GRANT_TYPE")
         if grant_name not in GRANTS:
             problems.add("OIC_GRANT_TYPE", f"{grant_name!r} is not one of {', '.join(GRANTS)}")
         grant_type = GRANTS.get(grant_name, GRANT_CLIENT_CREDENTIALS)
 
-        client_auth = env.get("OIC_CLIENT_AUTH", "client_secret_basic").strip() or "client_secret_basic"
+        client_auth = text_or_default(env, "OIC_CLIENT_AUTH")
         if client_auth not in CLIENT_AUTH_METHODS:
             problems.add("OIC_CLIENT_AUTH", f"{client_auth!r} is not one of {', '.join(CLIENT_AUTH_METHODS)}")
 
@@ -70,7 +69,7 @@ class ExchangeConfig:
             problems.add(
                 "OIC_ASSERTION_KEY_ID", "not set (the alias of the trusted certificate registered in the domain)"
             )
-        timeout = problems.read(lambda: number(env, "OIC_TOKEN_TIMEOUT_SECONDS", 1.5, 0.2, 30.0), 1.5)
+        timeout = problems.read(lambda: number(env, "OIC_TOKEN_TIMEOUT_SECONDS"), 0.0)  # 0.0: until raise_any()
         problems.raise_any()
         assert token_url is not None
 
@@ -83,6 +82,6 @@ class ExchangeConfig:
             grant_type=grant_type,
             assertion_key=assertion_key,
             assertion_key_id=assertion_key_id,
-            assertion_audience=env.get("OIC_ASSERTION_AUDIENCE", IDCS_AUDIENCE).strip() or IDCS_AUDIENCE,
+            assertion_audience=text_or_default(env, "OIC_ASSERTION_AUDIENCE"),
             timeout=timeout,
         )

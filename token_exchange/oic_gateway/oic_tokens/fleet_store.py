@@ -14,12 +14,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from oic_gateway.errors import ConfigError
 from oic_gateway.net.secret_sources import InlineSecret, SecretSource, secret_from_env
 from oic_gateway.oic_tokens.fleet_cache import CircuitBreaker, FleetCache, StoreUnavailable, parse_key
-from oic_gateway.settings import integer, is_loopback_host, number
+from oic_gateway.settings import Problems, integer, is_loopback_host, number
 
 MAX_VALUE_BYTES = 64 * 1024  # read of one entry; a sealed token is about 2 KB
 
@@ -41,36 +41,62 @@ class FleetCacheConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> FleetCacheConfig | None:
+        """None when SHARED_CACHE_URL is unset; else raises one ``ConfigError`` naming every wrong key."""
         raw = env.get("SHARED_CACHE_URL", "").strip()
         if not raw:
             return None
-        try:
-            parts = urlsplit(raw)
-            port = parts.port or 6379
-        except ValueError:
-            raise ConfigError("SHARED_CACHE_URL", "is not a valid URL") from None
-        if parts.scheme not in ("rediss", "redis") or not parts.hostname:
-            raise ConfigError("SHARED_CACHE_URL", "must be rediss://<host>:<port> (OCI Cache's private endpoint FQDN)")
-        if parts.scheme == "redis" and not is_loopback_host(parts.hostname):
-            raise ConfigError("SHARED_CACHE_URL", "must use rediss:// (TLS); redis:// only for loopback hosts")
-        if parts.username or parts.password:
-            raise ConfigError("SHARED_CACHE_URL", "must not carry credentials; use SHARED_CACHE_USERNAME / "
-                                                  "SHARED_CACHE_PASSWORD(_OCID)")
-        if parts.query or parts.fragment:
-            raise ConfigError("SHARED_CACHE_URL", "must not have a query or fragment")
-        path = unquote(parts.path).strip("/")
-        if path and not path.isdigit():
-            raise ConfigError("SHARED_CACHE_URL", "the path, if any, must be a database number")
-        ca_file = env.get("SHARED_CACHE_CA_FILE", "").strip() or None
-        if ca_file is not None and not Path(ca_file).is_file():
-            raise ConfigError("SHARED_CACHE_CA_FILE", f"{ca_file} is not a readable file")
-        key = secret_from_env(env, "SHARED_CACHE_KEY", required=True)
-        assert key is not None
-        if isinstance(key, InlineSecret):
+
+        def url() -> tuple[SplitResult, int, str]:
             try:
-                parse_key(key.get())
-            except ValueError as problem:
-                raise ConfigError("SHARED_CACHE_KEY", str(problem)) from None
+                parts = urlsplit(raw)
+                port = parts.port or 6379
+            except ValueError:
+                raise ConfigError("SHARED_CACHE_URL", "is not a valid URL") from None
+            if parts.scheme not in ("rediss", "redis") or not parts.hostname:
+                raise ConfigError("SHARED_CACHE_URL",
+                                  "must be rediss://<host>:<port> (OCI Cache's private endpoint FQDN)")
+            if parts.scheme == "redis" and not is_loopback_host(parts.hostname):
+                raise ConfigError("SHARED_CACHE_URL", "must use rediss:// (TLS); redis:// only for loopback hosts")
+            if parts.username or parts.password:
+                raise ConfigError("SHARED_CACHE_URL", "must not carry credentials; use SHARED_CACHE_USERNAME / "
+                                                      "SHARED_CACHE_PASSWORD(_OCID)")
+            if parts.query or parts.fragment:
+                raise ConfigError("SHARED_CACHE_URL", "must not have a query or fragment")
+            path = unquote(parts.path).strip("/")
+            if path and not path.isdigit():
+                raise ConfigError("SHARED_CACHE_URL", "the path, if any, must be a database number")
+            return parts, port, path
+
+        def ca() -> str | None:
+            ca_file = env.get("SHARED_CACHE_CA_FILE", "").strip() or None
+            if ca_file is not None and not Path(ca_file).is_file():
+                raise ConfigError("SHARED_CACHE_CA_FILE", f"{ca_file} is not a readable file")
+            return ca_file
+
+        def sealing_key() -> SecretSource:
+            key = secret_from_env(env, "SHARED_CACHE_KEY", required=True)
+            assert key is not None
+            if isinstance(key, InlineSecret):
+                try:
+                    parse_key(key.get())
+                except ValueError as problem:
+                    raise ConfigError("SHARED_CACHE_KEY", str(problem)) from None
+            return key
+
+        # The fallbacks stand in only until raise_any() raises.
+        problems = Problems()
+        parsed = problems.read(url, None)
+        ca_file = problems.read(ca, None)
+        key = problems.read(sealing_key, None)
+        password = problems.read(lambda: secret_from_env(env, "SHARED_CACHE_PASSWORD", required=False), None)
+        timeout = problems.read(lambda: integer(env, "SHARED_CACHE_TIMEOUT_MS"), 0)
+        connect_timeout = problems.read(lambda: integer(env, "SHARED_CACHE_CONNECT_TIMEOUT_MS"), 0)
+        breaker_failures = problems.read(lambda: integer(env, "SHARED_CACHE_BREAKER_FAILURES"), 0)
+        breaker_seconds = problems.read(lambda: number(env, "SHARED_CACHE_BREAKER_SECONDS"), 0.0)
+        problems.raise_any()
+        assert parsed is not None and key is not None
+        parts, port, path = parsed
+        assert parts.hostname is not None
         return cls(
             host=parts.hostname,
             port=port,
@@ -78,12 +104,12 @@ class FleetCacheConfig:
             tls=parts.scheme == "rediss",
             ca_file=ca_file,
             username=env.get("SHARED_CACHE_USERNAME", "").strip() or None,
-            password=secret_from_env(env, "SHARED_CACHE_PASSWORD", required=False),
+            password=password,
             key=key,
-            timeout=integer(env, "SHARED_CACHE_TIMEOUT_MS", 50, 5, 2000) / 1000,
-            connect_timeout=integer(env, "SHARED_CACHE_CONNECT_TIMEOUT_MS", 250, 5, 5000) / 1000,
-            breaker_failures=integer(env, "SHARED_CACHE_BREAKER_FAILURES", 3, 1, 100),
-            breaker_seconds=number(env, "SHARED_CACHE_BREAKER_SECONDS", 5.0, 0.1, 600.0),
+            timeout=timeout / 1000,
+            connect_timeout=connect_timeout / 1000,
+            breaker_failures=breaker_failures,
+            breaker_seconds=breaker_seconds,
         )
 
 

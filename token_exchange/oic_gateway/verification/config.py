@@ -13,14 +13,13 @@ from dataclasses import dataclass
 
 from oic_gateway.errors import ConfigError
 from oic_gateway.net.secret_sources import secret_from_env
-from oic_gateway.settings import Problems, integer, optional_url
+from oic_gateway.settings import Problems, integer, optional_url, text
 from oic_gateway.verification.claims import ClaimRules
 from oic_gateway.verification.idp import JWKS_SCOPE, ClientCredentialsToken, DiscoveryJwksFetcher, JwksFetcher
 from oic_gateway.verification.issuers import IssuerConfig, trusted_issuers_from_env
 from oic_gateway.verification.keystore import KeyStore
 from oic_gateway.verification.verifier import JwtVerifier, TrustedIssuer
 
-DEFAULT_ISSUER = "https://identity.oraclecloud.com/"
 JWKS_PATH = "/admin/v1/SigningCert/jwk"
 TOKEN_PATH = "/oauth2/v1/token"
 
@@ -47,7 +46,7 @@ class VerifierConfig:
         trusted = problems.read(lambda: trusted_issuers_from_env(env), None)
         if trusted is None and not problems.failed("TRUSTED_ISSUERS", "TRUSTED_ISSUERS_FILE"):
             trusted = _identity_domain_issuers(env, domain, problems)
-        required_scopes = frozenset(_split(env.get("REQUIRED_SCOPES", ""), " "))
+        required_scopes = frozenset(_split(text(env, "REQUIRED_SCOPES"), " "))
 
         jwks_client_id = env.get("JWKS_CLIENT_ID", "").strip() or None
         if jwks_client_id is not None:
@@ -60,14 +59,13 @@ class VerifierConfig:
             trusted=tuple(trusted or ()),
             token_url=domain + TOKEN_PATH if domain is not None else None,
             required_scopes=required_scopes,
-            clock_skew=problems.read(lambda: integer(env, "CLOCK_SKEW_SECONDS", 60, 0, 300), 60),
-            max_token_lifetime=problems.read(
-                lambda: integer(env, "MAX_TOKEN_LIFETIME_SECONDS", 86400, 60, 7 * 86400), 86400),
-            jwks_cache_seconds=problems.read(lambda: integer(env, "JWKS_CACHE_SECONDS", 900, 1, 86400), 900),
-            jwks_max_stale_seconds=problems.read(
-                lambda: integer(env, "JWKS_MAX_STALE_SECONDS", 3600, 0, 7 * 86400), 3600),
+            # The fallbacks stand in only until raise_any() raises.
+            clock_skew=problems.read(lambda: integer(env, "CLOCK_SKEW_SECONDS"), 0),
+            max_token_lifetime=problems.read(lambda: integer(env, "MAX_TOKEN_LIFETIME_SECONDS"), 0),
+            jwks_cache_seconds=problems.read(lambda: integer(env, "JWKS_CACHE_SECONDS"), 0),
+            jwks_max_stale_seconds=problems.read(lambda: integer(env, "JWKS_MAX_STALE_SECONDS"), 0),
             jwks_client_id=jwks_client_id,
-            realm=problems.read(lambda: _realm(env), "oic"),
+            realm=problems.read(lambda: _realm(env), ""),
         )
         problems.raise_any()
         return config
@@ -81,7 +79,7 @@ def _identity_domain_issuers(env: Mapping[str, str], domain: str | None, problem
             problems.add("IDCS_DOMAIN_URL", "not set (set it, or set JWKS_URL, or TRUSTED_ISSUERS)")
         else:
             jwks_url = domain + JWKS_PATH
-    issuers = _split(env.get("TOKEN_ISSUERS", DEFAULT_ISSUER), ",")
+    issuers = _split(text(env, "TOKEN_ISSUERS"), ",")
     if not issuers:
         problems.add("TOKEN_ISSUERS", "empty (give at least one issuer)")
     audiences = frozenset(_split(env.get("TOKEN_AUDIENCES", ""), ","))
@@ -97,7 +95,7 @@ def _split(value: str, sep: str) -> list[str]:
 
 
 def _realm(env: Mapping[str, str]) -> str:
-    realm = env.get("AUTH_REALM", "oic").strip()
+    realm = text(env, "AUTH_REALM")
     if not realm or not all(c.isprintable() and c not in '"\\' for c in realm) or len(realm) > 64:
         raise ConfigError("AUTH_REALM", 'must be 1 to 64 printable characters without " or \\')
     return realm

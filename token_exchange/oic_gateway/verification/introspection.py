@@ -96,6 +96,6 @@ def introspector_from_env(env: Mapping[str, str], domain: str | None) -> Introsp
             raise ConfigError("INTROSPECTION_URL", "not set, and no IDCS_DOMAIN_URL to derive it from")
         url = domain + INTROSPECT_PATH
     secret = secret_from_env(env, "INTROSPECTION_CLIENT_SECRET", required=True)
-    cache_seconds = integer(env, "INTROSPECTION_CACHE_SECONDS", 30, 0, 300)
+    cache_seconds = integer(env, "INTROSPECTION_CACHE_SECONDS")
     assert secret is not None
     return Introspector(url, client_id, secret, cache_seconds)
