@@ -51,6 +51,19 @@ _NONCE_BYTES = 12
 _KEY_ID_BYTES = 4
 NAMESPACE = "oicgw"
 KEY_RETRY_SECONDS = 30.0  # after the key could not be read
+# How much longer than its fetch's budget the fleet lock is held. The lock must
+# outlive the holder's whole token request (retries included), which ends by
+# that budget: expiring first would let a second container fetch the same token
+# while the first still may, and the holder's plain DEL (no compare-and-delete
+# without a script) could then free the other's lock. The margin covers what
+# runs around the request on the holder's side (the store's writes after it)
+# and the store's own clock.
+LOCK_MARGIN_SECONDS = 1.0
+
+
+def lock_seconds_for(fetch_budget: float) -> float:
+    """How long a fetch with ``fetch_budget`` seconds holds the fleet lock."""
+    return fetch_budget + LOCK_MARGIN_SECONDS
 
 
 class StoreUnavailable(Exception):
@@ -386,7 +399,7 @@ class FleetCache:
             self._best_effort(lambda: self._store.put(name, sealed, ttl_ms, deadline=deadline), deadline)
         # Plain DEL, not compare-and-delete (that needs a script): the lock
         # outlives the fetch's own deadline, so it is still ours here. (No
-        # time left to free it: it expires on its own, LOCK_HOLD_SECONDS later.)
+        # time left to free it: it expires on its own, ``lock_seconds`` after it was taken.)
         self._release(lock, deadline)
         return token
 
