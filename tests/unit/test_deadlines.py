@@ -284,3 +284,36 @@ def test_a_fleet_read_past_the_callers_deadline_falls_back_to_the_token_endpoint
             store.close()
     assert token.access_token == "t" and cache.stats.bypasses == 1
     assert fetched[0] - started < REDIS_BUDGET * 2 + SLACK
+
+
+def test_verify_with_a_deadline_does_not_wait_on_the_key_fetch_lock_past_it() -> None:
+    from oic_gateway.errors import KeysUnavailable
+    from oic_gateway.verification.keystore import KeyStore
+    from oic_gateway.verification.verifier import JwtVerifier, TrustedIssuer
+    from tests.tokens import ISSUER
+    from tests.unit.test_verifier import SIGNER, rules
+
+    release = threading.Event()
+    fetching = threading.Event()
+
+    def stuck_fetch() -> Any:
+        fetching.set()
+        release.wait(STALL)
+        raise FetchError("gave up")
+
+    # Without the call's deadline, a caller behind the fetch waits the store's cap (STALL here).
+    store = KeyStore(stuck_fetch, time.monotonic, fresh_seconds=60, max_stale_seconds=60, lock_wait_seconds=STALL)
+    verifier = JwtVerifier({ISSUER: TrustedIssuer(store, rules(), frozenset({"RS256"}))}, time.time)
+    token = SIGNER.mint()
+
+    def first_caller() -> None:
+        with contextlib.suppress(KeysUnavailable):
+            verifier.verify(token)
+
+    first = threading.Thread(target=first_caller, daemon=True)
+    first.start()
+    assert fetching.wait(2.0)
+    try:
+        _within_budget(lambda: verifier.verify(token, deadline=time.monotonic() + BUDGET), KeysUnavailable)
+    finally:
+        release.set()
