@@ -13,7 +13,7 @@ import os
 from authorizer.app import Authorizer, build_authorizer
 from oic_gateway import log
 from oic_gateway.errors import ConfigError
-from oic_gateway.fdk_adapter import PerContainer, answer, function_logger
+from oic_gateway.fdk_adapter import PerContainer, answer, function_logger, monotonic_deadline
 from oic_gateway.log import emit
 
 _log = function_logger("authorizer")
@@ -36,5 +36,5 @@ def handler(ctx, data: io.BytesIO | None = None):  # type: ignore[no-untyped-def
         emit(_log, log.ERROR, "cannot decide", call_id=ctx.CallID(), verdict="error",
              reason=error.reason, detail=str(error))
         raise
-    body = authorizer.handle(data.getvalue() if data is not None else b"", ctx.CallID())
+    body = authorizer.handle(data.getvalue() if data is not None else b"", ctx.CallID(), monotonic_deadline(ctx))
     return answer(ctx, body, _JSON)

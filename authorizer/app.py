@@ -103,7 +103,9 @@ class Authorizer:
         self._verified: ExpiringLru[bytes, Verified] = ExpiringLru(VERIFIED_CACHE_ENTRIES)
         self._required_scope = " ".join(sorted(config.required_scopes))
 
-    def handle(self, body: bytes, call_id: str | None = None) -> bytes:
+    def handle(self, body: bytes, call_id: str | None = None, deadline: float | None = None) -> bytes:
+        """``deadline``: the call's (monotonic, from Fn-Deadline); waiting for the
+        signing keys ends by it. None: the key stores' own cap."""
         started = time.perf_counter()
         now = self._clock()
         body_key = hashlib.sha256(body).digest()
@@ -122,7 +124,7 @@ class Authorizer:
             verified = self._verified.get(token_key, now)
             reason = "verified-cached"
             if verified is None:
-                verified = self.verify_token(request.token)
+                verified = self.verify_token(request.token, deadline)
                 self._verified.put(token_key, verified, verified.expires_at, now)
                 reason = "verified"
             expires_at = verified.expires_at
@@ -163,8 +165,8 @@ class Authorizer:
             )
             return self._denial(InvalidRequest("the request could not be processed", reason="internal_error"))
 
-    def verify_token(self, token: str) -> Verified:
-        claims = self.verifier.verify(token)
+    def verify_token(self, token: str, deadline: float | None = None) -> Verified:
+        claims = self.verifier.verify(token, deadline)
         expires_at = claims.exp
         subject = self.subjects.subject(claims) if self.subjects is not None else None
         backend = None

@@ -187,3 +187,133 @@ def test_keystore_caller_behind_a_stuck_fetch_gives_up_at_its_deadline() -> None
         _within_budget(lambda: store.get("kid", deadline=time.monotonic() + BUDGET), KeysUnavailable)
     finally:
         release.set()
+
+
+# -- oic_tokens/fleet_store.py: the fleet cache (Redis / OCI Cache) -----------
+#
+# The store's own timeouts are set far above the caller's budget, so only the
+# caller's deadline can end these operations in time. A failure is
+# ``StoreUnavailable``: the fleet cache's caller then fetches its token directly.
+
+REDIS_BUDGET = 0.3
+
+
+def _slow_redis_reply(conn: socket.socket, stop: threading.Event) -> None:
+    """Answers the handshake at once, then trickles the reply to GETRANGE."""
+    reader = conn.makefile("rb")
+    conn.sendall(b"%1\r\n+proto\r\n:3\r\n")  # HELLO, the first command (peer() has read it)
+    while line := reader.readline():
+        args = [reader.read(int(reader.readline()[1:]) + 2)[:-2] for _ in range(int(line[1:]))]
+        if args[0].upper() in (b"GET", b"GETRANGE"):
+            conn.sendall(b"$100\r\n")
+            for _ in range(100):
+                if stop.wait(DRIP):
+                    return
+                conn.sendall(b"x")
+            conn.sendall(b"\r\n")
+        else:
+            conn.sendall(b"+OK\r\n")
+
+
+def _redis_store(host: str, port: int) -> Any:
+    from oic_gateway.oic_tokens.fleet_store import FleetCacheConfig, RedisStore
+
+    settings = FleetCacheConfig.from_env({
+        "SHARED_CACHE_URL": f"redis://{host}:{port}", "SHARED_CACHE_KEY": "A" * 43 + "=",
+        "SHARED_CACHE_TIMEOUT_MS": "2000", "SHARED_CACHE_CONNECT_TIMEOUT_MS": "5000",
+    })
+    assert settings is not None
+    return RedisStore(settings)
+
+
+def _redis_within_budget(store: Any) -> float:
+    from oic_gateway.oic_tokens.fleet_cache import StoreUnavailable
+
+    started = time.monotonic()
+    try:
+        with pytest.raises(StoreUnavailable):
+            store.get("name", deadline=started + REDIS_BUDGET)
+    finally:
+        store.close()
+    took = time.monotonic() - started
+    assert took < REDIS_BUDGET + SLACK, f"took {took:.2f} s for a {REDIS_BUDGET} s budget"
+    return took
+
+
+@pytest.mark.parametrize("kind", ["silent", "slow-reply"])
+def test_redis_operation_ends_by_the_callers_deadline(kind: str) -> None:
+    behaviour = _silent if kind == "silent" else _slow_redis_reply
+    with peer(behaviour) as port:
+        took = _redis_within_budget(_redis_store("127.0.0.1", port))
+    assert took >= REDIS_BUDGET * 0.9  # it waited for the peer, not failed early for another reason
+
+
+def test_redis_name_resolution_ends_by_the_callers_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[str] = []
+    real = resolve.getaddrinfo
+
+    def lookup(host: str, *args: Any) -> Any:
+        asked.append(host)
+        time.sleep(STALL)
+        return real("127.0.0.1", *args)
+
+    monkeypatch.setattr(resolve, "getaddrinfo", lookup)
+    monkeypatch.setattr("oic_gateway.oic_tokens.fleet_store.is_loopback_host", lambda host: True)
+    _redis_within_budget(_redis_store("cache.example.invalid", 6379))
+    assert asked == ["cache.example.invalid"]  # resolved through the bounded resolver, not a bare getaddrinfo
+
+
+def test_a_fleet_read_past_the_callers_deadline_falls_back_to_the_token_endpoint() -> None:
+    from oic_gateway.oic_tokens.fleet_cache import CircuitBreaker, FleetCache
+    from oic_gateway.oic_tokens.issued import IssuedToken
+
+    fetched: list[float] = []
+
+    def fetch() -> IssuedToken:
+        fetched.append(time.monotonic())
+        return IssuedToken("t", "Bearer", time.time() + 600, time.time())
+
+    with peer(_silent) as port:
+        store = _redis_store("127.0.0.1", port)
+        cache = FleetCache(store, lambda: b"k" * 32, breaker=CircuitBreaker(time.monotonic), lock_seconds=2.0)
+        started = time.monotonic()
+        try:
+            token = cache.token("material", fetch, serve_until=lambda t: t.expires_at,
+                                deadline=started + REDIS_BUDGET * 2)
+        finally:
+            store.close()
+    assert token.access_token == "t" and cache.stats.bypasses == 1
+    assert fetched[0] - started < REDIS_BUDGET * 2 + SLACK
+
+
+def test_verify_with_a_deadline_does_not_wait_on_the_key_fetch_lock_past_it() -> None:
+    from oic_gateway.errors import KeysUnavailable
+    from oic_gateway.verification.keystore import KeyStore
+    from oic_gateway.verification.verifier import JwtVerifier, TrustedIssuer
+    from tests.tokens import ISSUER
+    from tests.unit.test_verifier import SIGNER, rules
+
+    release = threading.Event()
+    fetching = threading.Event()
+
+    def stuck_fetch() -> Any:
+        fetching.set()
+        release.wait(STALL)
+        raise FetchError("gave up")
+
+    # Without the call's deadline, a caller behind the fetch waits the store's cap (STALL here).
+    store = KeyStore(stuck_fetch, time.monotonic, fresh_seconds=60, max_stale_seconds=60, lock_wait_seconds=STALL)
+    verifier = JwtVerifier({ISSUER: TrustedIssuer(store, rules(), frozenset({"RS256"}))}, time.time)
+    token = SIGNER.mint()
+
+    def first_caller() -> None:
+        with contextlib.suppress(KeysUnavailable):
+            verifier.verify(token)
+
+    first = threading.Thread(target=first_caller, daemon=True)
+    first.start()
+    assert fetching.wait(2.0)
+    try:
+        _within_budget(lambda: verifier.verify(token, deadline=time.monotonic() + BUDGET), KeysUnavailable)
+    finally:
+        release.set()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import os
 from collections.abc import Callable
 from typing import Any
@@ -45,22 +46,22 @@ class DictStore:
         if self.down:
             raise StoreUnavailable("down")
 
-    def get(self, name: str) -> bytes | None:
+    def get(self, name: str, *, deadline: float = math.inf) -> bytes | None:
         self._check()
         value = self.data.get(name)
         return value[0] if value and value[1] > self.clock() else None
 
-    def put(self, name: str, value: bytes, ttl_ms: int) -> None:
+    def put(self, name: str, value: bytes, ttl_ms: int, *, deadline: float = math.inf) -> None:
         self._check()
         self.data[name] = (value, self.clock() + ttl_ms / 1000)
 
-    def put_if_absent(self, name: str, value: bytes, ttl_ms: int) -> bool:
+    def put_if_absent(self, name: str, value: bytes, ttl_ms: int, *, deadline: float = math.inf) -> bool:
         if self.get(name) is not None:
             return False
         self.put(name, value, ttl_ms)
         return True
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, *, deadline: float = math.inf) -> None:
         self._check()
         self.data.pop(name, None)
 
@@ -243,7 +244,7 @@ def test_a_holder_publishing_between_a_waiters_read_and_its_lock_costs_no_second
     read = store.get
     armed = [True]
 
-    def get_then_holder_finishes(name: str) -> bytes | None:
+    def get_then_holder_finishes(name: str, *, deadline: float = math.inf) -> bytes | None:
         value = read(name)
         if name.endswith(":token") and value is None and armed[0]:
             armed[0] = False

@@ -65,15 +65,16 @@ class CallerVerifier:
         return cls(config, verifier, subjects=subject_mapper_from_env(env, config.trusted),
                    policy=access_policy_from_env(env, config.trusted))
 
-    def verify(self, authorization: object) -> Caller:
+    def verify(self, authorization: object, deadline: float | None = None) -> Caller:
         """The verified caller of an ``Authorization`` value. Raises ``TokenRejected``
-        subclasses, or ``KeysUnavailable`` (no usable signing key: cannot decide)."""
+        subclasses, or ``KeysUnavailable`` (no usable signing key: cannot decide,
+        or not by ``deadline``, the call's, monotonic)."""
         token = bearer_token(authorization)
         now = self._clock()
         key = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
         caller = self._verified.get(key, now)
         if caller is None:
-            claims = self.verifier.verify(token)
+            claims = self.verifier.verify(token, deadline)
             subject = self.subjects.subject(claims) if self.subjects is not None else claims.sub
             caller = Caller(claims, subject, key.hex()[:16])
             self._verified.put(key, caller, claims.exp, now)

@@ -198,7 +198,7 @@ class OicForwarder:
         the whole call (token endpoint and OIC) ends by it or by OIC_TIMEOUT_SECONDS."""
         deadline = min(deadline, self._monotonic() + self.config.timeout)
         try:
-            caller = self.callers.verify(request.headers.get("authorization"))
+            caller = self.callers.verify(request.headers.get("authorization"), deadline)
         except TokenRejected as rejected:
             return self._refusal(rejected)
         except CannotDecide as failure:

@@ -1,5 +1,6 @@
-"""HTTP with one wall-clock deadline that a slow peer cannot stretch, and no
-state carried from one call to the next.
+"""The one deadline watchdog (HTTP through urllib3, and the fleet cache's
+Redis connections), and HTTP sessions that carry no state from one call to
+the next.
 
 Why a watchdog: ``requests``' read timeout bounds each socket read, not the
 answer. A peer that sends one byte every 0.5 s satisfies a 10 s read timeout
@@ -47,10 +48,17 @@ _POLL_SECONDS = 0.02  # after the deadline, how often a connection still being o
 
 
 class Watch:
-    """One guarded stretch of work: the connections it used, and whether the deadline cut it."""
+    """One guarded stretch of work: the connections it used, when it ends, and
+    whether the deadline cut it.
 
-    def __init__(self, at: float = float("inf"), monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.at = at
+    ``at`` is when the watchdog cuts it; ``limit`` is the caller's deadline,
+    which ``at`` never passes: a phase with its own budget (a store's connect
+    timeout, then its reply timeout) moves ``at`` within it (``move``)."""
+
+    def __init__(self, at: float = float("inf"), monotonic: Callable[[], float] = time.monotonic,
+                 limit: float = float("inf")) -> None:
+        self.limit = limit
+        self.at = min(at, limit)
         self.monotonic = monotonic
         self.expired = False
         self._connections: list[Any] = []
@@ -58,7 +66,8 @@ class Watch:
 
     def add(self, connection: Any) -> None:
         with self._lock:
-            self._connections.append(connection)
+            if not any(known is connection for known in self._connections):
+                self._connections.append(connection)
             cut = self.expired
         if cut:
             _shut(connection)
@@ -70,40 +79,98 @@ class Watch:
         for connection in connections:
             _shut(connection)
 
+    def move(self, at: float) -> None:
+        """End this stretch at ``at`` instead (never past ``limit``); no effect once cut."""
+        self.at = min(at, self.limit)
+        if not self.expired:
+            _WATCHDOG.arm(self, moved=True)
+
+    def remaining(self) -> float:
+        return self.at - self.monotonic()
+
 
 def _shut(connection: Any) -> None:
-    sock = getattr(connection, "sock", None)
+    # urllib3's connections hold their socket as ``sock``, redis-py's as ``_sock``.
+    sock = getattr(connection, "sock", None) or getattr(connection, "_sock", None)
     if sock is None:
         return
     with contextlib.suppress(OSError):  # already closed: nothing left to interrupt
         sock.shutdown(socket.SHUT_RDWR)
 
 
+class _Watchdog:
+    """The one watchdog thread of the process: it cuts every armed ``Watch``
+    when its time comes, then again every ``_POLL_SECONDS`` until the watch is
+    disarmed (a connection opened after the cut, while connect was in
+    progress, is cut as it registers or at the next look). One thread for
+    all, armed per guarded stretch: a thread per stretch tripled the cost of
+    a fleet cache hit."""
+
+    def __init__(self) -> None:
+        self._due: dict[Watch, float] = {}  # watch -> when to cut it, on time.monotonic
+        self._wakes_at = float("inf")  # when the thread looks next (inf: idle, or not started)
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, watch: Watch, moved: bool = False) -> None:
+        # The watch's clock may be injected: what counts is how long is left on it.
+        when = time.monotonic() + (watch.at - watch.monotonic())
+        with self._changed:
+            if moved and watch not in self._due:
+                return  # its stretch has ended: nothing left to guard
+            self._due[watch] = when
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="deadline-watchdog", daemon=True)
+                self._thread.start()
+            if when < self._wakes_at:  # else it looks in time anyway: no wake-up per stretch
+                self._changed.notify()
+
+    def disarm(self, watch: Watch) -> None:
+        with self._changed:
+            self._due.pop(watch, None)
+
+    def _watch(self) -> None:
+        with self._changed:
+            while True:
+                now = time.monotonic()
+                for watch, when in list(self._due.items()):
+                    if when <= now:
+                        # Under the lock, so a stretch that has ended (disarmed) is never cut:
+                        # its connections may be back in a pool, serving the next call.
+                        watch.cut()
+                        self._due[watch] = now + _POLL_SECONDS  # keep cutting until the stretch ends
+                self._wakes_at = min(self._due.values(), default=float("inf"))
+                self._changed.wait(None if self._wakes_at == float("inf") else self._wakes_at - now)
+
+
+_WATCHDOG = _Watchdog()
+
+
 @contextmanager
-def guard(at: float, monotonic: Callable[[], float] = time.monotonic) -> Iterator[Watch]:
-    """Guard the requests made inside the block (with a ``stateless_session``)
-    so that none outlives ``at`` (on ``monotonic``)."""
-    watch = Watch(at, monotonic)
-    finished = threading.Event()
+def guard(at: float, monotonic: Callable[[], float] = time.monotonic, *,
+          limit: float = float("inf")) -> Iterator[Watch]:
+    """Guard the requests made inside the block (with a ``stateless_session``,
+    or a connection that calls ``register``) so that none outlives ``at`` (on
+    ``monotonic``), nor ``limit`` if ``at`` is moved."""
+    watch = Watch(at, monotonic, limit)
     previous = getattr(_active, "watch", None)
-
-    def watchdog() -> None:
-        if finished.wait(max(at - monotonic(), 0.0)):
-            return
-        watch.cut()
-        # A connection opened after the cut (connect was in progress) is cut as it registers;
-        # keep cutting until the guarded block ends, in case one registers late.
-        while not finished.wait(_POLL_SECONDS):
-            watch.cut()
-
     _active.watch = watch
-    thread = threading.Thread(target=watchdog, name="deadline-watchdog", daemon=True)
-    thread.start()
+    _WATCHDOG.arm(watch)
     try:
         yield watch
     finally:
-        finished.set()
+        _WATCHDOG.disarm(watch)
         _active.watch = previous
+
+
+def current() -> Watch | None:
+    """The innermost guard of this thread, if any."""
+    return getattr(_active, "watch", None)
+
+
+def register(connection: Any) -> None:
+    """Put ``connection`` under this thread's guard (none: nothing to do)."""
+    _register(connection)
 
 
 def _register(connection: Any) -> None:

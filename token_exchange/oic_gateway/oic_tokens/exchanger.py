@@ -21,7 +21,7 @@ from oic_gateway.errors import ExchangeError, InvalidClientError
 from oic_gateway.oic_tokens.cache import TokenCache
 from oic_gateway.oic_tokens.client import TokenClient
 from oic_gateway.oic_tokens.config import GRANT_JWT_BEARER, ExchangeConfig
-from oic_gateway.oic_tokens.fleet_cache import FleetCache
+from oic_gateway.oic_tokens.fleet_cache import FleetCache, lock_seconds_for
 from oic_gateway.oic_tokens.fleet_store import fleet_cache_from_env
 from oic_gateway.oic_tokens.issued import IssuedToken
 
@@ -61,8 +61,8 @@ class TokenExchanger:
     @classmethod
     def from_env(cls, env: Mapping[str, str], cache: TokenCache | None = None) -> TokenExchanger:
         config = ExchangeConfig.from_env(env)
-        # The fleet lock outlives one whole token request (retries included).
-        fleet = fleet_cache_from_env(env, lock_seconds=config.timeout + 1.0)
+        # A fetch's budget is at most config.timeout (token_for): the fleet lock outlives it.
+        fleet = fleet_cache_from_env(env, lock_seconds=lock_seconds_for(config.timeout))
         return cls(config, cache=cache, fleet=fleet)
 
     @property

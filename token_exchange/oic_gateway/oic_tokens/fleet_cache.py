@@ -51,6 +51,19 @@ _NONCE_BYTES = 12
 _KEY_ID_BYTES = 4
 NAMESPACE = "oicgw"
 KEY_RETRY_SECONDS = 30.0  # after the key could not be read
+# How much longer than its fetch's budget the fleet lock is held. The lock must
+# outlive the holder's whole token request (retries included), which ends by
+# that budget: expiring first would let a second container fetch the same token
+# while the first still may, and the holder's plain DEL (no compare-and-delete
+# without a script) could then free the other's lock. The margin covers what
+# runs around the request on the holder's side (the store's writes after it)
+# and the store's own clock.
+LOCK_MARGIN_SECONDS = 1.0
+
+
+def lock_seconds_for(fetch_budget: float) -> float:
+    """How long a fetch with ``fetch_budget`` seconds holds the fleet lock."""
+    return fetch_budget + LOCK_MARGIN_SECONDS
 
 
 class StoreUnavailable(Exception):
@@ -60,15 +73,17 @@ class StoreUnavailable(Exception):
 
 class FleetStore(Protocol):
     """The four single-key operations the cache needs (all valid on a sharded
-    cluster). Implementations raise ``StoreUnavailable`` and nothing else."""
+    cluster). Implementations raise ``StoreUnavailable`` and nothing else, and
+    end each one by ``deadline`` (the call's, on the cache's monotonic clock;
+    ``inf``: the store's own timeout alone)."""
 
-    def get(self, name: str) -> bytes | None: ...
+    def get(self, name: str, *, deadline: float = math.inf) -> bytes | None: ...
 
-    def put(self, name: str, value: bytes, ttl_ms: int) -> None: ...
+    def put(self, name: str, value: bytes, ttl_ms: int, *, deadline: float = math.inf) -> None: ...
 
-    def put_if_absent(self, name: str, value: bytes, ttl_ms: int) -> bool: ...
+    def put_if_absent(self, name: str, value: bytes, ttl_ms: int, *, deadline: float = math.inf) -> bool: ...
 
-    def delete(self, name: str) -> None: ...
+    def delete(self, name: str, *, deadline: float = math.inf) -> None: ...
 
 
 class FleetBusy(ExchangeError):
@@ -244,14 +259,14 @@ class FleetCache:
             name = sealer.name("token", material)
             lock = sealer.name("token", material, "lock")
             throttle = sealer.name("throttle", throttle_material)
-            found = self._read_token(sealer, name, serve_until)
+            found = self._read_token(sealer, name, serve_until, deadline)
             if found is not None:
                 self.stats.hits += 1
                 return found
             self.stats.misses += 1
             self._check_throttle(sealer, throttle, deadline)
-            if self._op(lambda: self._store.put_if_absent(lock, b"1", self._lock_ms)):
-                return self._fetch_and_publish(sealer, name, lock, throttle, fetch, serve_until)
+            if self._op(lambda: self._store.put_if_absent(lock, b"1", self._lock_ms, deadline=deadline), deadline):
+                return self._fetch_and_publish(sealer, name, lock, throttle, fetch, serve_until, deadline)
             if not wait_for_others:
                 raise FleetBusy("another container is refreshing this token")
             self.stats.waits += 1
@@ -260,17 +275,18 @@ class FleetCache:
             wait_until = self._monotonic() + max(deadline - self._monotonic(), 0.0) / 2
             while self._monotonic() + self._poll < wait_until:
                 self._sleep(self._poll)
-                found = self._read_token(sealer, name, serve_until)
+                found = self._read_token(sealer, name, serve_until, deadline)
                 if found is not None:
                     self.stats.hits += 1
                     return found
                 self._check_throttle(sealer, throttle, deadline)
-                if self._op(lambda: self._store.put_if_absent(lock, b"1", self._lock_ms)):
-                    return self._fetch_and_publish(sealer, name, lock, throttle, fetch, serve_until)
+                if self._op(lambda: self._store.put_if_absent(lock, b"1", self._lock_ms, deadline=deadline),
+                            deadline):
+                    return self._fetch_and_publish(sealer, name, lock, throttle, fetch, serve_until, deadline)
             # No entry came: the holder is slow or gone, or the lock is nobody's
             # (written without expiry). Fetch, and publish it so the rest of the
             # fleet need not wait too; the lock is left alone (it may be a holder's).
-            return self._fetch_and_publish(sealer, name, None, throttle, fetch, serve_until)
+            return self._fetch_and_publish(sealer, name, None, throttle, fetch, serve_until, deadline)
         except _Bypass:
             self.stats.bypasses += 1
         return fetch()
@@ -280,11 +296,13 @@ class FleetCache:
         with contextlib.suppress(_Bypass):
             sealer = self._current_sealer()
             name = sealer.name("token", material)
-            self._op(lambda: self._store.delete(name))
+            self._op(lambda: self._store.delete(name))  # no call's deadline: the store's own timeout
 
     # -- internals -------------------------------------------------------------
 
-    def _op(self, operation: Callable[[], object]) -> object:
+    def _op(self, operation: Callable[[], object], deadline: float = math.inf) -> object:
+        if deadline - self._monotonic() <= 0:
+            raise _Bypass  # the call's time is up: not the store's failure, so not the breaker's business
         if not self.breaker.allow():
             raise _Bypass
         try:
@@ -312,8 +330,8 @@ class FleetCache:
         return self._sealer[1]
 
     def _read_token(self, sealer: Sealer, name: str, serve_until: Callable[[IssuedToken], float],
-                    count_rejected: bool = True) -> IssuedToken | None:
-        blob = self._op(lambda: self._store.get(name))
+                    deadline: float, count_rejected: bool = True) -> IssuedToken | None:
+        blob = self._op(lambda: self._store.get(name, deadline=deadline), deadline)
         if not isinstance(blob, bytes):
             return None
         payload = sealer.open(name, blob)
@@ -326,7 +344,7 @@ class FleetCache:
 
     def _check_throttle(self, sealer: Sealer, name: str, deadline: float) -> None:
         """Wait out a shared back-off that ends in time for a request; else raise."""
-        blob = self._op(lambda: self._store.get(name))
+        blob = self._op(lambda: self._store.get(name, deadline=deadline), deadline)
         if not isinstance(blob, bytes):
             return
         payload = sealer.open(name, blob)
@@ -350,43 +368,45 @@ class FleetCache:
             sealer = self._current_sealer()
             self._publish_marker(sealer, sealer.name("throttle", throttle_material), retry_at)
 
-    def _publish_marker(self, sealer: Sealer, name: str, retry_at: float) -> None:
+    def _publish_marker(self, sealer: Sealer, name: str, retry_at: float, deadline: float = math.inf) -> None:
         ttl_ms = int((retry_at - self._clock()) * 1000)
         if ttl_ms > 0:
             marker = sealer.seal(name, repr(retry_at).encode())
-            self._best_effort(lambda: self._store.put(name, marker, ttl_ms))
+            self._best_effort(lambda: self._store.put(name, marker, ttl_ms, deadline=deadline), deadline)
 
     def _fetch_and_publish(self, sealer: Sealer, name: str, lock: str | None, throttle: str,
                            fetch: Callable[[], IssuedToken],
-                           serve_until: Callable[[IssuedToken], float]) -> IssuedToken:
+                           serve_until: Callable[[IssuedToken], float], deadline: float) -> IssuedToken:
         # A holder may have published its entry and freed the lock just after
         # our last read: read once more before asking the endpoint.
-        published = self._read_token(sealer, name, serve_until, count_rejected=False)
+        published = self._read_token(sealer, name, serve_until, deadline, count_rejected=False)
         if published is not None:
-            self._release(lock)
+            self._release(lock, deadline)
             self.stats.hits += 1
             return published
         try:
             token = fetch()
         except TokenEndpointThrottled as throttled:
-            self._publish_marker(sealer, throttle, throttled.retry_at)
-            self._release(lock)
+            self._publish_marker(sealer, throttle, throttled.retry_at, deadline)
+            self._release(lock, deadline)
             raise
         except Exception:
-            self._release(lock)  # let another container try
+            self._release(lock, deadline)  # let another container try
             raise
         ttl_ms = int((serve_until(token) - self._clock()) * 1000)
         if ttl_ms > 0:
-            self._best_effort(lambda: self._store.put(name, sealer.seal(name, _token_payload(token)), ttl_ms))
+            sealed = sealer.seal(name, _token_payload(token))
+            self._best_effort(lambda: self._store.put(name, sealed, ttl_ms, deadline=deadline), deadline)
         # Plain DEL, not compare-and-delete (that needs a script): the lock
-        # outlives the fetch's own deadline, so it is still ours here.
-        self._release(lock)
+        # outlives the fetch's own deadline, so it is still ours here. (No
+        # time left to free it: it expires on its own, ``lock_seconds`` after it was taken.)
+        self._release(lock, deadline)
         return token
 
-    def _release(self, lock: str | None) -> None:
+    def _release(self, lock: str | None, deadline: float) -> None:
         if lock is not None:
-            self._best_effort(lambda: self._store.delete(lock))
+            self._best_effort(lambda: self._store.delete(lock, deadline=deadline), deadline)
 
-    def _best_effort(self, operation: Callable[[], object]) -> None:
+    def _best_effort(self, operation: Callable[[], object], deadline: float = math.inf) -> None:
         with contextlib.suppress(_Bypass):
-            self._op(operation)
+            self._op(operation, deadline)

@@ -1,12 +1,13 @@
 """The fleet cache's edge: settings from the environment and the Redis / OCI
-Cache store (redis-py), with bounded waits and no client-side retries.
+Cache store (redis-py): every operation bounded by the call's deadline (the
+one in ``net.deadline``, name resolution included), no client-side retries.
 
 ``SHARED_CACHE_URL`` unset: no fleet cache, everything as without this module.
 """
 
 from __future__ import annotations
 
-import contextlib
+import math
 import socket
 import threading
 import time
@@ -17,6 +18,8 @@ from typing import Any
 from urllib.parse import SplitResult, unquote, urlsplit
 
 from oic_gateway.errors import ConfigError
+from oic_gateway.net import resolve
+from oic_gateway.net.deadline import MARGIN_SECONDS, current, guard, register
 from oic_gateway.net.secret_sources import InlineSecret, SecretSource, secret_from_env
 from oic_gateway.oic_tokens.fleet_cache import CircuitBreaker, FleetCache, StoreUnavailable, parse_key
 from oic_gateway.settings import Problems, integer, is_loopback_host, number
@@ -114,12 +117,23 @@ class FleetCacheConfig:
 
 
 class RedisStore:
-    """``FleetStore`` on redis-py. Every operation waits at most ``timeout``
-    (``connect_timeout`` when it must connect first) and is never retried by
-    the client: the cache's breaker and the caller's fallback decide."""
+    """``FleetStore`` on redis-py. Every operation ends by the caller's
+    ``deadline`` and by the store's own ``timeout`` (``connect_timeout`` more
+    when it must connect first), whichever comes first, name resolution
+    included; it is never retried by the client: the cache's breaker and the
+    caller's fallback decide.
 
-    def __init__(self, settings: FleetCacheConfig) -> None:
+    Why more than redis-py's socket timeouts: they bound each socket read, not
+    a reply (a server sending a byte every 40 ms holds a 50 ms operation for as
+    long as it likes), and its connect looks the name up with a bare
+    ``getaddrinfo``, which no timeout bounds. So each operation runs under a
+    ``deadline.guard`` (the one watchdog that also guards the token endpoint
+    and OIC shuts the socket down when the time is up), and the connection
+    resolves its host through ``resolve`` within the guard's deadline."""
+
+    def __init__(self, settings: FleetCacheConfig, monotonic: Callable[[], float] = time.monotonic) -> None:
         self._settings = settings
+        self._monotonic = monotonic
         self._client: Any = None
         self._guard = threading.Lock()
 
@@ -140,25 +154,26 @@ class RedisStore:
                     # and it keeps a 100-container fleet far from OCI Cache's ~1,024.
                     "max_connections": 4,
                 }
-                kwargs["connection_class"] = (_tls_connection_class(s.ca_file) if s.tls
-                                              else _bounded_connection_class(redis.Connection))
+                kwargs["connection_class"] = _tls_connection_class(s.ca_file) if s.tls else _bounded_connection_class()
                 pool = redis.ConnectionPool(**kwargs)
                 self._client = redis.Redis(connection_pool=pool, retry=Retry(NoBackoff(), 0))
             return self._client
 
-    def _run(self, command: Callable[[Any], Any]) -> Any:
+    def _run(self, command: Callable[[Any], Any], deadline: float) -> Any:
         import redis
 
+        now = self._monotonic()
+        if deadline - now <= MARGIN_SECONDS:
+            raise StoreUnavailable("no time left before the call's deadline")
         try:
-            return command(self._redis())
+            with guard(now + self._settings.timeout, self._monotonic, limit=deadline):
+                return command(self._redis())
         except redis.AuthenticationError:
             if self._settings.password is not None:
                 self._settings.password.invalidate()  # rotated in Vault: re-read on the next call
             self._drop()
             raise StoreUnavailable("authentication failed") from None
-        except (redis.RedisError, OSError, ValueError) as error:
-            raise StoreUnavailable(type(error).__name__) from None
-        except Exception as error:  # a secret that cannot be read, anything else: never an outage
+        except Exception as error:  # refused, cut, a secret that cannot be read, anything else: never an outage
             raise StoreUnavailable(type(error).__name__) from None
 
     def _drop(self) -> None:
@@ -167,7 +182,7 @@ class RedisStore:
         if client is not None:
             client.close()
 
-    def get(self, name: str) -> bytes | None:
+    def get(self, name: str, *, deadline: float = math.inf) -> bytes | None:
         # GETRANGE, not GET: a huge value written by whoever can write the store
         # costs at most MAX_VALUE_BYTES of memory (an entry is about 2 KB).
         import redis
@@ -183,17 +198,17 @@ class RedisStore:
                     return None
                 raise
 
-        value = self._run(read)
+        value = self._run(read, deadline)
         return value if isinstance(value, bytes) and value else None  # b"": no such name
 
-    def put(self, name: str, value: bytes, ttl_ms: int) -> None:
-        self._run(lambda r: r.set(name, value, px=ttl_ms))
+    def put(self, name: str, value: bytes, ttl_ms: int, *, deadline: float = math.inf) -> None:
+        self._run(lambda r: r.set(name, value, px=ttl_ms), deadline)
 
-    def put_if_absent(self, name: str, value: bytes, ttl_ms: int) -> bool:
-        return bool(self._run(lambda r: r.set(name, value, px=ttl_ms, nx=True)))
+    def put_if_absent(self, name: str, value: bytes, ttl_ms: int, *, deadline: float = math.inf) -> bool:
+        return bool(self._run(lambda r: r.set(name, value, px=ttl_ms, nx=True), deadline))
 
-    def delete(self, name: str) -> None:
-        self._run(lambda r: r.delete(name))
+    def delete(self, name: str, *, deadline: float = math.inf) -> None:
+        self._run(lambda r: r.delete(name), deadline)
 
     def close(self) -> None:
         self._drop()
@@ -216,61 +231,54 @@ def _tls_connection_class(ca_file: str | None) -> type:
     def wrap(self: Any, sock: Any) -> Any:
         return context.wrap_socket(sock, server_hostname=self.host)
 
-    return _bounded_connection_class(type("ReusedContextSSLConnection", (SSLConnection,),
-                                          {"_wrap_socket_with_ssl": wrap}))
+    # SSLConnection's connect wraps what the next class in line connects: the bounded TCP connection.
+    return type("BoundedSSLConnection", (SSLConnection, _bounded_connection_class()),
+                {"_wrap_socket_with_ssl": wrap})
 
 
-def _bounded_connection_class(base: type[Any]) -> type:
-    """redis-py's ``socket_timeout`` bounds each socket read, not a reply: a
-    server sending a byte every 40 ms holds a 50 ms operation for as long as it
-    likes (and is never counted as a failure). A watchdog shuts the socket down
-    when a reply takes longer than the timeout in all (as ``deadline`` does for
-    HTTP). One watchdog thread per store, armed per reply: a thread per reply
-    tripled the cost of a hit."""
-    watchdog = _ReplyWatchdog()
+def _bounded_connection_class() -> type:
+    """A redis-py connection that works under the caller's ``deadline.guard``
+    (``RedisStore._run``): the guard cuts its socket when the operation's time
+    is up, connecting moves the guard's end to ``socket_connect_timeout`` from
+    then (and the command after it back to ``socket_timeout``), never past the
+    caller's deadline, and the host is resolved within that time."""
+    import redis
 
-    def read_response(self: Any, *args: Any, **kwargs: Any) -> Any:
-        watchdog.arm(self, time.monotonic() + self.socket_timeout)
-        try:
-            return base.read_response(self, *args, **kwargs)
-        finally:
-            watchdog.disarm(self)
+    base: Any = redis.Connection  # redis-py's own types say its timeouts may be None: ours never are
 
-    return type(f"Bounded{base.__name__}", (base,), {"read_response": read_response})
+    class BoundedConnection(base):  # type: ignore[misc]
+        def connect(self) -> None:
+            watch = current()
+            if watch is not None:
+                register(self)
+            if watch is None or self._sock is not None:
+                super().connect()
+                return
+            watch.move(watch.monotonic() + self.socket_connect_timeout)
+            try:
+                super().connect()
+            finally:
+                watch.move(watch.monotonic() + self.socket_timeout)
+            sock: Any = self._sock  # set by the connect just made
+            if sock is not None:
+                sock.settimeout(self.socket_timeout)
 
+        def _connect(self) -> socket.socket:
+            watch = current()
+            at = watch.at if watch is not None else time.monotonic() + self.socket_connect_timeout
+            sock = resolve.connect(self.host, self.port, at, watch.monotonic if watch is not None else time.monotonic)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return sock  # its timeout is what was left: it bounds a TLS handshake too
 
-class _ReplyWatchdog:
-    def __init__(self) -> None:
-        self._deadlines: dict[Any, float] = {}  # connection -> monotonic deadline of its reply
-        self._wakes_at = float("inf")  # when the thread looks next (inf: idle, or not started)
-        self._changed = threading.Condition()
-        self._thread: threading.Thread | None = None
+        def send_packed_command(self, *args: Any, **kwargs: Any) -> None:
+            register(self)
+            super().send_packed_command(*args, **kwargs)
 
-    def arm(self, connection: Any, at: float) -> None:
-        with self._changed:
-            self._deadlines[connection] = at
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._watch, name="fleet-cache-watchdog", daemon=True)
-                self._thread.start()
-            if at < self._wakes_at:  # else it looks in time anyway: no wake-up per reply
-                self._changed.notify()
+        def read_response(self, *args: Any, **kwargs: Any) -> Any:
+            register(self)
+            return super().read_response(*args, **kwargs)
 
-    def disarm(self, connection: Any) -> None:
-        with self._changed:
-            self._deadlines.pop(connection, None)
-
-    def _watch(self) -> None:
-        with self._changed:
-            while True:
-                now = time.monotonic()
-                for connection, at in list(self._deadlines.items()):
-                    if at <= now:
-                        del self._deadlines[connection]
-                        with contextlib.suppress(OSError):  # closed meanwhile: nothing to cut
-                            if connection._sock is not None:
-                                connection._sock.shutdown(socket.SHUT_RDWR)
-                self._wakes_at = min(self._deadlines.values(), default=float("inf"))
-                self._changed.wait(None if self._wakes_at == float("inf") else self._wakes_at - now)
+    return BoundedConnection
 
 
 def fleet_cache_from_env(env: Mapping[str, str], *, lock_seconds: float) -> FleetCache | None:
@@ -280,7 +288,7 @@ def fleet_cache_from_env(env: Mapping[str, str], *, lock_seconds: float) -> Flee
     key_source = settings.key
     monotonic = time.monotonic
     return FleetCache(
-        RedisStore(settings),
+        RedisStore(settings, monotonic),
         lambda: parse_key(key_source.get()),
         breaker=CircuitBreaker(monotonic, threshold=settings.breaker_failures, cooldown=settings.breaker_seconds),
         lock_seconds=lock_seconds,

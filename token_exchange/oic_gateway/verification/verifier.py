@@ -31,8 +31,12 @@ class JwtVerifier:
         self.issuers = issuers
         self._clock = clock
 
-    def verify(self, token: str) -> Claims:
-        """Raise a ``TokenRejected`` subclass, or ``KeysUnavailable``; else the claims."""
+    def verify(self, token: str, deadline: float | None = None) -> Claims:
+        """Raise a ``TokenRejected`` subclass, or ``KeysUnavailable``; else the claims.
+
+        ``deadline``: the call's, on the key stores' clock (monotonic in
+        production); a key fetch that must be waited for is waited for no
+        longer (``KeysUnavailable`` then). None: the stores' own cap."""
         decoded = jws.decode(token)
         iss = decoded.payload.get("iss")
         issuer = self.issuers.get(iss) if type(iss) is str else None
@@ -41,7 +45,7 @@ class JwtVerifier:
         if decoded.alg not in issuer.algorithms:
             raise UnsupportedToken("algorithm not allowed", reason="algorithm_not_allowed")
         claims = check_claims(decoded.payload, issuer.rules, self._clock(), scopes_too=False)
-        key = issuer.keys.get(decoded.kid)
+        key = issuer.keys.get(decoded.kid, deadline)
         jws.verify_signature(decoded, key)
         check_scopes(claims, issuer.rules)
         return claims
