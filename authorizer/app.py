@@ -21,7 +21,7 @@ from authorizer.event import parse_request
 from oic_gateway import log
 from oic_gateway.access.policy import AccessPolicy, access_policy_from_env
 from oic_gateway.access.subjects import SubjectMapper, subject_mapper_from_env
-from oic_gateway.errors import CannotDecide, InvalidRequest, TokenRejected
+from oic_gateway.errors import CannotDecide, ConfigError, InvalidRequest, TokenRejected
 from oic_gateway.log import StructuredLogger, elapsed_ms, emit, get_logger
 from oic_gateway.lru import ExpiringLru
 from oic_gateway.settings import Problems
@@ -147,7 +147,7 @@ class Authorizer:
                 call_id=call_id, token_hash=token_hash, ms=elapsed_ms(started),
             )
             return self._denial(rejected)
-        except CannotDecide as failure:
+        except (CannotDecide, ConfigError) as failure:
             emit(
                 self._log, log.ERROR, "cannot decide", verdict="error", reason=failure.reason, detail=str(failure),
                 call_id=call_id, token_hash=token_hash, ms=elapsed_ms(started),

@@ -189,7 +189,7 @@ class OicForwarder:
             caller = self.callers.verify(request.headers.get("authorization"))
         except TokenRejected as rejected:
             return self._refusal(rejected)
-        except CannotDecide as failure:
+        except (CannotDecide, ConfigError) as failure:
             return json_error(502, "cannot_verify_caller", f"{failure.reason}: {failure}")
         identity = {"sub": caller.claims.sub, "client_id": caller.claims.client_id, "jti": caller.claims.jti,
                     "token_hash": caller.token_hash}
@@ -229,7 +229,7 @@ class OicForwarder:
                 token = self.exchanger.token_for(subject, caller.claims.exp, timeout=remaining)
             except TokenEndpointThrottled as throttled:
                 return self._throttled(throttled)
-            except ExchangeError as exc:
+            except (ExchangeError, ConfigError) as exc:
                 if self._monotonic() >= deadline - MARGIN_SECONDS:
                     return json_error(504, "timeout", f"token endpoint: {exc.reason}: {exc}")
                 return json_error(502, "token_unavailable", f"{exc.reason}: {exc}")
