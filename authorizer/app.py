@@ -21,9 +21,10 @@ from authorizer.event import parse_request
 from oic_gateway import log
 from oic_gateway.access.policy import AccessPolicy, access_policy_from_env
 from oic_gateway.access.subjects import SubjectMapper, subject_mapper_from_env
-from oic_gateway.errors import CannotDecide, ConfigError, InvalidRequest, TokenRejected
+from oic_gateway.errors import GatewayError, InvalidRequest, TokenRejected
 from oic_gateway.log import StructuredLogger, elapsed_ms, emit, get_logger
 from oic_gateway.lru import ExpiringLru
+from oic_gateway.outcomes import CANNOT_DECIDE, DENY, outcome_of
 from oic_gateway.settings import Problems
 from oic_gateway.verification.bearer import www_authenticate
 from oic_gateway.verification.claims import Claims
@@ -141,27 +142,32 @@ class Authorizer:
                 f'{answer.log_members},"reason":"{reason}","call_id":{_json_str(call_id)},"ms":{elapsed_ms(started)}',
             )
             return answer.body
-        except TokenRejected as rejected:
+        except Exception as error:
+            return self._failed(error, call_id, token_hash, started)
+
+    def _failed(self, error: Exception, call_id: str | None, token_hash: str | None, started: float) -> bytes:
+        """Deny, or raise (fdk answers 502): ``oic_gateway.outcomes`` decides."""
+        verdict = outcome_of(error).authorizer
+        if verdict == DENY and isinstance(error, TokenRejected):
             emit(
-                self._log, log.INFO, "decision", verdict="deny", reason=rejected.reason, detail=str(rejected),
+                self._log, log.INFO, "decision", verdict="deny", reason=error.reason, detail=str(error),
                 call_id=call_id, token_hash=token_hash, ms=elapsed_ms(started),
             )
-            return self._denial(rejected)
-        except (CannotDecide, ConfigError) as failure:
+            return self._denial(error)
+        if verdict == CANNOT_DECIDE and isinstance(error, GatewayError):
             emit(
-                self._log, log.ERROR, "cannot decide", verdict="error", reason=failure.reason, detail=str(failure),
+                self._log, log.ERROR, "cannot decide", verdict="error", reason=error.reason, detail=str(error),
                 call_id=call_id, token_hash=token_hash, ms=elapsed_ms(started),
             )
-            raise
-        except Exception as bug:
-            # A defect must not turn a bad request into a 502, nor let anything
-            # through: refuse, and log the exception's type only (its message
-            # could quote the input).
-            emit(
-                self._log, log.ERROR, "decision", verdict="deny", reason="internal_error", detail=type(bug).__name__,
-                call_id=call_id, token_hash=token_hash, ms=elapsed_ms(started),
-            )
-            return self._denial(InvalidRequest("the request could not be processed", reason="internal_error"))
+            raise error
+        # A defect must not turn a bad request into a 502, nor let anything
+        # through: refuse, and log the exception's type only (its message
+        # could quote the input).
+        emit(
+            self._log, log.ERROR, "decision", verdict="deny", reason="internal_error", detail=type(error).__name__,
+            call_id=call_id, token_hash=token_hash, ms=elapsed_ms(started),
+        )
+        return self._denial(InvalidRequest("the request could not be processed", reason="internal_error"))
 
     def verify_token(self, token: str) -> Verified:
         claims = self.verifier.verify(token)

@@ -26,9 +26,18 @@ import requests
 
 from oic_gateway.access.paths import IntegrationPath, integration_path
 from oic_gateway.caller import Caller, CallerVerifier
-from oic_gateway.errors import BadPath, CannotDecide, ConfigError, ExchangeError, TokenEndpointThrottled, TokenRejected
+from oic_gateway.errors import (
+    BadPath,
+    CannotDecide,
+    ConfigError,
+    ExchangeError,
+    GatewayError,
+    TokenEndpointThrottled,
+    TokenRejected,
+)
 from oic_gateway.net.deadline import MARGIN_SECONDS, guard, stateless_session
 from oic_gateway.oic_tokens.exchanger import TokenExchanger
+from oic_gateway.outcomes import outcome_of
 from oic_gateway.settings import checked_url, number
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024  # OCI Functions' request and response limit
@@ -151,6 +160,14 @@ def json_error(status: int, error: str, detail: str) -> BackendResponse:
     return BackendResponse(status, {"Content-Type": "application/json"}, error=error, detail=detail)
 
 
+def error_answer(error: Exception, detail: str | None = None) -> BackendResponse:
+    """The answer to ``error``: its status and code from the one table (``oic_gateway.outcomes``);
+    ``detail`` (default: the reason and the message) goes to the log."""
+    outcome = outcome_of(error)
+    reason = getattr(error, "reason", type(error).__name__)
+    return json_error(outcome.status, outcome.error_code(error), f"{reason}: {error}" if detail is None else detail)
+
+
 def _single(value: str | list[str] | None) -> str | None:
     if isinstance(value, list):
         return value[-1] if value else None
@@ -187,10 +204,8 @@ class OicForwarder:
         deadline = min(deadline, self._monotonic() + self.config.timeout)
         try:
             caller = self.callers.verify(request.headers.get("authorization"))
-        except TokenRejected as rejected:
-            return self._refusal(rejected)
-        except (CannotDecide, ConfigError) as failure:
-            return json_error(502, "cannot_verify_caller", f"{failure.reason}: {failure}")
+        except (TokenRejected, CannotDecide, ConfigError) as failure:
+            return self._refusal(failure)
         identity = {"sub": caller.claims.sub, "client_id": caller.claims.client_id, "jti": caller.claims.jti,
                     "token_hash": caller.token_hash}
         result = self._forward_for(request, caller, deadline)
@@ -232,7 +247,7 @@ class OicForwarder:
             except (ExchangeError, ConfigError) as exc:
                 if self._monotonic() >= deadline - MARGIN_SECONDS:
                     return json_error(504, "timeout", f"token endpoint: {exc.reason}: {exc}")
-                return json_error(502, "token_unavailable", f"{exc.reason}: {exc}")
+                return error_answer(exc)
             headers["Authorization"] = token.authorization
             result = self._send(request.method, target, headers, request.body, deadline)
             result.log.update(rule=rule, oic_subject=subject, attempts=attempt)
@@ -249,10 +264,10 @@ class OicForwarder:
         failed.log = result.log
         return failed
 
-    def _refusal(self, rejected: TokenRejected) -> BackendResponse:
-        status = 403 if rejected.oauth_error == "insufficient_scope" else 401
-        answer = json_error(status, rejected.oauth_error or "missing_token", f"{rejected.reason}: {rejected}")
-        answer.headers["WWW-Authenticate"] = self.callers.challenge(rejected)
+    def _refusal(self, error: GatewayError) -> BackendResponse:
+        answer = error_answer(error)
+        if outcome_of(error).challenge and isinstance(error, TokenRejected):
+            answer.headers["WWW-Authenticate"] = self.callers.challenge(error)
         return answer
 
     def _integration_path(self, target: str) -> IntegrationPath:
@@ -301,7 +316,7 @@ class OicForwarder:
 
     def _throttled(self, throttled: TokenEndpointThrottled) -> BackendResponse:
         """The identity domain's rate limit: a fast, clear 503 with when to come back."""
-        answer = json_error(503, "token_endpoint_throttled", "the identity domain is rate-limiting token requests")
+        answer = error_answer(throttled, "the identity domain is rate-limiting token requests")
         answer.headers["Retry-After"] = str(max(math.ceil(throttled.retry_at - self._clock()), 1))
         return answer
 
@@ -320,7 +335,7 @@ class OicForwarder:
                 path = path[len(prefix):] or "/"
             checked = integration_path(path)
         except BadPath as refused:
-            return json_error(400, "bad_path", f"{refused.reason}: {refused}")
+            return error_answer(refused)
         target = f"{self.config.oic_base_url}{self.config.oic_path_prefix}{checked.canonical}"
         if parts.query:
             target += "?" + parts.query
