@@ -250,9 +250,7 @@ def explain_token(authorizer: Authorizer, token: str, report: Report, arguments:
     try:
         verified = authorizer.verify_token(token)
         path = integration_path(arguments["path"]) if "path" in arguments else None
-        rule = None
-        if authorizer.policy is not None:
-            rule = authorizer.policy.decide(verified.claims, path, arguments.get("method"))
+        rule = authorizer.checks.authorize(verified.claims, path, arguments.get("method"))
     except errors.TokenRejected as rejected:
         report.fail(f"token: REFUSED ({rejected.reason}): {rejected}",
                     _why(authorizer, rejected, header, payload, now, arguments))
