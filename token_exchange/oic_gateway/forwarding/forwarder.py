@@ -132,7 +132,8 @@ def _header_names(env: Mapping[str, str], key: str, never: frozenset[str] | set[
         if not _TOKEN_CHARS.fullmatch(name):
             raise ConfigError(key, f"{name!r} is not a header name")
         if name in never or name.startswith(never_prefixes):
-            raise ConfigError(key, f"{name} may never pass (see the README's header lists)")
+            raise ConfigError(key, f"{name} may never pass (see docs/security.md, "
+                                   "'What the backend does with each call')")
     return names
 
 
