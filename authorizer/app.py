@@ -19,19 +19,16 @@ from typing import NamedTuple, Protocol
 
 from authorizer.event import parse_request
 from oic_gateway import log
-from oic_gateway.access.policy import AccessPolicy, access_policy_from_env
-from oic_gateway.access.subjects import SubjectMapper, subject_mapper_from_env
-from oic_gateway.errors import CannotDecide, InvalidRequest, TokenRejected
+from oic_gateway.errors import GatewayError, InvalidRequest, TokenRejected
 from oic_gateway.log import StructuredLogger, elapsed_ms, emit, get_logger
 from oic_gateway.lru import ExpiringLru
+from oic_gateway.outcomes import CANNOT_DECIDE, DENY, outcome_of
 from oic_gateway.settings import Problems
-from oic_gateway.verification.bearer import www_authenticate
+from oic_gateway.token_checks import CheckSettings, TokenChecks, token_key
 from oic_gateway.verification.claims import Claims
-from oic_gateway.verification.config import TOKEN_PATH, VerifierConfig, build_verifier
+from oic_gateway.verification.config import TOKEN_PATH
 from oic_gateway.verification.introspection import Introspector, introspector_from_env
-from oic_gateway.verification.verifier import JwtVerifier
 
-VERIFIED_CACHE_ENTRIES = 4096
 ANSWER_CACHE_ENTRIES = 4096
 
 
@@ -75,33 +72,28 @@ class Authorizer:
 
     * answers, keyed by a hash of the whole request body: a repeated request
       costs a hash and a dictionary lookup;
-    * verified tokens, keyed by a hash of the token: the same token in
-      another request shape costs no signature check.
+    * verified tokens, keyed by a hash of the token (``oic_gateway.token_checks``,
+      which the backend function uses too): the same token in another request
+      shape costs no signature check.
     """
 
     def __init__(
         self,
-        config: VerifierConfig,
-        verifier: JwtVerifier,
+        settings: CheckSettings,
         *,
         clock: Callable[[], float] = time.time,
         backend: BackendTokenProvider | None = None,
-        policy: AccessPolicy | None = None,
-        subjects: SubjectMapper | None = None,
         introspector: Introspector | None = None,
         logger: StructuredLogger | None = None,
     ) -> None:
-        self.config = config
-        self.verifier = verifier
+        self.checks = TokenChecks(settings, self._derive)
+        self.config = settings.config
+        self.verifier = settings.verifier
         self.backend = backend
-        self.policy = policy
-        self.subjects = subjects
         self.introspector = introspector
         self._clock = clock
         self._log = logger or get_logger("authorizer")
         self._answers: ExpiringLru[bytes, Allowed] = ExpiringLru(ANSWER_CACHE_ENTRIES)
-        self._verified: ExpiringLru[bytes, Verified] = ExpiringLru(VERIFIED_CACHE_ENTRIES)
-        self._required_scope = " ".join(sorted(config.required_scopes))
 
     def handle(self, body: bytes, call_id: str | None = None, deadline: float | None = None) -> bytes:
         """``deadline``: the call's (monotonic, from Fn-Deadline); waiting for the
@@ -119,22 +111,19 @@ class Authorizer:
         token_hash: str | None = None
         try:
             request = parse_request(body)
-            token_key = hashlib.sha256(request.token.encode("utf-8", "surrogatepass")).digest()
-            token_hash = token_key.hex()[:16]
-            verified = self._verified.get(token_key, now)
+            key = token_key(request.token)
+            token_hash = key.hex()[:16]
+            verified = self.checks.cached(key, now)
             reason = "verified-cached"
             if verified is None:
-                verified = self.verify_token(request.token, deadline)
-                self._verified.put(token_key, verified, verified.expires_at, now)
+                verified = self.checks.verify(request.token, key, now, deadline)
                 reason = "verified"
             expires_at = verified.expires_at
             if self.introspector is not None:
-                self.introspector.check(request.token, token_key, verified.claims.exp, now)
+                self.introspector.check(request.token, key, verified.claims.exp, now)
                 # Ask again after the cache period: so must API Gateway.
                 expires_at = min(expires_at, float(int(now + self.introspector.cache_seconds)))
-            rule = None
-            if self.policy is not None:
-                rule = self.policy.decide(verified.claims, request.path, request.method)
+            rule = self.checks.authorize(verified.claims, request.path, request.method)
             oic_path = request.path.canonical if request.path is not None else None
             answer = self.render_allowed(verified, token_hash, rule, expires_at, oic_path)
             self._answers.put(body_key, answer, expires_at, now)
@@ -143,38 +132,47 @@ class Authorizer:
                 f'{answer.log_members},"reason":"{reason}","call_id":{_json_str(call_id)},"ms":{elapsed_ms(started)}',
             )
             return answer.body
-        except TokenRejected as rejected:
+        except Exception as error:
+            return self._failed(error, call_id, token_hash, started)
+
+    def _failed(self, error: Exception, call_id: str | None, token_hash: str | None, started: float) -> bytes:
+        """Deny, or raise (fdk answers 502): ``oic_gateway.outcomes`` decides."""
+        verdict = outcome_of(error).authorizer
+        if verdict == DENY and isinstance(error, TokenRejected):
             emit(
-                self._log, log.INFO, "decision", verdict="deny", reason=rejected.reason, detail=str(rejected),
+                self._log, log.INFO, "decision", verdict="deny", reason=error.reason, detail=str(error),
                 call_id=call_id, token_hash=token_hash, ms=elapsed_ms(started),
             )
-            return self._denial(rejected)
-        except CannotDecide as failure:
+            return self._denial(error)
+        if verdict == CANNOT_DECIDE and isinstance(error, GatewayError):
             emit(
-                self._log, log.ERROR, "cannot decide", verdict="error", reason=failure.reason, detail=str(failure),
+                self._log, log.ERROR, "cannot decide", verdict="error", reason=error.reason, detail=str(error),
                 call_id=call_id, token_hash=token_hash, ms=elapsed_ms(started),
             )
-            raise
-        except Exception as bug:
-            # A defect must not turn a bad request into a 502, nor let anything
-            # through: refuse, and log the exception's type only (its message
-            # could quote the input).
-            emit(
-                self._log, log.ERROR, "decision", verdict="deny", reason="internal_error", detail=type(bug).__name__,
-                call_id=call_id, token_hash=token_hash, ms=elapsed_ms(started),
-            )
-            return self._denial(InvalidRequest("the request could not be processed", reason="internal_error"))
+            raise error
+        # A defect must not turn a bad request into a 502, nor let anything
+        # through: refuse, and log the exception's type only (its message
+        # could quote the input).
+        emit(
+            self._log, log.ERROR, "decision", verdict="deny", reason="internal_error", detail=type(error).__name__,
+            call_id=call_id, token_hash=token_hash, ms=elapsed_ms(started),
+        )
+        return self._denial(InvalidRequest("the request could not be processed", reason="internal_error"))
 
     def verify_token(self, token: str, deadline: float | None = None) -> Verified:
-        claims = self.verifier.verify(token, deadline)
+        """A verified token, its mapped subject and OIC token, without the caches."""
+        return self.checks.derive(token, b"", deadline)[0]
+
+    def _derive(self, claims: Claims, subject: str | None, _key: bytes,
+                _deadline: float | None = None) -> tuple[Verified, float]:
         expires_at = claims.exp
-        subject = self.subjects.subject(claims) if self.subjects is not None else None
         backend = None
         if self.backend is not None:
             backend = self.backend.backend_token(claims, subject or claims.sub)
             expires_at = min(expires_at, backend.expires_at)
         # Served from cache until the whole second that expiresAt names.
-        return Verified(claims, backend, float(int(expires_at)), subject)
+        until = float(int(expires_at))
+        return Verified(claims, backend, until, subject), until
 
     def render_allowed(self, verified: Verified, token_hash: str, rule: str | None = None,
                        expires_at: float | None = None, oic_path: str | None = None) -> Allowed:
@@ -215,7 +213,7 @@ class Authorizer:
         return Allowed(body.encode(), members)
 
     def _denial(self, rejected: TokenRejected) -> bytes:
-        challenge = www_authenticate(self.config.realm, rejected, self._required_scope)
+        challenge = self.checks.challenge(rejected)
         return json.dumps({"active": False, "wwwAuthenticate": challenge}, separators=(",", ":")).encode()
 
 
@@ -230,17 +228,13 @@ def build_authorizer(env: Mapping[str, str], backend_factory: BackendFactory | N
     """Read the configuration and wire the parts. Raises one ``ConfigError``
     naming every wrong key (the parts are read independently)."""
     problems = Problems()
-    built = problems.read(lambda: build_verifier(env), None)
-    trusted = built[0].trusted if built is not None else ()
-    policy = problems.read(lambda: access_policy_from_env(env, trusted), None)
-    subjects = problems.read(lambda: subject_mapper_from_env(env, trusted), None)
+    settings = CheckSettings.read(env, problems)
     backend = problems.read(lambda: backend_factory(env), None) if backend_factory is not None else None
     introspector = None
-    if built is not None:
-        domain = built[0].token_url[: -len(TOKEN_PATH)] if built[0].token_url else None
+    if settings is not None:
+        token_url = settings.config.token_url
+        domain = token_url[: -len(TOKEN_PATH)] if token_url else None
         introspector = problems.read(lambda: introspector_from_env(env, domain), None)
     problems.raise_any()
-    assert built is not None
-    config, verifier = built
-    return Authorizer(config, verifier, backend=backend, policy=policy, subjects=subjects,
-                      introspector=introspector)
+    assert settings is not None
+    return Authorizer(settings, backend=backend, introspector=introspector)

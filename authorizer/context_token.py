@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from authorizer.app import BackendToken, BackendTokenProvider
-from oic_gateway.errors import CannotDecide, ExchangeError
+from oic_gateway.errors import CannotDecide, ConfigError, ExchangeError
 from oic_gateway.verification.claims import Claims
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ class ContextTokenProvider:
     def backend_token(self, claims: Claims, subject: str) -> BackendToken:
         try:
             exchanged = self.exchanger.token_for(subject, claims.exp)
-        except ExchangeError as error:
+        except (ExchangeError, ConfigError) as error:
             # Not the caller's fault: the gateway must answer 502, not 401. A
             # throttled token endpoint is told at once (reason in the log).
             failure = CannotDecide(f"OIC token unavailable ({error.reason}): {error}")

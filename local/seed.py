@@ -1,4 +1,4 @@
-"""The identity-domain set-up of the README, as seed data for the local IdP.
+"""The identity-domain set-up of docs/setup-oci.md (step 1), as seed data for the local IdP.
 
 * the API Gateway resource app: primary audience APIGW_AUDIENCE, scope APIGW_SCOPE;
 * the vendor's client app (client credentials, may request the APIGW scope);

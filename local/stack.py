@@ -1,6 +1,6 @@
 """The whole chain on one machine, every part real and on 127.0.0.1:
 
-* the identity provider (Authlib) seeded with the README's apps, and the OIC stub;
+* the identity provider (Authlib) seeded with docs/setup-oci.md's apps, and the OIC stub;
 * four functions under the real fdk runtime: the authorizer in the
   authorizer-context topology, the same with an access policy, the
   validate-only authorizer, and the token-exchange backend;
@@ -149,7 +149,7 @@ def write_run_files(stack: Stack, run_dir: Path = RUN_DIR) -> dict[str, Path]:
         "stack": run_dir / "stack.json",
     }
     authorizer = stack.functions["authorizer-context"].env
-    # The README's deployment prefix, as in deploy/sample-token-exchange-input.json.
+    # docs/setup-oci.md's deployment prefix, as in deploy/sample-token-exchange-input.json.
     exchange = {**seeded.authorizer_env(), **stack.functions["token-exchange"].env, "GATEWAY_PATH_PREFIX": "/oic"}
     for path, settings, what in ((files["authorizer"], authorizer, "the authorizer, authorizer-context topology"),
                                  (files["token-exchange"], exchange, "the token-exchange backend")):

@@ -15,7 +15,7 @@ subscriber holding that token is held to its plans' entitlements:
 Documented (OCI "Creating a Usage Plan"): the rate limit and quota per
 entitlement, shared between its target deployments; a rejected request's
 "response header indicates when the request can be retried". Not documented,
-so chosen here and flagged in the README: the header is ``Retry-After``;
+so chosen here and flagged in docs/operations.md (Per-vendor quotas): the header is ``Retry-After``;
 counters are per subscriber and entitlement; the rate window slides over one
 second; a client token no subscriber holds is refused with 403.
 """

@@ -46,9 +46,9 @@ FIXES = {
     "OIC_SCOPE": "set OIC_SCOPE to https://<oic-host>:443urn:opc:resource:consumer::all (the OIC app's resource scope)",
     "OIC_CLIENT_SECRET": "set OIC_CLIENT_SECRET_OCID to the Vault secret holding the OIC app's secret "
                          "(or OIC_CLIENT_SECRET inline)",
-    "TRUSTED_ISSUERS": "correct TRUSTED_ISSUERS: see the README's 'Trusted issuers' section for the JSON shape",
+    "TRUSTED_ISSUERS": "correct TRUSTED_ISSUERS: see docs/security.md, 'Trusted issuers', for the JSON shape",
     "ACCESS_POLICY": 'correct ACCESS_POLICY: {"rules": [{"name": ..., "path": "/HELLO_WORLD/*", "scopes": [...]}]} '
-                     "(README: Per-integration access rules)",
+                     "(docs/security.md: Per-integration access rules)",
     "OIC_TOKEN_URL": "set IDCS_DOMAIN_URL (OIC_TOKEN_URL is derived from it), or set OIC_TOKEN_URL",
     "OIC_GRANT_TYPE": "set OIC_GRANT_TYPE to client_credentials (the default), or jwt_bearer for user assertions",
     "OIC_CLIENT_ID": "set OIC_CLIENT_ID to the client id of the OIC confidential app (it needs ServiceInvoker)",
@@ -250,9 +250,7 @@ def explain_token(authorizer: Authorizer, token: str, report: Report, arguments:
     try:
         verified = authorizer.verify_token(token)
         path = integration_path(arguments["path"]) if "path" in arguments else None
-        rule = None
-        if authorizer.policy is not None:
-            rule = authorizer.policy.decide(verified.claims, path, arguments.get("method"))
+        rule = authorizer.checks.authorize(verified.claims, path, arguments.get("method"))
     except errors.TokenRejected as rejected:
         report.fail(f"token: REFUSED ({rejected.reason}): {rejected}",
                     _why(authorizer, rejected, header, payload, now, arguments))
@@ -305,8 +303,8 @@ def _why(authorizer: Authorizer, rejected: errors.TokenRejected, header: dict[st
     if rejected.reason == "policy_without_path":
         return "ACCESS_POLICY is set: give the request path with --path /<INTEGRATION>/<VERSION>/..."
     if isinstance(rejected, errors.BadPath):
-        return (f"the --path value {arguments.get('path')!r} breaks the path rule (README: The path rule): give "
-                "the path as the caller sends it, /<INTEGRATION>/<VERSION>/<resource path>")
+        return (f"the --path value {arguments.get('path')!r} breaks the path rule (docs/security.md: The path "
+                "rule): give the path as the caller sends it, /<INTEGRATION>/<VERSION>/<resource path>")
     if isinstance(rejected, errors.InsufficientScope) and issuer is not None:
         wanted = " ".join(sorted(issuer.rules.required_scopes))
         return (f"the token's scopes are {payload.get('scope', payload.get('scp'))!r}; required any of: {wanted} "
@@ -323,7 +321,7 @@ def _why(authorizer: Authorizer, rejected: errors.TokenRejected, header: dict[st
     if rejected.reason.startswith(("missing_", "bad_")):
         return ("a claim is missing or has the wrong type; if it is the caller's name, choose another with the "
                 "issuer's principal_claim in TRUSTED_ISSUERS")
-    return f"reason {rejected.reason}: see the README's Troubleshooting table"
+    return f"reason {rejected.reason}: see the Troubleshooting table in docs/operations.md"
 
 
 def parser() -> argparse.ArgumentParser:

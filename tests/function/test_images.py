@@ -2,7 +2,7 @@
 
 The fn CLI's Dockerfile runs ``pip install --target /python/ -r
 requirements.txt`` and starts ``/python/bin/fdk /function/func.py handler``
-with ``PYTHONPATH=/function:/python`` (see /work/shared/notes on the fn CLI).
+with ``PYTHONPATH=/function:/python`` (the fn CLI's Python build image; docs/architecture.md).
 Here: the same pip command into an empty folder, in hash-checking mode (the
 lock has a hash on every line, which turns it on), then the function answers
 a real call under fdk started by the bare interpreter with ``-S`` (no

@@ -285,7 +285,7 @@ def test_request_header_over_8_kb_is_refused_quoting_nothing(gateway_for: Any, a
         huge = requests.get(gw.url + "/HELLO/x", headers={"X-Big": "Q" * (2 * 1024 * 1024)}, timeout=10)
     assert refused.status_code == 431 and refused.json() == {"code": 431, "message": "Request Header Fields Too Large"}
     assert "QQQQ" not in refused.text and authz.calls() == []
-    # Beyond 1 MB aiohttp's parser refuses on its own (400, README: it quotes
+    # Beyond 1 MB aiohttp's parser refuses on its own (400, docs/operations.md: it quotes
     # the first 100 bytes); still no traceback.
     assert huge.status_code == 400
     assert not [r for r in caplog.records if r.exc_info], [r.getMessage() for r in caplog.records]

@@ -1,11 +1,17 @@
-"""The authorizer's typed errors.
+"""The typed errors of both functions: one root, ``GatewayError``.
 
-Two families, because API Gateway treats them differently:
+Each class says what happened; what a caller sees for it (the authorizer's
+deny or 502, the backend's HTTP status and error code) is decided in one
+place, ``oic_gateway.outcomes``. The families:
 
-* ``TokenRejected`` and its subclasses: the caller is refused. The function
-  answers HTTP 200 ``{"active": false, ...}`` and the gateway answers 401.
-* ``CannotDecide`` and its subclasses: the authorizer cannot tell (no usable
-  signing key, broken configuration). The handler raises, fdk answers 502.
+* ``TokenRejected``: the caller is refused (``AccessDenied``: a valid token
+  that may not do this, or names no OIC user).
+* ``CannotDecide``: the caller's token cannot be judged (no usable signing
+  key, an introspection endpoint that does not answer).
+* ``ExchangeError``: the OIC token could not be obtained.
+* ``ConfigError``: a setting is missing or malformed.
+* ``InternalError``: raised and caught inside one module (a fetch, a decoder,
+  a store); one that escapes is a defect.
 
 Messages never contain a token, a signature or a secret: they are logged and
 may be shown to operators. ``reason`` is a stable code for logs and tests.
@@ -14,17 +20,17 @@ may be shown to operators. ``reason`` is a stable code for logs and tests.
 from __future__ import annotations
 
 
-class AuthorizerError(Exception):
-    """Base of every error the authorizer raises on purpose."""
+class GatewayError(Exception):
+    """Base of every error either function raises on purpose."""
 
     reason = "error"
 
 
 # --------------------------------------------------------------------------
-# The caller is refused (HTTP 200, active: false).
+# The caller is refused.
 
 
-class TokenRejected(AuthorizerError):
+class TokenRejected(GatewayError):
     """The request is refused. ``oauth_error`` is the RFC 6750 error code."""
 
     reason = "rejected"
@@ -106,21 +112,33 @@ class BadPath(InvalidRequest):
     oauth_error = "invalid_request"
 
 
-class InsufficientScope(TokenRejected):
-    """Valid token, but none of the required scopes (RFC 6750 ``insufficient_scope``)."""
+class AccessDenied(TokenRejected):
+    """A valid token that may not make this call. On the wire: RFC 6750
+    ``insufficient_scope`` (HTTP 403 from the backend)."""
 
-    reason = "insufficient_scope"
+    reason = "access_denied"
     oauth_error = "insufficient_scope"
 
 
+class InsufficientScope(AccessDenied):
+    """None of the required scopes, or no access rule grants this token."""
+
+    reason = "insufficient_scope"
+
+
+class UnmappedSubject(AccessDenied):
+    """The subject mapping names no identity-domain user for this caller:
+    there is no OIC identity to act as."""
+
+    reason = "unmapped_subject"
+
+
 # --------------------------------------------------------------------------
-# The authorizer cannot decide (the handler raises, fdk answers 502).
+# The caller's token cannot be judged.
 
 
-class CannotDecide(AuthorizerError):
+class CannotDecide(GatewayError):
     reason = "cannot_decide"
-
-
 
 
 class KeysUnavailable(CannotDecide):
@@ -129,24 +147,35 @@ class KeysUnavailable(CannotDecide):
     reason = "keys_unavailable"
 
 
-class FetchError(Exception):
+# --------------------------------------------------------------------------
+# Raised and caught inside one module; never what a caller is answered.
+
+
+class InternalError(GatewayError):
+    """Base of errors that never leave the module that handles them (a
+    decoder's, a store's, a retry loop's). One that escapes is a defect."""
+
+    reason = "internal_error"
+
+
+class FetchError(InternalError):
     """A fetch from an identity-provider endpoint failed (status, body, timeout).
 
-    Internal: the key store turns it into ``KeysUnavailable`` or keeps serving
-    cached keys. The message names the URL and what went wrong, never a body.
+    The key store turns it into ``KeysUnavailable`` or keeps serving cached
+    keys. The message names the URL and what went wrong, never a body.
     """
+
+    reason = "fetch_error"
 
 
 # --------------------------------------------------------------------------
 # The token exchange failed (the OIC token could not be obtained).
 
 
-class ExchangeError(Exception):
+class ExchangeError(GatewayError):
     """Base: the OIC token could not be obtained."""
 
     reason = "exchange_error"
-
-
 
 
 class TokenEndpointError(ExchangeError):
@@ -200,12 +229,10 @@ class SecretUnavailable(ExchangeError):
 
 
 # --------------------------------------------------------------------------
-# Configuration: one class for both functions. It is a ``CannotDecide`` (the
-# authorizer answers 502) and an ``ExchangeError`` (the backend cannot obtain a
-# token), so either function's handler treats it as its own failure.
+# Configuration: one class for both functions.
 
 
-class ConfigError(CannotDecide, ExchangeError):
+class ConfigError(GatewayError):
     """A configuration key is missing or malformed. The message names the key."""
 
     reason = "config_error"

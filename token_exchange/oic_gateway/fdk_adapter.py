@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from fdk import response
 
 from oic_gateway import log
-from oic_gateway.errors import ConfigError
+from oic_gateway.errors import ConfigError, GatewayError
 from oic_gateway.log import StructuredLogger, defer_to_event_loop, elapsed_ms, emit, get_logger, quiet_other_loggers
 
 if TYPE_CHECKING:  # the authorizer imports this module too: requests is imported only by the backend's calls
@@ -103,17 +103,15 @@ def gateway_request(ctx: Any, data: Any) -> GatewayRequest:
 
 
 def forward_call(ctx: Any, data: Any, forwarder: PerContainer[OicForwarder], logger: StructuredLogger) -> Any:
-    from oic_gateway.forwarding.forwarder import json_error
-
     """One backend call: forward, log one line, answer. Never raises."""
+    from oic_gateway.forwarding.forwarder import error_answer
+
     started = time.perf_counter()
     request = gateway_request(ctx, data)
     try:
         result = forwarder.get().forward(request, monotonic_deadline(ctx))
-    except ConfigError as error:
-        result = json_error(502, "configuration_error", str(error))
-    except Exception as bug:  # an answer the gateway can show, never the exception text
-        result = json_error(502, "internal_error", type(bug).__name__)
+    except Exception as error:  # the table decides; a defect's log names its type, never its text
+        result = error_answer(error, str(error) if isinstance(error, GatewayError) else type(error).__name__)
     _log_call(logger, ctx.CallID(), request.method, result, started)
     body = result.body
     if result.error is not None:

@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from oic_gateway.errors import ConfigError, InsufficientScope
+from oic_gateway.errors import ConfigError, UnmappedSubject
 from oic_gateway.verification.claims import Claims
 from oic_gateway.verification.issuers import IssuerConfig
 
@@ -34,13 +34,13 @@ class SubjectMapper:
         if self.table is not None:
             mapped = self.table.get((claims.issuer, claims.sub)) or self.table.get((None, claims.sub))
             if mapped is None:
-                raise InsufficientScope("no OIC user is mapped for this caller", reason="unmapped_subject")
+                raise UnmappedSubject("no OIC user is mapped for this caller")
             return mapped
         assert self.claim is not None
         value = claims.payload.get(self.claim)
         if not isinstance(value, str) or not value or len(value) > 256:
-            raise InsufficientScope(f"the token has no usable '{self.claim}' claim to map to an OIC user",
-                                    reason="unmapped_subject", for_caller="no OIC user is mapped for this caller")
+            raise UnmappedSubject(f"the token has no usable '{self.claim}' claim to map to an OIC user",
+                                  for_caller="no OIC user is mapped for this caller")
         return value
 
 

@@ -26,9 +26,18 @@ import requests
 
 from oic_gateway.access.paths import IntegrationPath, integration_path
 from oic_gateway.caller import Caller, CallerVerifier
-from oic_gateway.errors import BadPath, CannotDecide, ConfigError, ExchangeError, TokenEndpointThrottled, TokenRejected
+from oic_gateway.errors import (
+    BadPath,
+    CannotDecide,
+    ConfigError,
+    ExchangeError,
+    GatewayError,
+    TokenEndpointThrottled,
+    TokenRejected,
+)
 from oic_gateway.net.deadline import MARGIN_SECONDS, guard, stateless_session
 from oic_gateway.oic_tokens.exchanger import TokenExchanger
+from oic_gateway.outcomes import outcome_of
 from oic_gateway.setting_keys import default_text
 from oic_gateway.settings import Problems, checked_url, number, text, text_or_default
 
@@ -135,7 +144,8 @@ def _header_names(env: Mapping[str, str], key: str, never: frozenset[str] | set[
         if not _TOKEN_CHARS.fullmatch(name):
             raise ConfigError(key, f"{name!r} is not a header name")
         if name in never or name.startswith(never_prefixes):
-            raise ConfigError(key, f"{name} may never pass (see the README's header lists)")
+            raise ConfigError(key, f"{name} may never pass (see docs/security.md, "
+                                   "'What the backend does with each call')")
     return names
 
 
@@ -161,6 +171,14 @@ class BackendResponse:
 def json_error(status: int, error: str, detail: str) -> BackendResponse:
     """An error answer: the caller sees ``error`` (and the call id), the log ``detail``."""
     return BackendResponse(status, {"Content-Type": "application/json"}, error=error, detail=detail)
+
+
+def error_answer(error: Exception, detail: str | None = None) -> BackendResponse:
+    """The answer to ``error``: its status and code from the one table (``oic_gateway.outcomes``);
+    ``detail`` (default: the reason and the message) goes to the log."""
+    outcome = outcome_of(error)
+    reason = getattr(error, "reason", type(error).__name__)
+    return json_error(outcome.status, outcome.error_code(error), f"{reason}: {error}" if detail is None else detail)
 
 
 def _single(value: str | list[str] | None) -> str | None:
@@ -199,10 +217,8 @@ class OicForwarder:
         deadline = min(deadline, self._monotonic() + self.config.timeout)
         try:
             caller = self.callers.verify(request.headers.get("authorization"), deadline)
-        except TokenRejected as rejected:
-            return self._refusal(rejected)
-        except CannotDecide as failure:
-            return json_error(502, "cannot_verify_caller", f"{failure.reason}: {failure}")
+        except (TokenRejected, CannotDecide, ConfigError) as failure:
+            return self._refusal(failure)
         identity = {"sub": caller.claims.sub, "client_id": caller.claims.client_id, "jti": caller.claims.jti,
                     "token_hash": caller.token_hash}
         result = self._forward_for(request, caller, deadline)
@@ -241,10 +257,10 @@ class OicForwarder:
                 token = self.exchanger.token_for(subject, caller.claims.exp, timeout=remaining)
             except TokenEndpointThrottled as throttled:
                 return self._throttled(throttled)
-            except ExchangeError as exc:
+            except (ExchangeError, ConfigError) as exc:
                 if self._monotonic() >= deadline - MARGIN_SECONDS:
                     return json_error(504, "timeout", f"token endpoint: {exc.reason}: {exc}")
-                return json_error(502, "token_unavailable", f"{exc.reason}: {exc}")
+                return error_answer(exc)
             headers["Authorization"] = token.authorization
             result = self._send(request.method, target, headers, request.body, deadline)
             result.log.update(rule=rule, oic_subject=subject, attempts=attempt)
@@ -261,10 +277,10 @@ class OicForwarder:
         failed.log = result.log
         return failed
 
-    def _refusal(self, rejected: TokenRejected) -> BackendResponse:
-        status = 403 if rejected.oauth_error == "insufficient_scope" else 401
-        answer = json_error(status, rejected.oauth_error or "missing_token", f"{rejected.reason}: {rejected}")
-        answer.headers["WWW-Authenticate"] = self.callers.challenge(rejected)
+    def _refusal(self, error: GatewayError) -> BackendResponse:
+        answer = error_answer(error)
+        if outcome_of(error).challenge and isinstance(error, TokenRejected):
+            answer.headers["WWW-Authenticate"] = self.callers.challenge(error)
         return answer
 
     def _integration_path(self, target: str) -> IntegrationPath:
@@ -313,7 +329,7 @@ class OicForwarder:
 
     def _throttled(self, throttled: TokenEndpointThrottled) -> BackendResponse:
         """The identity domain's rate limit: a fast, clear 503 with when to come back."""
-        answer = json_error(503, "token_endpoint_throttled", "the identity domain is rate-limiting token requests")
+        answer = error_answer(throttled, "the identity domain is rate-limiting token requests")
         answer.headers["Retry-After"] = str(max(math.ceil(throttled.retry_at - self._clock()), 1))
         return answer
 
@@ -332,7 +348,7 @@ class OicForwarder:
                 path = path[len(prefix):] or "/"
             checked = integration_path(path)
         except BadPath as refused:
-            return json_error(400, "bad_path", f"{refused.reason}: {refused}")
+            return error_answer(refused)
         target = f"{self.config.oic_base_url}{self.config.oic_path_prefix}{checked.canonical}"
         if parts.query:
             target += "?" + parts.query

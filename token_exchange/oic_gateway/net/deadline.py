@@ -190,7 +190,7 @@ def _new_conn_by(connection: Any, new_conn: Callable[[], socket.socket]) -> sock
     name = connection._dns_host
     try:
         addresses = resolve.resolve(name, connection.port, watch.at, watch.monotonic)
-    except TimeoutError as exc:
+    except (resolve.ResolveTimeout, TimeoutError) as exc:
         raise ConnectTimeoutError(connection, f"resolving {connection.host} took longer than the deadline") from exc
     except socket.gaierror as exc:
         raise NameResolutionError(connection.host, connection, exc) from exc

@@ -148,7 +148,7 @@ def request(
         )
     except FetchError:
         raise
-    except TimeoutError:
+    except (resolve.ResolveTimeout, TimeoutError):
         raise FetchError(f"{url}: timed out after {timeout:g} s") from None
     except (OSError, http.client.HTTPException) as exc:
         raise FetchError(f"{url}: {in_words(exc)}") from None

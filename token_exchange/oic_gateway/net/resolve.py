@@ -17,12 +17,17 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from oic_gateway.errors import InternalError
+
 # The seam tests replace with a slow resolver; every lookup in ``net`` goes through it.
 getaddrinfo: Callable[..., list[Any]] = socket.getaddrinfo
 
 
-class ResolveTimeout(TimeoutError):
-    """The name was not resolved before the deadline."""
+class ResolveTimeout(InternalError):
+    """The name was not resolved before the deadline. The callers of ``resolve``
+    and ``connect`` turn it into their own timeout (urllib3's, ``FetchError``)."""
+
+    reason = "resolve_timeout"
 
 
 def resolve(host: str, port: int, at: float, monotonic: Callable[[], float] = time.monotonic) -> list[Any]:

@@ -62,7 +62,6 @@ class TokenCache:
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._states: dict[Hashable, _KeyState] = {}
         self._guard = threading.Lock()
-        self.fetches = 0
 
     def get(
         self,
@@ -144,7 +143,6 @@ class TokenCache:
     def _refresh(
         self, key: Hashable, state: _KeyState, fetch: Callable[[], IssuedToken], cap: float | None
     ) -> tuple[IssuedToken, float]:
-        self.fetches += 1
         try:
             token = fetch()
         except Exception as exc:

@@ -27,6 +27,7 @@ import requests
 
 from oic_gateway.errors import (
     ExchangeError,
+    InternalError,
     InvalidClientError,
     InvalidGrantError,
     InvalidScopeError,
@@ -50,7 +51,7 @@ _RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 DEFAULT_THROTTLE_SECONDS = 2.0  # a 429/503 without Retry-After
 
 
-class _Retryable(Exception):
+class _Retryable(InternalError):
     def __init__(self, message: str, retry_after: float | None = None, throttled: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after

@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from oic_gateway.errors import ExchangeError, TokenEndpointThrottled
+from oic_gateway.errors import ExchangeError, InternalError, TokenEndpointThrottled
 from oic_gateway.oic_tokens.issued import MAX_RETRY_AFTER, IssuedToken
 
 KEY_BYTES = 32
@@ -66,7 +66,7 @@ def lock_seconds_for(fetch_budget: float) -> float:
     return fetch_budget + LOCK_MARGIN_SECONDS
 
 
-class StoreUnavailable(Exception):
+class StoreUnavailable(InternalError):
     """The store refused, timed out or is unreachable. Never an outage: the
     caller goes to the token endpoint directly."""
 
@@ -197,7 +197,7 @@ class CircuitBreaker:
 # -- the cache -----------------------------------------------------------------
 
 
-class _Bypass(Exception):
+class _Bypass(InternalError):
     """The store cannot help this call: fetch directly."""
 
 

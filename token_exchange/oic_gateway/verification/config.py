@@ -1,4 +1,5 @@
-"""The authorizer's configuration: read once from the environment, validated.
+"""How both functions verify a caller's token, as configured: read once from the
+environment, validated (the authorizer and the backend read the very same keys).
 
 OCI Functions passes application and function configuration as environment
 variables (``ctx.Config()`` is ``os.environ``). Every problem is reported as

@@ -12,6 +12,8 @@ import json
 import math
 from typing import Any
 
+from oic_gateway.errors import InternalError
+
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _INDEX = {c: i for i, c in enumerate(_ALPHABET)}
 _TO_STANDARD = bytes.maketrans(b"-_", b"+/")  # bytes.translate is C-fast; str.translate is not
@@ -20,8 +22,11 @@ _PADDING = ("", "", "==", "=")
 MAX_JSON_DEPTH = 8
 
 
-class DecodeError(ValueError):
-    """Input is not canonical base64url or strict JSON. The message is safe to log."""
+class DecodeError(InternalError):
+    """Input is not canonical base64url or strict JSON. The message is safe to log.
+    Callers turn it into their own refusal (``MalformedToken``, an unusable key)."""
+
+    reason = "decode_error"
 
 
 def b64url_decode(segment: str) -> bytes:

@@ -48,7 +48,6 @@ class Introspector:
     def __post_init__(self) -> None:
         self._verdicts: ExpiringLru[bytes, bool] = ExpiringLru(4096)
         self._lock = threading.Lock()
-        self.requests = 0
 
     def check(self, token: str, token_key: bytes, exp: float, now: float) -> None:
         """Raise ``TokenInactive`` (deny) or ``CannotDecide``; return if active."""
@@ -62,7 +61,6 @@ class Introspector:
             raise TokenInactive("token revoked or no longer active")
 
     def _ask(self, token: str) -> bool:
-        self.requests += 1
         try:
             response = http.request(
                 "POST", self.url,

@@ -19,6 +19,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, EllipticCurvePublicKey, EllipticCurvePublicNumbers
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey, RSAPublicNumbers
 
+from oic_gateway.errors import InternalError
 from oic_gateway.verification.encoding import DecodeError, b64url_decode, strict_json_object
 
 MIN_RSA_BITS = 2048
@@ -55,8 +56,10 @@ class KeySet:
     rejected: list[tuple[str, str]] = field(default_factory=list)
 
 
-class UnusableKey(ValueError):
-    pass
+class UnusableKey(InternalError):
+    """One JWK we must not use; ``parse_jwks`` drops it and records why."""
+
+    reason = "unusable_key"
 
 
 def _uint(member: str, jwk: dict[str, Any]) -> int:

@@ -50,7 +50,8 @@ class DecodedJws(NamedTuple):
 
 def decode(token: str) -> DecodedJws:
     """Split and decode a compact JWS, refusing anything not in canonical form
-    or not RS256. Does not verify the signature."""
+    or whose algorithm is none of RS256, PS256 and ES256 (``jwk.SUPPORTED_ALGORITHMS``;
+    an issuer may accept fewer). Does not verify the signature."""
     if len(token) > MAX_TOKEN_LENGTH:
         raise MalformedToken("token too long")
     if not token.isascii():

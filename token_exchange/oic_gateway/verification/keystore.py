@@ -93,7 +93,6 @@ class KeyStore:
         self._last_unknown_refetch = float("-inf")
         self._refreshing = False
         self._last_error: str | None = None
-        self.fetch_count = 0
         self._completed_fetches = 0
 
     # -- public ------------------------------------------------------------
@@ -188,7 +187,6 @@ class KeyStore:
             if generation != self._completed_fetches:
                 return  # a fetch finished while we waited: use its result
             unusable = self._clock() >= self._usable_until
-            self.fetch_count += 1
             try:
                 key_set = self._fetch()
             except (FetchError, ValueError) as exc:
