@@ -170,7 +170,7 @@ def test_keystore_caller_behind_a_stuck_fetch_gives_up_at_its_deadline() -> None
     release = threading.Event()
     fetching = threading.Event()
 
-    def stuck_fetch() -> Any:
+    def stuck_fetch(deadline: float | None = None) -> Any:
         fetching.set()
         release.wait(STALL)
         raise FetchError("gave up")
@@ -296,7 +296,7 @@ def test_verify_with_a_deadline_does_not_wait_on_the_key_fetch_lock_past_it() ->
     release = threading.Event()
     fetching = threading.Event()
 
-    def stuck_fetch() -> Any:
+    def stuck_fetch(deadline: float | None = None) -> Any:
         fetching.set()
         release.wait(STALL)
         raise FetchError("gave up")
