@@ -44,7 +44,9 @@ class BackendTokenProvider(Protocol):
     """Obtains the OIC token for a validated caller (authorizer-context topology).
     Raises ``CannotDecide`` when it cannot."""
 
-    def backend_token(self, claims: Claims, subject: str) -> BackendToken: ...
+    def backend_token(self, claims: Claims, subject: str, deadline: float | None = None) -> BackendToken:
+        """``deadline``: the call's (monotonic); None: the exchange's own budget."""
+        ...
 
 
 class Verified(NamedTuple):
@@ -96,8 +98,9 @@ class Authorizer:
         self._answers: ExpiringLru[bytes, Allowed] = ExpiringLru(ANSWER_CACHE_ENTRIES)
 
     def handle(self, body: bytes, call_id: str | None = None, deadline: float | None = None) -> bytes:
-        """``deadline``: the call's (monotonic, from Fn-Deadline); waiting for the
-        signing keys ends by it. None: the key stores' own cap."""
+        """``deadline``: the call's (monotonic, from Fn-Deadline); the key fetch
+        (and the wait for it), introspection and the OIC token request end by
+        it. None: each one's own timeout."""
         started = time.perf_counter()
         now = self._clock()
         body_key = hashlib.sha256(body).digest()
@@ -120,7 +123,7 @@ class Authorizer:
                 reason = "verified"
             expires_at = verified.expires_at
             if self.introspector is not None:
-                self.introspector.check(request.token, key, verified.claims.exp, now)
+                self.introspector.check(request.token, key, verified.claims.exp, now, deadline)
                 # Ask again after the cache period: so must API Gateway.
                 expires_at = min(expires_at, float(int(now + self.introspector.cache_seconds)))
             rule = self.checks.authorize(verified.claims, request.path, request.method)
@@ -164,11 +167,11 @@ class Authorizer:
         return self.checks.derive(token, b"", deadline)[0]
 
     def _derive(self, claims: Claims, subject: str | None, _key: bytes,
-                _deadline: float | None = None) -> tuple[Verified, float]:
+                deadline: float | None = None) -> tuple[Verified, float]:
         expires_at = claims.exp
         backend = None
         if self.backend is not None:
-            backend = self.backend.backend_token(claims, subject or claims.sub)
+            backend = self.backend.backend_token(claims, subject or claims.sub, deadline)
             expires_at = min(expires_at, backend.expires_at)
         # Served from cache until the whole second that expiresAt names.
         until = float(int(expires_at))

@@ -16,7 +16,7 @@ costs cold start.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from authorizer.app import BackendToken, BackendTokenProvider
@@ -34,12 +34,16 @@ GATEWAY_MIN_CACHE_SECONDS = 60.0
 
 
 class ContextTokenProvider:
-    def __init__(self, exchanger: TokenExchanger) -> None:
+    def __init__(self, exchanger: TokenExchanger, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.exchanger = exchanger
+        self._monotonic = monotonic
 
-    def backend_token(self, claims: Claims, subject: str) -> BackendToken:
+    def backend_token(self, claims: Claims, subject: str, deadline: float | None = None) -> BackendToken:
+        """``deadline``: the authorizer's call deadline (monotonic); the token
+        request ends by it. None: ``OIC_TOKEN_TIMEOUT_SECONDS`` alone."""
+        timeout = None if deadline is None else max(deadline - self._monotonic(), 0.0)
         try:
-            exchanged = self.exchanger.token_for(subject, claims.exp)
+            exchanged = self.exchanger.token_for(subject, claims.exp, timeout=timeout)
         except (ExchangeError, ConfigError) as error:
             # Not the caller's fault: the gateway must answer 502, not 401. A
             # throttled token endpoint is told at once (reason in the log).

@@ -170,7 +170,7 @@ def test_keystore_caller_behind_a_stuck_fetch_gives_up_at_its_deadline() -> None
     release = threading.Event()
     fetching = threading.Event()
 
-    def stuck_fetch() -> Any:
+    def stuck_fetch(deadline: float | None = None) -> Any:
         fetching.set()
         release.wait(STALL)
         raise FetchError("gave up")
@@ -296,7 +296,7 @@ def test_verify_with_a_deadline_does_not_wait_on_the_key_fetch_lock_past_it() ->
     release = threading.Event()
     fetching = threading.Event()
 
-    def stuck_fetch() -> Any:
+    def stuck_fetch(deadline: float | None = None) -> Any:
         fetching.set()
         release.wait(STALL)
         raise FetchError("gave up")
@@ -317,3 +317,84 @@ def test_verify_with_a_deadline_does_not_wait_on_the_key_fetch_lock_past_it() ->
         _within_budget(lambda: verifier.verify(token, deadline=time.monotonic() + BUDGET), KeysUnavailable)
     finally:
         release.set()
+
+
+# -- the call's deadline reaches the key fetch, introspection and the token endpoint --
+#
+# Each exchange's own timeout is set far above the call's budget (STALL), so
+# only the call's deadline, passed down, can end it in time.
+
+CALL_BUDGET = 0.3
+
+
+def _within_call_budget(call: Callable[[float], object], error: type[BaseException]) -> float:
+    started = time.monotonic()
+    with pytest.raises(error):
+        call(started + CALL_BUDGET)
+    took = time.monotonic() - started
+    assert took < CALL_BUDGET + SLACK, f"took {took:.2f} s for a {CALL_BUDGET} s call deadline"
+    return took
+
+
+@pytest.mark.parametrize("kind", ["slow-headers", "slow-body"])
+@pytest.mark.parametrize("source", ["jwks", "discovery"])
+def test_a_key_fetch_ends_by_the_calls_deadline_not_its_own_timeout(kind: str, source: str) -> None:
+    from oic_gateway.errors import KeysUnavailable
+    from oic_gateway.verification.idp import DiscoveryJwksFetcher, JwksFetcher
+    from oic_gateway.verification.keystore import KeyStore
+    from oic_gateway.verification.verifier import JwtVerifier, TrustedIssuer
+    from tests.tokens import ISSUER
+    from tests.unit.test_verifier import SIGNER, rules
+
+    with peer(PEERS[kind]) as port:
+        fetcher = (JwksFetcher(f"http://127.0.0.1:{port}/jwk", timeout=STALL) if source == "jwks" else
+                   DiscoveryJwksFetcher(f"http://127.0.0.1:{port}/.well-known/openid-configuration", ISSUER,
+                                        timeout=STALL))
+        store = KeyStore(fetcher, time.monotonic, fresh_seconds=60, max_stale_seconds=60)
+        verifier = JwtVerifier({ISSUER: TrustedIssuer(store, rules(), frozenset({"RS256"}))}, time.time)
+        token = SIGNER.mint()
+        took = _within_call_budget(lambda deadline: verifier.verify(token, deadline), KeysUnavailable)
+    assert took >= CALL_BUDGET * 0.9  # it waited for the peer, not failed early for another reason
+    assert "timed out" in (store.status().last_error or "")
+
+
+@pytest.mark.parametrize("kind", ["slow-headers", "slow-body"])
+def test_introspection_ends_by_the_calls_deadline_not_its_own_timeout(kind: str) -> None:
+    from oic_gateway.errors import CannotDecide
+    from oic_gateway.net.secret_sources import InlineSecret
+    from oic_gateway.verification.introspection import Introspector
+
+    with peer(PEERS[kind]) as port:
+        introspector = Introspector(f"http://127.0.0.1:{port}/oauth2/v1/introspect", "client",
+                                    InlineSecret("secret"), cache_seconds=60, timeout=STALL)
+        now = time.time()
+        _within_call_budget(lambda deadline: introspector.check("t", b"k", now + 600, now, deadline), CannotDecide)
+
+
+@pytest.mark.parametrize("kind", ["slow-headers", "slow-body"])
+def test_the_authorizers_token_request_ends_by_its_call_deadline(kind: str) -> None:
+    """The authorizer-context topology: Authorizer.handle's deadline bounds the
+    OIC token request, though OIC_TOKEN_TIMEOUT_SECONDS is far longer."""
+    import json
+
+    from authorizer.app import build_authorizer
+    from authorizer.context_token import backend_factory
+    from oic_gateway.errors import CannotDecide
+    from tests.servers import JwksServer
+    from tests.tokens import authorizer_env, single
+    from tests.unit.test_verifier import SIGNER
+
+    jwks = JwksServer([SIGNER.jwk()]).start()
+    try:
+        with peer(PEERS[kind]) as port:
+            env = authorizer_env(jwks.url, OIC_CLIENT_ID="oic-client", OIC_CLIENT_SECRET="oic-secret",
+                                 OIC_SCOPE="https://oic.example.com:443urn:opc:resource:consumer::all",
+                                 OIC_TOKEN_URL=f"http://127.0.0.1:{port}/oauth2/v1/token",
+                                 OIC_TOKEN_TIMEOUT_SECONDS="30")
+            authz = build_authorizer(env, backend_factory)
+            authz.verifier.hydrate()  # the keys are in: only the token request is left
+            body = json.dumps(single(SIGNER.mint())).encode()
+            took = _within_call_budget(lambda deadline: authz.handle(body, "call", deadline), CannotDecide)
+    finally:
+        jwks.stop()
+    assert took >= CALL_BUDGET * 0.9

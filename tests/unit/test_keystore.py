@@ -20,7 +20,7 @@ class ScriptedFetch:
         self.failing = False
         self.calls = 0
 
-    def __call__(self) -> KeySet:
+    def __call__(self, deadline: float | None = None) -> KeySet:
         self.calls += 1
         if self.failing:
             raise FetchError("http://idp/jwk: HTTP 503")
@@ -125,7 +125,7 @@ class OutageFetch:
     def answers(self) -> bool:
         return not self.start <= self.clock.now < self.end
 
-    def __call__(self) -> KeySet:
+    def __call__(self, deadline: float | None = None) -> KeySet:
         self.calls += 1
         if not self.answers():
             raise FetchError("http://idp/jwk: HTTP 503")
@@ -314,7 +314,7 @@ def test_a_background_refresh_never_waits_behind_a_fetch_in_progress():
     background = spawned.pop()
     calls_inside: list[int] = []
 
-    def fetch_that_meets_the_background_refresh() -> KeySet:
+    def fetch_that_meets_the_background_refresh(deadline: float | None = None) -> KeySet:
         background()  # the refresh finds the fetch lock held: it gives up at once
         calls_inside.append(fetch.calls)
         return fetch()
@@ -341,7 +341,7 @@ def test_waiting_caller_uses_the_fetch_that_finished_meanwhile():
         second_caller_started.set()
         answers.append(ks.get("k1"))
 
-    def slow_fetch() -> KeySet:
+    def slow_fetch(deadline: float | None = None) -> KeySet:
         thread = threading.Thread(target=second_caller)
         thread.start()
         second_caller_started.wait(5)
@@ -377,7 +377,7 @@ def test_a_failed_fetch_is_one_attempt():
 def test_fetch_failures_become_cannot_decide_with_a_safe_message(problem, message):
     clock = FakeClock()
 
-    def failing() -> KeySet:
+    def failing(deadline: float | None = None) -> KeySet:
         raise problem
 
     ks, _ = store(failing, clock)
@@ -437,7 +437,7 @@ def test_hydrate_waits_for_a_fetch_in_progress_and_uses_it():
     ks, _ = store(fetch, clock)
     entered, release = threading.Event(), threading.Event()
 
-    def slow_fetch() -> KeySet:
+    def slow_fetch(deadline: float | None = None) -> KeySet:
         entered.set()
         release.wait(5)
         return fetch()
@@ -470,7 +470,7 @@ def test_an_unknown_kid_waits_for_the_refetch_in_progress():
     ks.get("k1")
     entered, release = threading.Event(), threading.Event()
 
-    def slow_fetch() -> KeySet:
+    def slow_fetch(deadline: float | None = None) -> KeySet:
         entered.set()
         release.wait(5)
         fetch.keys["k2"] = K2
@@ -533,3 +533,23 @@ def test_a_failed_background_refresh_does_not_hold_back_the_fetch_when_keys_run_
     fetch.failing = False
     clock.now += 0.5  # usable no more, half a second after that failure
     assert ks.get("k1") is K1 and fetch.calls == 3
+
+
+def test_a_synchronous_fetch_is_given_the_calls_deadline_a_background_one_none():
+    clock = FakeClock()
+    seen: list[float | None] = []
+
+    def fetch(deadline: float | None = None) -> KeySet:
+        seen.append(deadline)
+        return KeySet({"k1": K1})
+
+    ks, spawned = store(fetch, clock)
+    ks.get("k1", deadline=clock.now + 0.3)  # no keys yet: fetched for this call, by its deadline
+    with pytest.raises(UnknownKey):
+        ks.get("k2", deadline=clock.now + 0.4)  # an unknown kid: refetched for this call too
+    start = clock.now
+    clock.now += 901
+    ks.get("k1", deadline=clock.now + 0.5)  # stale: a background refresh, for no call in particular
+    spawned.pop()()
+    ks.hydrate()
+    assert seen == [start + 0.3, start + 0.4, None, None]

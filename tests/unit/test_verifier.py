@@ -24,7 +24,7 @@ class Fetch:
         self.calls = 0
         self.failing = failing
 
-    def __call__(self) -> KeySet:
+    def __call__(self, deadline: float | None = None) -> KeySet:
         self.calls += 1
         if self.failing:
             raise errors.FetchError("jwks down")

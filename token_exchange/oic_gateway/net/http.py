@@ -93,10 +93,15 @@ def request(
     body: bytes | None = None,
     timeout: float,
     max_bytes: int,
+    until: float | None = None,
 ) -> HttpResponse:
-    """One request, bounded by ``timeout`` seconds in all and ``max_bytes`` of
-    body. Raises ``FetchError`` naming the URL and the failure."""
-    deadline = time.monotonic() + timeout
+    """One request, bounded by ``timeout`` seconds in all, by ``until``
+    (the call's deadline, monotonic) when given, whichever ends first, and by
+    ``max_bytes`` of body. Raises ``FetchError`` naming the URL and the failure."""
+    started = time.monotonic()
+    if until is not None and until < started + timeout:
+        timeout = max(until - started, 0.0)  # the call's deadline comes first
+    deadline = started + timeout
     parts = urlsplit(url)
     host = parts.hostname or ""
     path = parts.path or "/"

@@ -25,14 +25,18 @@ JWKS_SCOPE = "urn:opc:idm:__myscopes__"
 
 
 class JwksFetcher:
-    """Fetch and parse the key set. Raises ``FetchError`` or ``ValueError``."""
+    """Fetch and parse the key set. Raises ``FetchError`` or ``ValueError``.
+
+    ``deadline`` (monotonic): the call's, given by the key store; every
+    exchange of the fetch (discovery, the client-credentials token, the key
+    set) ends by it or by ``timeout``, whichever is first. None: ``timeout``."""
 
     def __init__(
         self,
         url: str,
         *,
         timeout: float = JWKS_TIMEOUT_SECONDS,
-        access_token: Callable[[], str] | None = None,
+        access_token: Callable[[float | None], str] | None = None,
         algorithms: frozenset[str] = frozenset({"RS256"}),
     ) -> None:
         self.url = url
@@ -40,8 +44,8 @@ class JwksFetcher:
         self._access_token = access_token
         self._algorithms = algorithms
 
-    def __call__(self) -> KeySet:
-        key_set = self.parse(self.document())
+    def __call__(self, deadline: float | None = None) -> KeySet:
+        key_set = self.parse(self.document(deadline))
         if key_set.rejected:
             # Once per fetch, so an operator sees why a published key is not
             # trusted without running the doctor. Key ids and reasons only:
@@ -52,13 +56,14 @@ class JwksFetcher:
             )
         return key_set
 
-    def document(self) -> bytes:
+    def document(self, deadline: float | None = None) -> bytes:
         """The key set as served (``doctor`` also reads its certificates)."""
         headers = {"Accept": "application/json"}
         if self._access_token is not None:
-            headers["Authorization"] = "Bearer " + self._access_token()
-        url = self.jwks_url()
-        response = http.request("GET", url, headers=headers, timeout=self.timeout, max_bytes=JWKS_MAX_BYTES)
+            headers["Authorization"] = "Bearer " + self._access_token(deadline)
+        url = self.jwks_url(deadline)
+        response = http.request("GET", url, headers=headers, timeout=self.timeout, max_bytes=JWKS_MAX_BYTES,
+                                until=deadline)
         if response.status != 200:
             raise FetchError(f"{url}: HTTP {response.status}")
         return response.body
@@ -69,7 +74,7 @@ class JwksFetcher:
         except ValueError as exc:
             raise FetchError(f"{self.jwks_url()}: {exc}") from None
 
-    def jwks_url(self) -> str:
+    def jwks_url(self, deadline: float | None = None) -> str:
         return self.url
 
 
@@ -84,10 +89,10 @@ class DiscoveryJwksFetcher(JwksFetcher):
         self.issuer = issuer
         self._jwks_uri: str | None = None
 
-    def jwks_url(self) -> str:
+    def jwks_url(self, deadline: float | None = None) -> str:
         if self._jwks_uri is None:
             response = http.request("GET", self.url, headers={"Accept": "application/json"}, timeout=self.timeout,
-                                    max_bytes=JWKS_MAX_BYTES)
+                                    max_bytes=JWKS_MAX_BYTES, until=deadline)
             if response.status != 200:
                 raise FetchError(f"{self.url}: HTTP {response.status}")
             try:
@@ -104,9 +109,9 @@ class DiscoveryJwksFetcher(JwksFetcher):
                 raise FetchError(f"{self.url}: jwks_uri {error.problem}") from None
         return self._jwks_uri
 
-    def document(self) -> bytes:
+    def document(self, deadline: float | None = None) -> bytes:
         try:
-            return super().document()
+            return super().document(deadline)
         except FetchError:
             self._jwks_uri = None  # look it up again next time: it may have moved
             raise
@@ -139,7 +144,8 @@ class ClientCredentialsToken:
         self._token: str | None = None
         self._expires = 0.0
 
-    def __call__(self) -> str:
+    def __call__(self, deadline: float | None = None) -> str:
+        """``deadline`` (monotonic): the call's; the token request ends by it too."""
         with self._lock:
             now = self._clock()
             if self._token is not None and now < self._expires:
@@ -155,6 +161,7 @@ class ClientCredentialsToken:
                 body=urlencode({"grant_type": "client_credentials", "scope": self._scope}).encode(),
                 timeout=self._timeout,
                 max_bytes=64 * 1024,
+                until=deadline,
             )
             if response.status != 200:
                 raise FetchError(f"{self._token_url}: HTTP {response.status} for JWKS_CLIENT_ID")

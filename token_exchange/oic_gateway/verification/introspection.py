@@ -49,25 +49,27 @@ class Introspector:
         self._verdicts: ExpiringLru[bytes, bool] = ExpiringLru(4096)
         self._lock = threading.Lock()
 
-    def check(self, token: str, token_key: bytes, exp: float, now: float) -> None:
-        """Raise ``TokenInactive`` (deny) or ``CannotDecide``; return if active."""
+    def check(self, token: str, token_key: bytes, exp: float, now: float, deadline: float | None = None) -> None:
+        """Raise ``TokenInactive`` (deny) or ``CannotDecide``; return if active.
+        ``deadline`` (monotonic): the call's; the request ends by it or by
+        ``timeout``, whichever is first."""
         with self._lock:
             cached = self._verdicts.get(token_key, now)
         if cached is None:
-            cached = self._ask(token)
+            cached = self._ask(token, deadline)
             with self._lock:
                 self._verdicts.put(token_key, cached, min(exp, now + self.cache_seconds), now)
         if not cached:
             raise TokenInactive("token revoked or no longer active")
 
-    def _ask(self, token: str) -> bool:
+    def _ask(self, token: str, deadline: float | None = None) -> bool:
         try:
             response = http.request(
                 "POST", self.url,
                 headers={"Authorization": basic_authorization(self.client_id, self.secret.get()),
                          "Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"},
                 body=urlencode({"token": token, "token_type_hint": "access_token"}).encode(),
-                timeout=self.timeout, max_bytes=64 * 1024,
+                timeout=self.timeout, max_bytes=64 * 1024, until=deadline,
             )
         except FetchError as error:
             raise CannotDecide(f"introspection unavailable: {error}") from None

@@ -1,7 +1,8 @@
 """The trusted signing keys, cached, refreshed and served through outages.
 
-Pure apart from the two callables it is given: ``fetch`` (returns a parsed
-``KeySet`` or raises ``FetchError``) and ``clock`` (seconds, monotonic or
+Pure apart from the two callables it is given: ``fetch(deadline)`` (returns
+a parsed ``KeySet`` or raises ``FetchError``; ``deadline`` is the call's, on
+``clock``, or None for its own timeout) and ``clock`` (seconds, monotonic or
 wall, as long as it is consistent). ``spawn`` runs a background refresh; tests
 pass an inline runner to keep everything deterministic.
 
@@ -24,7 +25,10 @@ Rules:
 * a call that must wait for a fetch in progress (single flight) waits at
   most until its ``deadline`` (on ``clock``; ``lock_wait_seconds`` from now
   without one), then cannot decide (``KeysUnavailable``): a stuck refresh
-  never holds every call behind it.
+  never holds every call behind it;
+* a synchronous fetch is given the call's ``deadline``, so it ends by it
+  too; a background refresh and ``hydrate`` have none (the fetch's own
+  timeout).
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from dataclasses import dataclass
 from oic_gateway.errors import FetchError, KeysUnavailable, UnknownKey
 from oic_gateway.verification.jwk import KeySet, SigningKey
 
-Fetch = Callable[[], KeySet]
+Fetch = Callable[[float | None], KeySet]  # the call's deadline on the store's clock, or None
 Clock = Callable[[], float]
 Spawn = Callable[[Callable[[], None]], None]
 
@@ -110,7 +114,7 @@ class KeyStore:
             key = self._keys.get(kid)
             if key is not None:
                 return key
-            return self._unknown_kid(kid, now, until)
+            return self._unknown_kid(kid, now, until, deadline)
         if now < self._usable_until:
             self._refresh_in_background(now)
             key = self._keys.get(kid)
@@ -121,7 +125,7 @@ class KeyStore:
         # failed a moment ago.
         if now - self._last_unusable_failure < self._unusable_backoff:
             raise KeysUnavailable(f"signing keys unavailable: {self._last_error}")
-        self._fetch_now(wait=True, until=until)
+        self._fetch_now(wait=True, until=until, deadline=deadline)
         if self._clock() < self._usable_until:
             key = self._keys.get(kid)
             if key is not None:
@@ -146,14 +150,14 @@ class KeyStore:
 
     # -- internals ---------------------------------------------------------
 
-    def _unknown_kid(self, kid: str, now: float, until: float) -> SigningKey:
+    def _unknown_kid(self, kid: str, now: float, until: float, deadline: float | None) -> SigningKey:
         # Keys are fresh but this kid is not among them: perhaps the issuer
         # rotated. Refetch at most once per cooldown; in between, the answer
         # is "unknown" without touching the network (negative cache).
         if now - self._last_unknown_refetch < self._cooldown:
             raise UnknownKey("no trusted key has this 'kid'")
         self._last_unknown_refetch = now
-        self._fetch_now(wait=True, until=until)
+        self._fetch_now(wait=True, until=until, deadline=deadline)
         key = self._keys.get(kid)
         if key is None:
             raise UnknownKey("no trusted key has this 'kid'")
@@ -173,7 +177,7 @@ class KeyStore:
 
         self._spawn(work)
 
-    def _fetch_now(self, *, wait: bool, until: float = float("-inf")) -> None:
+    def _fetch_now(self, *, wait: bool, until: float = float("-inf"), deadline: float | None = None) -> None:
         # Single flight: one fetch at a time. A caller that needs the result
         # waits for the fetch in progress instead of starting another, but
         # only until its deadline: behind a stuck fetch it cannot decide.
@@ -188,7 +192,7 @@ class KeyStore:
                 return  # a fetch finished while we waited: use its result
             unusable = self._clock() >= self._usable_until
             try:
-                key_set = self._fetch()
+                key_set = self._fetch(deadline)
             except (FetchError, ValueError) as exc:
                 self._failed(str(exc), unusable)
                 return
