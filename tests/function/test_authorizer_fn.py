@@ -195,7 +195,7 @@ def test_a_defect_is_a_denial_not_a_crash(signer: Signer, capsys: pytest.Capture
     try:
         authorizer = build_authorizer(authorizer_env(server.url))
 
-        def broken(token: str) -> None:
+        def broken(token: str, deadline: float | None = None) -> None:
             raise KeyError("boom " + token)
 
         authorizer.verifier.verify = broken  # type: ignore[assignment,method-assign]

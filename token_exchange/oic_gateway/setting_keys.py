@@ -66,11 +66,11 @@ SETTINGS: tuple[SettingKey, ...] = (
                notes="1 to 64 printable characters without `\"` or `\\`."),
     SettingKey("TRUSTED_ISSUERS", "json", None, B, False, "Several trusted issuers (JSON).",
                notes="Several issuers, each with its own keys and rules; replaces `IDCS_DOMAIN_URL` / `JWKS_URL`, "
-                     "`TOKEN_ISSUERS` and `TOKEN_AUDIENCES` (README: Trusted issuers)."),
+                     "`TOKEN_ISSUERS` and `TOKEN_AUDIENCES` (docs/security.md: Trusted issuers)."),
     SettingKey("TRUSTED_ISSUERS_FILE", "str", None, B, False, "TRUSTED_ISSUERS from a file in the image."),
     SettingKey("ACCESS_POLICY", "json", None, B, False, "Per-integration access rules (JSON).",
                notes="The backend enforces them too, against the integration path it is about to call "
-                     "(README: Per-integration access rules)."),
+                     "(docs/security.md: Per-integration access rules)."),
     SettingKey("ACCESS_POLICY_FILE", "str", None, B, False, "ACCESS_POLICY from a file in the image."),
     SettingKey("OIC_TOKEN_URL", "url", None, B, False, "Token endpoint (default: from IDCS_DOMAIN_URL).",
                notes="Default: `IDCS_DOMAIN_URL` + `/oauth2/v1/token`."),
@@ -112,9 +112,9 @@ SETTINGS: tuple[SettingKey, ...] = (
                      "own deadline also bounds it); the token request keeps its own `OIC_TOKEN_TIMEOUT_SECONDS` "
                      "inside it."),
     SettingKey("FORWARD_REQUEST_HEADERS", "str", "", T, False, "Extra request headers to forward.",
-               notes="Comma separated, besides the default list (README)."),
+               notes="Comma separated, besides the default list (docs/security.md)."),
     SettingKey("RETURN_RESPONSE_HEADERS", "str", "", T, False, "Extra response headers to return.",
-               notes="Comma separated, besides the default list (README)."),
+               notes="Comma separated, besides the default list (docs/security.md)."),
     SettingKey("OIC_SUBJECT_CLAIM", "str", None, B, False, "Claim giving the OIC subject.",
                notes="Which domain user a verified caller is, for user assertions; unset: the token's principal."),
     SettingKey("OIC_SUBJECT_MAP", "json", None, B, False, "Subject mapping (JSON)."),
