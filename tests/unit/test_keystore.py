@@ -553,3 +553,27 @@ def test_a_synchronous_fetch_is_given_the_calls_deadline_a_background_one_none()
     spawned.pop()()
     ks.hydrate()
     assert seen == [start + 0.3, start + 0.4, None, None]
+
+
+def test_a_fetch_cut_by_its_callers_deadline_does_not_refuse_the_next_caller():
+    """A call with no time left fails its fetch; the next call, with time, must try
+    again rather than be refused for the unusable backoff (1 s)."""
+    clock, fetch = FakeClock(), ScriptedFetch(K1)
+
+    def starved(deadline: float | None = None) -> KeySet:
+        clock.now = deadline if deadline is not None else clock.now  # the fetch runs until the caller's deadline
+        raise FetchError("jwk: timed out")
+
+    ks, _ = store(starved, clock)
+    with pytest.raises(KeysUnavailable):
+        ks.get("k1", deadline=clock.now + 0.001)
+    ks._fetch = fetch  # the key source is fine
+    assert ks.get("k1", deadline=clock.now + 10) is K1 and fetch.calls == 1
+    # A fetch that fails with time left still starts the backoff.
+    ks2, _ = store(ScriptedFetch(K1), clock)
+    ks2._fetch.failing = True
+    with pytest.raises(KeysUnavailable):
+        ks2.get("k1", deadline=clock.now + 10)
+    with pytest.raises(KeysUnavailable, match="HTTP 503"):
+        ks2.get("k1", deadline=clock.now + 10)
+    assert ks2._fetch.calls == 1

@@ -41,6 +41,8 @@ from dataclasses import dataclass
 from oic_gateway.errors import FetchError, KeysUnavailable, UnknownKey
 from oic_gateway.verification.jwk import KeySet, SigningKey
 
+# A fetch that fails this close to its caller's deadline is taken to have run out of time.
+OUT_OF_TIME_SLACK_SECONDS = 0.01
 Fetch = Callable[[float | None], KeySet]  # the call's deadline on the store's clock, or None
 Clock = Callable[[], float]
 Spawn = Callable[[Callable[[], None]], None]
@@ -194,10 +196,10 @@ class KeyStore:
             try:
                 key_set = self._fetch(deadline)
             except (FetchError, ValueError) as exc:
-                self._failed(str(exc), unusable)
+                self._failed(str(exc), unusable and not self._out_of_time(deadline))
                 return
             except Exception as exc:  # a fetch defect must not become a crash, nor leak its text
-                self._failed(f"JWKS fetch failed ({type(exc).__name__})", unusable)
+                self._failed(f"JWKS fetch failed ({type(exc).__name__})", unusable and not self._out_of_time(deadline))
                 return
             done = self._clock()
             fresh_for = self._fresh_seconds * (1.0 - 0.1 * self._jitter())
@@ -210,6 +212,12 @@ class KeyStore:
         finally:
             self._completed_fetches += 1
             self._fetch_lock.release()
+
+    def _out_of_time(self, deadline: float | None) -> bool:
+        """The fetch ended because its caller's deadline came: that says nothing of
+        the key source, so the next caller (with its own time) must not be refused
+        for ``unusable_backoff`` because of it."""
+        return deadline is not None and self._clock() >= deadline - OUT_OF_TIME_SLACK_SECONDS
 
     def _failed(self, error: str, unusable: bool) -> None:
         failed_at = self._clock()
