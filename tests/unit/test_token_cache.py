@@ -487,3 +487,16 @@ def test_no_caller_expiry_makes_more_than_one_request_per_refresh_period(
         assert until <= cap
         clock.now += gap
     assert issuer.calls == 1
+
+
+def test_invalidating_a_refused_token_keeps_a_newer_one() -> None:
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock), Issuer(clock)
+    refused, _ = cache.get("k", issuer)
+    assert cache.invalidate("k", rejected=refused.access_token, at_most_every=30) is True
+    newer, _ = cache.get("k", issuer)
+    # A concurrent call that sent the refused token reports it late: the newer one stays,
+    # and the refused one is gone all the same (True), with no rate-limit slot spent.
+    assert cache.invalidate("k", rejected=refused.access_token, at_most_every=30) is True
+    assert cache.get("k", issuer)[0] is newer and issuer.calls == 2
+    assert cache.invalidate("k", rejected=newer.access_token, at_most_every=30) is False  # within 30 s

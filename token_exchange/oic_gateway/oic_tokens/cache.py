@@ -131,12 +131,19 @@ class TokenCache:
         advisory_gap = max(min(ADVISORY_SECONDS, lifetime / 3), mandatory_gap + min(60.0, lifetime / 6))
         return expires_at, expires_at - advisory_gap, expires_at - mandatory_gap
 
-    def invalidate(self, key: Hashable, *, at_most_every: float = 0.0) -> bool:
+    def invalidate(self, key: Hashable, *, rejected: str | None = None, at_most_every: float = 0.0) -> bool:
         """Forget the token for ``key``, unless it was forgotten less than
         ``at_most_every`` seconds ago (then keep it and say False): a backend that
-        keeps rejecting fresh tokens must not turn every call into a token request."""
+        keeps rejecting fresh tokens must not turn every call into a token request.
+
+        ``rejected``: the access token the backend refused. When the entry holds
+        another one (a concurrent call already replaced it), it is kept and the
+        answer is True: the refused token is no longer handed out."""
         state = self._state(key)
         with self._guard:
+            entry = self._entries.get(key)
+            if rejected is not None and entry is not None and entry.token.access_token != rejected:
+                return True
             now = self._clock()
             if now - state.last_invalidated < at_most_every:
                 return False
