@@ -73,9 +73,10 @@ class StoreUnavailable(InternalError):
 
 class FleetStore(Protocol):
     """The five single-key operations the cache needs (all valid on a sharded
-    cluster, none a script: OCI Cache refuses scripts there). Implementations raise ``StoreUnavailable`` and nothing else, and
-    end each one by ``deadline`` (the call's, on the cache's monotonic clock;
-    ``inf``: the store's own timeout alone)."""
+    cluster, none a script: OCI Cache refuses scripts there). Implementations
+    raise ``StoreUnavailable`` and nothing else, and end each one by
+    ``deadline`` (the call's, on the cache's monotonic clock; ``inf``: the
+    store's own timeout alone)."""
 
     def get(self, name: str, *, deadline: float = math.inf) -> bytes | None: ...
 
