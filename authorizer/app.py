@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -126,6 +127,10 @@ class Authorizer:
                 self.introspector.check(request.token, key, verified.claims.exp, now, deadline)
                 # Ask again after the cache period: so must API Gateway.
                 expires_at = min(expires_at, float(int(now + self.introspector.cache_seconds)))
+            # A token inside the clock-skew leeway after its exp is still valid, but an
+            # expiresAt in the past is one the gateway may read as invalid: say "now"
+            # (the gateway holds any answer at least 60 s, whatever it says).
+            expires_at = max(expires_at, float(math.ceil(now)))
             rule = self.checks.authorize(verified.claims, request.path, request.method)
             oic_path = request.path.canonical if request.path is not None else None
             answer = self.render_allowed(verified, token_hash, rule, expires_at, oic_path)

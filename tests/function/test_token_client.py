@@ -121,14 +121,15 @@ def test_rotated_vault_secret_is_reread_once_on_invalid_client(stack: Seeded):
     secret = VaultSecret("ocid1.vaultsecret.oc1.iad.x", reader, ttl=3600)
     config = dataclasses.replace(config, client_secret=secret)
     ex = TokenExchanger(config)
-    assert ex.token_for().token.access_token
+    first = ex.token_for()
+    assert first.token.access_token
     assert len(reads) == 1
     # Rotate: Vault now holds a new secret, the IdP accepts only the new one.
     new_secret = "rotated-" + stack.oic_client_secret
     stack.idp.apps["oic-client"].client_secret = new_secret
     vault["ocid1.vaultsecret.oc1.iad.x"] = new_secret
     try:
-        ex.invalidate()
+        ex.invalidate(first)
         assert ex.token_for().token.access_token  # invalid_client -> re-read -> success
         assert len(reads) == 2
     finally:

@@ -110,6 +110,38 @@ def test_tampered_and_wrong_key_entries_in_redis_are_misses(redis_server: Any) -
     store.close()
 
 
+def test_a_stale_container_cannot_evict_the_entry_another_just_published(redis_server: Any) -> None:
+    """Two containers, one real Redis: B refreshes after OIC refused the token, then
+    A, which still held the refused token, forgets it. B's fresh entry survives
+    (compare-and-delete under WATCH), so a third container needs no token request."""
+    endpoint = Endpoint(wall)
+    (a, store_a), (b, store_b), (c, store_c) = redis_fleet(redis_server), redis_fleet(redis_server), \
+        redis_fleet(redis_server)
+    material = MATERIAL + "forget-race"
+    refused = real_ask(a, endpoint, material)
+    b.forget(material, refused.access_token)
+    renewed = real_ask(b, endpoint, material)
+    assert renewed.access_token != refused.access_token
+    a.forget(material, refused.access_token)  # late, and about a token the entry no longer holds
+    assert real_ask(c, endpoint, material).access_token == renewed.access_token
+    assert endpoint.calls == 2
+    # The entry that does hold the refused token is deleted.
+    c.forget(material, renewed.access_token)
+    assert real_ask(a, endpoint, material).access_token not in (refused.access_token, renewed.access_token)
+    assert endpoint.calls == 3
+    for store in (store_a, store_b, store_c):
+        store.close()
+
+
+def test_compare_and_delete_is_refused_when_the_value_changed_under_watch(redis_server: Any) -> None:
+    _, store = redis_fleet(redis_server)
+    store.put("cad-probe", b"one", 60_000)
+    assert store.delete_if_equal("cad-probe", b"two") is False and store.get("cad-probe") == b"one"
+    assert store.delete_if_equal("cad-probe", b"one") is True and store.get("cad-probe") is None
+    assert store.delete_if_equal("cad-probe", b"one") is False  # nothing left to delete
+    store.close()
+
+
 def test_two_subjects_racing_across_containers_fetch_once_each(redis_server: Any) -> None:
     import time
 

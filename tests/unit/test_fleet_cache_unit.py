@@ -65,6 +65,12 @@ class DictStore:
         self._check()
         self.data.pop(name, None)
 
+    def delete_if_equal(self, name: str, value: bytes, *, deadline: float = math.inf) -> bool:
+        if self.get(name) != value:
+            return False
+        self.data.pop(name, None)
+        return True
+
 
 class Endpoint:
     def __init__(self, clock: Callable[[], float], lifetime: float = 3600) -> None:
@@ -563,10 +569,10 @@ def waiting_on_a_stuck_lock(clock: FakeClock, **kw: Any) -> tuple[Endpoint, Flee
 def test_a_waiter_polls_for_half_the_budget_then_fetches() -> None:
     clock = FakeClock()
     endpoint, waiter, slept = waiting_on_a_stuck_lock(clock, poll_seconds=0.25)
-    waiter.token(MATERIAL, endpoint, serve_until=advisory, deadline=clock.now + 2.0, throttle_material="t")
+    token = waiter.token(MATERIAL, endpoint, serve_until=advisory, deadline=clock.now + 2.0, throttle_material="t")
     assert slept == [0.25, 0.25, 0.25] and endpoint.calls == 1  # polls while a poll ends before 1 s, the half
     slept.clear()
-    waiter.forget(MATERIAL)  # the entry it published is gone; the stuck lock is not
+    waiter.forget(MATERIAL, token.access_token)  # the entry it published is gone; the stuck lock is not
     waiter.token(MATERIAL, endpoint, serve_until=advisory, deadline=clock.now - 1.0, throttle_material="t")
     assert slept == [] and endpoint.calls == 2  # no time left: no wait at all
 
@@ -731,3 +737,31 @@ def test_the_call_options_are_keywords_only() -> None:
     cache = fleet(DictStore(clock), clock)
     with pytest.raises(TypeError):
         cache.token(MATERIAL, Endpoint(clock), advisory, clock.now + 1.5)  # type: ignore[call-arg]
+
+
+# -- forget: compare-and-delete ----------------------------------------------------------
+
+
+def test_a_stale_container_forgetting_its_refused_token_keeps_the_fresh_entry() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    stale, fresh, third = fleet(store, clock), fleet(store, clock), fleet(store, clock)
+    refused = ask(stale, endpoint, clock)
+    fresh.forget(MATERIAL, refused.access_token)  # OIC refused it there first...
+    renewed = ask(fresh, endpoint, clock)  # ...and that container published a new one
+    stale.forget(MATERIAL, refused.access_token)  # late: the entry is no longer the refused token
+    assert ask(third, endpoint, clock).access_token == renewed.access_token
+    assert endpoint.calls == 2
+
+
+def test_forget_deletes_the_refused_token_and_an_entry_that_does_not_open() -> None:
+    clock = FakeClock()
+    store, endpoint = DictStore(clock), Endpoint(clock)
+    cache = fleet(store, clock)
+    refused = ask(cache, endpoint, clock)
+    name = Sealer(KEY).name("token", MATERIAL)
+    cache.forget(MATERIAL, refused.access_token)
+    assert name not in store.data
+    store.data[name] = (b"junk", clock() + 60)
+    cache.forget(MATERIAL, refused.access_token)
+    assert name not in store.data

@@ -2,6 +2,8 @@ import threading
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from oic_gateway.oic_tokens.cache import TokenCache
 from oic_gateway.oic_tokens.issued import IssuedToken
@@ -60,30 +62,39 @@ def test_mandatory_window_requires_a_new_token():
     assert issuer.calls == 2
 
 
-def test_capped_by_the_subjects_own_expiry():
+def test_the_callers_expiry_caps_what_is_handed_out_not_the_entry():
     clock = FakeClock()
     cache, issuer = TokenCache(clock), Issuer(clock)
-    _, until = cache.get("user", issuer, cap_expires_at=clock.now + 900)
-    assert until == clock.now + 900
-    clock.now += 800  # 100 s left of the cap: inside min(300, 900/6) = 150 s
-    cache.get("user", issuer, cap_expires_at=clock.now + 900)
-    assert issuer.calls == 2
+    token, until = cache.get("user", issuer, cap_expires_at=clock.now + 900)
+    assert until == clock.now + 900 and token.expires_at == clock.now + 3600
+    clock.now += 800  # 100 s left of that caller's token; the OIC token has 2,800 s
+    again, until = cache.get("user", issuer, cap_expires_at=clock.now + 100)
+    assert again is token and until == clock.now + 100 and issuer.calls == 1
 
 
 def test_a_token_capped_by_the_subjects_expiry_is_not_refreshed_for_nothing():
     """In the advisory window a new token could not outlive the same cap: no request."""
     clock = FakeClock()
-    cache, issuer = TokenCache(clock), Issuer(clock)
-    cap = clock.now + 1800  # the user's own token: half an hour left; the OIC token would last an hour
+    cache, issuer = TokenCache(clock, min_remaining=0), Issuer(clock, lifetime=1800)
+    cap = clock.now + 3600  # the user's own token outlives the OIC token
     cache.get("user", issuer, cap_expires_at=cap)
-    clock.now += 1300  # 500 s before the cap: advisory window (min(600, 1800/3))
-    for _ in range(20):
-        _, until = cache.get("user", issuer, cap_expires_at=cap)
-        clock.now += 1
-    assert issuer.calls == 1 and until == cap
-    clock.now = cap - 200  # mandatory window (min(300, 1800/6) = 300 s): a new token is due
-    cache.get("user", issuer, cap_expires_at=cap + 3600)  # the caller came back with a fresh token
+    clock.now += 1300  # 500 s before the OIC token's expiry: advisory window (min(600, 1800/3))
+    cache.get("user", issuer, cap_expires_at=clock.now + 100)  # this caller's token ends first: no refresh
+    assert issuer.calls == 1
+    cache.get("user", issuer, cap_expires_at=cap)  # a new token would serve this caller longer
     assert issuer.calls == 2
+
+
+def test_a_cap_at_or_behind_the_clock_costs_one_token_request_in_all():
+    """A caller token inside the skew leeway after its exp (the verifier still
+    accepts it): a fetch cannot beat the cap, so it must not repeat per call."""
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock, min_remaining=90), Issuer(clock)
+    for _ in range(10):
+        _, until = cache.get("k", issuer, cap_expires_at=clock.now - 30)
+        assert until == clock.now - 30
+        clock.now += 1
+    assert issuer.calls == 1
 
 
 def test_bounded():
@@ -200,15 +211,6 @@ def test_windows_are_exact(lifetime, min_remaining, advisory, mandatory):
     assert probe(lifetime, min_remaining, lifetime - mandatory, failing=False) == "refreshed"
 
 
-def test_a_cap_in_the_past_gives_no_serving_window():
-    clock = FakeClock()
-    cache, issuer = TokenCache(clock), Issuer(clock)
-    _, until = cache.get("k", issuer, cap_expires_at=clock.now - 10)
-    assert until == clock.now - 10
-    cache.get("k", issuer, cap_expires_at=clock.now + 3600)
-    assert issuer.calls == 2
-
-
 def test_cap_only_ever_shortens():
     clock = FakeClock()
     cache, issuer = TokenCache(clock), Issuer(clock)
@@ -310,7 +312,7 @@ def test_a_caller_that_waited_uses_the_token_obtained_meanwhile():
     waiter.start()
     assert arrived.wait(5)
     time.sleep(0.1)  # from its clock reading to the lock is a few lines (sequencing, not a timed assertion)
-    cache._refresh("k", cache._state("k"), issuer, None)  # the holder refreshes...
+    cache._refresh("k", cache._state("k"), issuer)  # the holder refreshes...
     cache._state("k").lock.release()  # ...and lets the waiter in
     waiter.join(5)
     assert answers == ["token-2"] and issuer.calls == 2
@@ -386,9 +388,10 @@ def test_invalidate_forces_a_new_token():
 def test_a_token_with_under_a_second_left_keeps_its_tiny_windows():
     clock = FakeClock()
     cache, issuer = TokenCache(clock), Issuer(clock)
-    cache.get("k", issuer, cap_expires_at=clock.now + 0.5)  # windows: L/3 and L/6 of half a second
+    issuer.lifetime = 0.5
+    cache.get("k", issuer)  # windows: L/3 and L/6 of half a second
     clock.now += 0.3  # before the advisory window (0.5 - 0.5/3)
-    cache.get("k", issuer, cap_expires_at=clock.now + 0.2)
+    cache.get("k", issuer)
     assert issuer.calls == 1
 
 
@@ -466,3 +469,34 @@ def test_calls_are_explicit_about_caps_and_waits():
         cache.get("k", issuer, None)  # type: ignore[call-arg]
     # A waiter gives up after 5 s of real time: pinned by value rather than by waiting.
     assert inspect.signature(TokenCache.get).parameters["wait"].default == 5.0
+
+
+@settings(max_examples=300, deadline=None)
+@given(remaining=st.floats(-60, 7200), lifetime=st.floats(120, 7200), min_remaining=st.sampled_from([0.0, 90.0]),
+       gap=st.floats(0, 2))
+def test_no_caller_expiry_makes_more_than_one_request_per_refresh_period(
+        remaining: float, lifetime: float, min_remaining: float, gap: float) -> None:
+    """Whatever the caller's token has left (or is past by, inside the leeway), ten
+    calls a few seconds apart cost one token request: a fresh token is not due again
+    for at least a sixth of its life."""
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock, min_remaining=min_remaining), Issuer(clock, lifetime=lifetime)
+    cap = clock.now + remaining
+    for _ in range(10):
+        _, until = cache.get("user", issuer, cap_expires_at=cap)
+        assert until <= cap
+        clock.now += gap
+    assert issuer.calls == 1
+
+
+def test_invalidating_a_refused_token_keeps_a_newer_one() -> None:
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock), Issuer(clock)
+    refused, _ = cache.get("k", issuer)
+    assert cache.invalidate("k", rejected=refused.access_token, at_most_every=30) is True
+    newer, _ = cache.get("k", issuer)
+    # A concurrent call that sent the refused token reports it late: the newer one stays,
+    # and the refused one is gone all the same (True), with no rate-limit slot spent.
+    assert cache.invalidate("k", rejected=refused.access_token, at_most_every=30) is True
+    assert cache.get("k", issuer)[0] is newer and issuer.calls == 2
+    assert cache.invalidate("k", rejected=newer.access_token, at_most_every=30) is False  # within 30 s

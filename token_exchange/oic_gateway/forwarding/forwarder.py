@@ -271,7 +271,7 @@ class OicForwarder:
             # per key per INVALIDATE_AT_MOST_EVERY_SECONDS. The request never
             # reached the integration, so replaying it runs it once.
             if attempt == 2 or not self.exchanger.invalidate(
-                    subject, at_most_every=INVALIDATE_AT_MOST_EVERY_SECONDS):
+                    token, subject, at_most_every=INVALIDATE_AT_MOST_EVERY_SECONDS):
                 break
         failed = json_error(502, "oic_rejected_token", "OIC's auth layer rejected the OIC token (invalid_token)")
         failed.log = result.log

@@ -13,6 +13,14 @@ For an entry of lifetime L:
 So a token handed out always has at least the mandatory window left, which
 is what lets the authorizer give API Gateway an ``expiresAt`` that its cache
 (at least 60 s) cannot overrun.
+
+A caller's own expiry (``cap_expires_at``) shortens only what ``get`` says the
+token may be used until, never the entry's windows: those follow the token's
+own life. Were the entry capped, a caller token near (or, inside the clock-skew
+leeway, just past) its ``exp`` would leave a fresh token no serving window, and
+every call would cost the identity domain a token request (issue 18). A new
+token cannot outlive a cap that is at or behind the clock, so fetching one
+gains nothing; the caller's own token is verified on every call anyway.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ MANDATORY_SECONDS = 300.0
 @dataclass
 class _Entry:
     token: IssuedToken
-    expires_at: float  # the token's expiry, possibly capped (subject's own expiry)
+    expires_at: float  # the token's own expiry (never capped: see the module's docstring)
     advisory_at: float
     mandatory_at: float
 
@@ -71,12 +79,13 @@ class TokenCache:
         cap_expires_at: float | None = None,
         wait: float = 5.0,
     ) -> tuple[IssuedToken, float]:
-        """The token for ``key`` and the time it may be used until."""
+        """The token for ``key`` and the time it may be used until: its own
+        expiry, or ``cap_expires_at`` when that is sooner."""
         now = self._clock()
         entry = self._entries.get(key)
         if entry is not None and now < entry.advisory_at:
             self._touch(key)
-            return entry.token, entry.expires_at
+            return _until(entry, cap_expires_at)
         state = self._state(key)
         if entry is not None and now < entry.mandatory_at:
             # Advisory window: refresh if nobody else is, else use what we have.
@@ -84,11 +93,11 @@ class TokenCache:
             # be bettered: a refresh would cost a token request and gain nothing.
             capped = cap_expires_at is not None and entry.expires_at >= cap_expires_at
             if capped or now - state.last_failure < self._failure_backoff or not state.lock.acquire(blocking=False):
-                return entry.token, entry.expires_at
+                return _until(entry, cap_expires_at)
             try:
-                return self._refresh(key, state, fetch, cap_expires_at)
+                return _until(self._refresh(key, state, fetch), cap_expires_at)
             except Exception:  # any failure: keep the still-valid token
-                return entry.token, entry.expires_at
+                return _until(entry, cap_expires_at)
             finally:
                 state.lock.release()
         # Missing or in the mandatory window: we must have a new token.
@@ -98,10 +107,10 @@ class TokenCache:
             current = self._entries.get(key)
             now = self._clock()
             if current is not None and now < current.mandatory_at:
-                return current.token, current.expires_at  # refreshed while we waited
+                return _until(current, cap_expires_at)  # refreshed while we waited
             if now - state.last_failure < self._failure_backoff and state.last_error is not None:
                 raise state.last_error
-            return self._refresh(key, state, fetch, cap_expires_at)
+            return _until(self._refresh(key, state, fetch), cap_expires_at)
         finally:
             state.lock.release()
 
@@ -111,9 +120,9 @@ class TokenCache:
         entry = self._entries.get(key)
         return entry is not None and self._clock() < entry.mandatory_at
 
-    def refresh_points(self, token: IssuedToken, cap: float | None = None) -> tuple[float, float, float]:
+    def refresh_points(self, token: IssuedToken) -> tuple[float, float, float]:
         """(expires_at, advisory_at, mandatory_at) of ``token`` in this cache."""
-        expires_at = token.expires_at if cap is None else min(token.expires_at, cap)
+        expires_at = token.expires_at
         lifetime = max(expires_at - token.issued_at, 0.0)
         # A token must keep min_remaining seconds when handed out, but a
         # short-lived one (say 120 s) must still serve for half its life
@@ -122,12 +131,19 @@ class TokenCache:
         advisory_gap = max(min(ADVISORY_SECONDS, lifetime / 3), mandatory_gap + min(60.0, lifetime / 6))
         return expires_at, expires_at - advisory_gap, expires_at - mandatory_gap
 
-    def invalidate(self, key: Hashable, *, at_most_every: float = 0.0) -> bool:
+    def invalidate(self, key: Hashable, *, rejected: str | None = None, at_most_every: float = 0.0) -> bool:
         """Forget the token for ``key``, unless it was forgotten less than
         ``at_most_every`` seconds ago (then keep it and say False): a backend that
-        keeps rejecting fresh tokens must not turn every call into a token request."""
+        keeps rejecting fresh tokens must not turn every call into a token request.
+
+        ``rejected``: the access token the backend refused. When the entry holds
+        another one (a concurrent call already replaced it), it is kept and the
+        answer is True: the refused token is no longer handed out."""
         state = self._state(key)
         with self._guard:
+            entry = self._entries.get(key)
+            if rejected is not None and entry is not None and entry.token.access_token != rejected:
+                return True
             now = self._clock()
             if now - state.last_invalidated < at_most_every:
                 return False
@@ -140,9 +156,7 @@ class TokenCache:
 
     # -- internals ---------------------------------------------------------
 
-    def _refresh(
-        self, key: Hashable, state: _KeyState, fetch: Callable[[], IssuedToken], cap: float | None
-    ) -> tuple[IssuedToken, float]:
+    def _refresh(self, key: Hashable, state: _KeyState, fetch: Callable[[], IssuedToken]) -> _Entry:
         try:
             token = fetch()
         except Exception as exc:
@@ -151,7 +165,7 @@ class TokenCache:
             raise
         state.last_error = None
         state.last_failure = float("-inf")
-        expires_at, advisory_at, mandatory_at = self.refresh_points(token, cap)
+        expires_at, advisory_at, mandatory_at = self.refresh_points(token)
         entry = _Entry(token=token, expires_at=expires_at, advisory_at=advisory_at, mandatory_at=mandatory_at)
         with self._guard:
             self._entries[key] = entry
@@ -159,7 +173,7 @@ class TokenCache:
             while len(self._entries) > self._max:
                 old, _ = self._entries.popitem(last=False)
                 self._states.pop(old, None)
-        return token, expires_at
+        return entry
 
     def _touch(self, key: Hashable) -> None:
         with self._guard:
@@ -176,3 +190,7 @@ class TokenCache:
                         del self._states[idle]
                 state = self._states[key] = _KeyState(threading.Lock())
             return state
+
+
+def _until(entry: _Entry, cap: float | None) -> tuple[IssuedToken, float]:
+    return entry.token, entry.expires_at if cap is None else min(entry.expires_at, cap)

@@ -112,14 +112,17 @@ class TokenExchanger:
             raise ExchangeError("timed out waiting for a token request in progress") from None
         return ExchangedToken(token, usable_until)
 
-    def invalidate(self, subject: str | None = None, *, at_most_every: float = 0.0) -> bool:
-        """Forget the cached token (OIC's auth layer rejected it), here and in the
-        fleet, at most once per ``at_most_every`` seconds per cache key; True when
-        it was forgotten."""
+    def invalidate(self, rejected: ExchangedToken, subject: str | None = None, *,
+                   at_most_every: float = 0.0) -> bool:
+        """Forget ``rejected`` (OIC's auth layer refused it), here and in the fleet,
+        at most once per ``at_most_every`` seconds per cache key; True when it is
+        no longer handed out. A newer token, cached here or published by another
+        container, is kept."""
         key = self.cache_key(subject)
-        forgotten = self.cache.invalidate(key, at_most_every=at_most_every)
+        access_token = rejected.token.access_token
+        forgotten = self.cache.invalidate(key, rejected=access_token, at_most_every=at_most_every)
         if forgotten and self.fleet is not None:
-            self.fleet.forget("\0".join(key))
+            self.fleet.forget("\0".join(key), access_token)
         return forgotten
 
     def _fetch(self, subject: str | None, deadline: float) -> IssuedToken:

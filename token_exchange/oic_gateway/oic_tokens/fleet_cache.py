@@ -72,10 +72,11 @@ class StoreUnavailable(InternalError):
 
 
 class FleetStore(Protocol):
-    """The four single-key operations the cache needs (all valid on a sharded
-    cluster). Implementations raise ``StoreUnavailable`` and nothing else, and
-    end each one by ``deadline`` (the call's, on the cache's monotonic clock;
-    ``inf``: the store's own timeout alone)."""
+    """The five single-key operations the cache needs (all valid on a sharded
+    cluster, none a script: OCI Cache refuses scripts there). Implementations
+    raise ``StoreUnavailable`` and nothing else, and end each one by
+    ``deadline`` (the call's, on the cache's monotonic clock; ``inf``: the
+    store's own timeout alone)."""
 
     def get(self, name: str, *, deadline: float = math.inf) -> bytes | None: ...
 
@@ -84,6 +85,10 @@ class FleetStore(Protocol):
     def put_if_absent(self, name: str, value: bytes, ttl_ms: int, *, deadline: float = math.inf) -> bool: ...
 
     def delete(self, name: str, *, deadline: float = math.inf) -> None: ...
+
+    def delete_if_equal(self, name: str, value: bytes, *, deadline: float = math.inf) -> bool:
+        """Delete ``name`` only while it still holds ``value``; True when deleted."""
+        ...
 
 
 class FleetBusy(ExchangeError):
@@ -291,12 +296,25 @@ class FleetCache:
             self.stats.bypasses += 1
         return fetch()
 
-    def forget(self, material: str) -> None:
-        """Drop the shared entry (OIC refused the token). Best effort."""
+    def forget(self, material: str, rejected: str) -> None:
+        """Drop the shared entry if it still holds ``rejected``, the access token
+        OIC refused. Best effort. A container that still holds a refused token
+        must not delete the fresh entry another container has just published:
+        the refresh would then cost one token request per container instead of
+        one for the fleet. Compare-and-delete on the sealed value, under WATCH
+        (single key, no script)."""
         with contextlib.suppress(_Bypass):
             sealer = self._current_sealer()
             name = sealer.name("token", material)
-            self._op(lambda: self._store.delete(name))  # no call's deadline: the store's own timeout
+            # No call's deadline here: the store's own timeout bounds each step.
+            blob = self._op(lambda: self._store.get(name))
+            if not isinstance(blob, bytes):
+                return
+            payload = sealer.open(name, blob)
+            token = _token_from(payload) if payload is not None else None
+            if token is not None and token.access_token != rejected:
+                return  # another container's fresh token: keep it
+            self._op(lambda: self._store.delete_if_equal(name, blob))
 
     # -- internals -------------------------------------------------------------
 

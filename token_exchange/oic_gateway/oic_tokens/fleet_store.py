@@ -210,6 +210,26 @@ class RedisStore:
     def delete(self, name: str, *, deadline: float = math.inf) -> None:
         self._run(lambda r: r.delete(name), deadline)
 
+    def delete_if_equal(self, name: str, value: bytes, *, deadline: float = math.inf) -> bool:
+        # WATCH, GET, then MULTI/DEL/EXEC: EXEC does nothing if the key changed
+        # after WATCH. Optimistic and script-free, so valid on OCI Cache's sharded
+        # clusters, which refuse EVAL (docs.oracle.com/iaas/Content/ocicache/restrictedcommands.htm).
+        import redis
+
+        def compare_and_delete(r: Any) -> bool:
+            with r.pipeline() as pipe:
+                try:
+                    pipe.watch(name)
+                    if pipe.get(name) != value:
+                        return False
+                    pipe.multi()
+                    pipe.delete(name)
+                    return bool(pipe.execute()[0])
+                except redis.WatchError:
+                    return False
+
+        return bool(self._run(compare_and_delete, deadline))
+
     def close(self) -> None:
         self._drop()
 
