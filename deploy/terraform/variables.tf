@@ -31,6 +31,16 @@ variable "functions_compartment_ocid" {
   default     = ""
 }
 
+variable "gateway_invoke_resource_type" {
+  description = "What API Gateway may use in the functions' compartment: functions-family (Oracle's documented form, the default) or fn-invocation (InvokeFunction only; that it is enough for deployment create is unverified, docs/setup-oci.md)."
+  type        = string
+  default     = "functions-family"
+  validation {
+    condition     = contains(["functions-family", "fn-invocation"], var.gateway_invoke_resource_type)
+    error_message = "gateway_invoke_resource_type must be functions-family or fn-invocation."
+  }
+}
+
 variable "subnet_ocid" {
   description = "Subnet for the functions application and the gateway."
   type        = string

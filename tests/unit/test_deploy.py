@@ -90,24 +90,28 @@ def invoke_statements(text: str) -> list[str]:
     return [line for line in re.findall(r"(?im)^\W*(allow any-user [^\n]*)", text)]
 
 
-def test_terraform_keeps_secrets_in_vault_and_grants_least_privilege() -> None:
+def test_terraform_keeps_secrets_in_vault_and_grants_the_documented_invoke_policy() -> None:
     text = (DEPLOY / "terraform" / "main.tf").read_text()
     assert "OIC_CLIENT_SECRET_OCID" in text and "OIC_CLIENT_SECRET " not in text
     assert "read secret-bundles" in text
-    # API Gateway: InvokeFunction only, on the functions' compartment, for gateways of the gateway compartment.
+    # API Gateway: Oracle's documented form (apigatewaycreatingpolicies.htm) by default, on the functions'
+    # compartment, for gateways of the gateway compartment; fn-invocation only when asked for.
     (statement,) = invoke_statements(text)
-    assert "to use fn-invocation in compartment id ${local.functions_compartment} where ALL {" in statement
+    assert "to use ${var.gateway_invoke_resource_type} in compartment id ${local.functions_compartment} where ALL {" \
+        in statement
     assert "request.principal.type = 'ApiGateway'" in statement
     assert "request.resource.compartment.id = '${var.compartment_ocid}'" in statement
-    assert "use functions-family" not in text
+    verb = _blocks(_hcl(DEPLOY / "terraform" / "variables.tf"), "variable")["gateway_invoke_resource_type"]
+    assert verb["default"].strip('"') == "functions-family"
+    assert '"functions-family", "fn-invocation"' in str(verb["validation"])
 
 
 def test_setup_page_grants_what_terraform_grants() -> None:
     readme = (ROOT / "docs" / "setup-oci.md").read_text()
     statements = invoke_statements(readme)
-    assert statements and all("use fn-invocation" in s and "request.principal.type = 'ApiGateway'" in s
+    assert statements and all("use functions-family" in s and "request.principal.type = 'ApiGateway'" in s
                               and "request.resource.compartment.id" in s for s in statements)
-    assert "use functions-family in" not in readme
+    assert "fn-invocation" in readme and "unverified" in readme
 
 
 def test_fn_files() -> None:
