@@ -125,7 +125,7 @@ variable "oic_client_secret" {
 }
 
 variable "oic_scope" {
-  description = "IDCS-form OIC scope, e.g. https://<oic-host>:443urn:opc:resource:consumer::all"
+  description = "IDCS-form OIC scope, https://<oic-primary-audience>urn:opc:resource:consumer::all, the primary audience being the OIC instance's (identity domain: Oracle Cloud Services, the instance's app, OAuth configuration, Resources), often a GUID-style host, not oic_host"
   type        = string
 }
 
