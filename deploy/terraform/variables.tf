@@ -156,12 +156,16 @@ variable "usage_plans" {
 }
 
 variable "subscribers" {
-  description = "usage-plans topology: vendor name -> its client ids in the identity domain (the verified client_id is the client token) and its tier."
+  description = "usage-plans topology: vendor name -> its client ids in the identity domain (the verified client_id is the client token, at most 5 per subscriber, as OCI allows) and its tier. The clients of one subscriber share its limits."
   type = map(object({
     client_ids = list(string)
     usage_plan = string
   }))
   default = {}
+  validation {
+    condition     = alltrue([for name, subscriber in var.subscribers : length(subscriber.client_ids) <= 5])
+    error_message = "A subscriber holds at most 5 clients (API Gateway usage plans); split the vendor's client ids over several subscribers."
+  }
 }
 
 variable "shared_cache_url" {

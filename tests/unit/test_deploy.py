@@ -106,6 +106,29 @@ def test_terraform_keeps_secrets_in_vault_and_grants_the_documented_invoke_polic
     assert '"functions-family", "fn-invocation"' in str(verb["validation"])
 
 
+@pytest.mark.parametrize(("clients", "refused"), [(5, False), (6, True)])
+def test_terraform_refuses_more_than_five_clients_per_subscriber(tmp_path: Any, clients: int, refused: bool) -> None:
+    """A subscriber holds at most 5 API clients (docs/oci-fidelity.md): the variable's own validation says so at
+    plan time, before OCI would. Planned alone (no provider needed), from the very block in variables.tf."""
+    terraform = shutil.which("terraform")
+    assert terraform, "terraform is needed for this check"
+    block = re.search(r'(?ms)^variable "subscribers" \{.*?^\}', (DEPLOY / "terraform" / "variables.tf").read_text())
+    assert block is not None
+    (tmp_path / "subscribers.tf").write_text(block.group(0) + "\n")
+    ids = ",".join(f'"client-{n}"' for n in range(clients))
+    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "TF_IN_AUTOMATION": "1", "HOME": str(tmp_path),
+           "TF_CLI_CONFIG_FILE": "/dev/null"}
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([terraform, *args, "-input=false", "-no-color"], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=60, env=env)
+
+    assert run("init").returncode == 0
+    result = run("plan", f'-var=subscribers={{v={{client_ids=[{ids}],usage_plan="g"}}}}')
+    output = " ".join((result.stdout + result.stderr).split())
+    assert (result.returncode != 0) == refused, output
+    assert ("A subscriber holds at most 5 clients" in output) == refused, output
+
+
 def test_setup_page_grants_what_terraform_grants() -> None:
     readme = (ROOT / "docs" / "setup-oci.md").read_text()
     statements = invoke_statements(readme)
