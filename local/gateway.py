@@ -18,6 +18,8 @@ It does what the OCI documentation says the gateway does, and no more:
   (rename, set, then filter, as documented) with ``${request.auth[x]}``,
   ``${request.path[x]}``, ``${request.headers[x]}``, ``${request.query[x]}``;
   a missing key becomes an empty string;
+* protected headers (below): a transformation that names one is not applied,
+  and a filter (``ALLOW`` or ``BLOCK``) never removes one;
 * ``usagePlans`` (``tokenLocations``) with usage plans and subscribers
   given to the gateway (``local.usage_plans``): 429 beyond an entitlement's
   rate limit or quota;
@@ -50,6 +52,29 @@ Functions are reached over their fdk unix sockets: ``functions`` maps each
 (several containers of one function, called round-robin as a scaled-out
 function is; ``make fleet``). ``url_rewrites`` maps
 placeholders in backend URLs (e.g. ``https://<oic-host>``) to local servers.
+
+Protected headers. "Protected Request Headers and Response Headers"
+(https://docs.oracle.com/en-us/iaas/Content/APIGateway/Tasks/apigatewaymodifyingresponsesrequests-protectedrequestresponseheaders.htm)
+lists the headers that header transformation policies cannot transform, and
+"Header transformations do not work as expected"
+(https://docs.oracle.com/en-us/iaas/Content/APIGateway/Tasks/apigatewaytroubleshooting_topic-header_transformations_do_not_work.htm)
+says such a transformation is simply not applied: no deployment refusal is
+documented, so none is made here. A protected header therefore passes
+whatever the filters say. What "passes" means here (undocumented, so the
+choice least kind to the backend):
+
+* end-to-end ones (request: ``Cookie``, ``X-Forwarded-For``, ``X-Real-IP``,
+  ``Origin``, ``CDN-Loop``, ``Proxy-Authorization``, ``opc-request-id``;
+  response: ``Retry-After``, ``Access-Control-*``, ``Strict-Transport-Security``,
+  ``X-Frame-Options``, ...) travel on exactly as sent: the backend gets the
+  caller's ``Cookie`` and ``X-Forwarded-For``, the caller gets the backend's
+  ``Retry-After``. Whether OCI also appends the client's address to
+  ``X-Forwarded-For`` is undocumented: the caller's value is kept, as spoofed;
+* framing and connection ones (``Connection``, ``Keep-Alive``, ``TE``,
+  ``Trailer(s)``, ``Transfer-Encoding``, ``Upgrade``, ``Content-Length``,
+  ``Expect``) belong to each hop (RFC 9110 7.6.1): aiohttp answers or
+  computes them for the next hop, no transformation changes them, and they
+  are never copied from one hop to the next.
 """
 
 from __future__ import annotations
@@ -84,14 +109,28 @@ _PARSER_LIMIT = 1024 * 1024
 MAX_CACHE_SECONDS = 3600.0
 _EXPRESSION = re.compile(r"\$\{(request\.[a-z]+)(?:\[([^\]]*)\])?\}")
 _ARGUMENT = re.compile(r"(request\.[a-z]+)(?:\[([^\]]*)\])?")
-_HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-               "transfer-encoding", "upgrade", "host", "content-length"}
+# Each hop's own (RFC 9110 7.6.1), never copied from one hop to the next:
+# aiohttp answers or computes them. Host comes from the backend URL.
+_HOP_BY_HOP = {"connection", "keep-alive", "te", "trailer", "trailers", "transfer-encoding", "upgrade", "host",
+               "content-length", "expect"}
+# What aiohttp writes itself on the caller's response.
+_FRAMING = {"content-length", "transfer-encoding", "connection", "date"}
 
-
-# Transformations cannot touch these (Protected Request Headers and Response Headers:
-# https://docs.oracle.com/en-us/iaas/Content/APIGateway/Tasks/apigatewaymodifyingresponsesrequests-protectedrequestresponseheaders.htm);
-# here they are the framing aiohttp computes itself.
-_PROTECTED_RESPONSE = {"content-length", "transfer-encoding", "connection", "date"}
+# Header transformation policies cannot transform these (Protected Request Headers and
+# Response Headers, https://docs.oracle.com/en-us/iaas/Content/APIGateway/Tasks/apigatewaymodifyingresponsesrequests-protectedrequestresponseheaders.htm;
+# the page writes "except" where the header is Expect). A transformation naming one is
+# not applied, a filter never removes one (apigatewaytroubleshooting_topic-header_transformations_do_not_work.htm).
+PROTECTED_REQUEST = frozenset({
+    "cdn-loop", "connection", "content-length", "cookie", "expect", "keep-alive", "opc-request-id", "origin",
+    "proxy-authorization", "te", "transfer-encoding", "upgrade", "x-forwarded-for", "x-real-ip",
+})
+PROTECTED_RESPONSE = frozenset({
+    "access-control-allow-credentials", "access-control-allow-headers", "access-control-allow-methods",
+    "access-control-allow-origin", "access-control-expose-headers", "access-control-max-age", "connection",
+    "content-length", "expect", "keep-alive", "opc-request-id", "proxy-authenticate", "public-key-pins",
+    "retry-after", "strict-transport-security", "te", "trailers", "transfer-encoding", "upgrade",
+    "x-content-type-options", "x-frame-options", "x-xss-protection",
+})
 
 
 @dataclass
@@ -275,7 +314,8 @@ class LocalGateway:
 
         headers = CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP)
         query = request.query
-        self._transform(route.policies.get("headerTransformations"), headers, request, path_params, auth)
+        self._transform(route.policies.get("headerTransformations"), headers, request, path_params, auth,
+                        PROTECTED_REQUEST)
         backend = route.backend
         kind = backend.get("type")
         if kind == "HTTP_BACKEND":
@@ -292,11 +332,11 @@ class LocalGateway:
         policy = route.response_policies.get("headerTransformations")
         if policy:
             returned = CIMultiDict(response.headers)
-            self._transform(policy, returned, request, path_params, auth)
+            self._transform(policy, returned, request, path_params, auth, PROTECTED_RESPONSE)
             for name in list(response.headers.keys()):
-                if name.lower() not in _PROTECTED_RESPONSE:
+                if name.lower() not in _FRAMING:
                     response.headers.popall(name, None)
-            response.headers.extend((k, v) for k, v in returned.items() if k.lower() not in _PROTECTED_RESPONSE)
+            response.headers.extend((k, v) for k, v in returned.items() if k.lower() not in _FRAMING)
         return response
 
     # -- authentication -----------------------------------------------------------
@@ -365,7 +405,8 @@ class LocalGateway:
             items = (policy.get("responseTransformations", {}).get("headerTransformations", {})
                      .get("setHeaders", {}).get("items", []))
             for item in items:
-                response.headers[item["name"]] = ",".join(item.get("values", []))
+                if item["name"].lower() not in PROTECTED_RESPONSE:  # not applied, as in route policies
+                    response.headers[item["name"]] = ",".join(item.get("values", []))
             return response
         response = _error(401, "Unauthorized")
         response.headers["WWW-Authenticate"] = challenge
@@ -408,20 +449,26 @@ class LocalGateway:
         return _EXPRESSION.sub(one, template)
 
     def _transform(self, policy: dict[str, Any] | None, headers: CIMultiDict[str], request: web.Request,
-                   path_params: dict[str, str], auth: Auth) -> None:
+                   path_params: dict[str, str], auth: Auth, protected: frozenset[str]) -> None:
         """Rename, set, then filter: "The gateway applies filters after other transformations, so
         any headers set or renamed must also be listed here when using an ALLOW type policy"
         (FilterHeaderPolicy, https://docs.oracle.com/en-us/iaas/tools/dotnet/90.1.0/api/Oci.ApigatewayService.Models.FilterHeaderPolicy.html).
-        The same for request and response policies."""
+        The same for request and response policies. ``protected``: the headers no
+        transformation changes (module docstring): a rename from or to one, or a set
+        of one, is not applied; a filter of either type leaves them."""
         if not policy:
             return
         for item in policy.get("renameHeaders", {}).get("items", []):
+            if item["from"].lower() in protected or item["to"].lower() in protected:
+                continue
             values = headers.getall(item["from"], [])
             if values:
                 headers.popall(item["from"])
                 for value in values:
                     headers.add(item["to"], value)
         for item in policy.get("setHeaders", {}).get("items", []):
+            if item["name"].lower() in protected:
+                continue
             value = ",".join(self._substitute(v, request, path_params, auth) for v in item.get("values", []))
             mode = item.get("ifExists", "OVERWRITE")
             if item["name"] in headers:
@@ -435,6 +482,8 @@ class LocalGateway:
         if filters:
             names = {item["name"].lower() for item in filters.get("items", [])}
             for name in list(headers.keys()):
+                if name.lower() in protected:
+                    continue
                 blocked = name.lower() in names if filters.get("type") == "BLOCK" else name.lower() not in names
                 if blocked:
                     headers.popall(name, None)

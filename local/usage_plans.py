@@ -12,12 +12,15 @@ subscriber holding that token is held to its plans' entitlements:
   calendar, UTC): beyond it, 429 when ``operationOnBreach`` is ``REJECT``
   (``ALLOW`` lets it through), with when to retry.
 
-Documented (OCI "Creating a Usage Plan"): the rate limit and quota per
-entitlement, shared between its target deployments; a rejected request's
-"response header indicates when the request can be retried". Not documented,
-so chosen here and flagged in docs/operations.md (Per-vendor quotas): the header is ``Retry-After``;
-counters are per subscriber and entitlement; the rate window slides over one
-second; a client token no subscriber holds is refused with 403.
+Documented, and done so here (docs/operations.md, Per-vendor quotas; docs/oci-fidelity.md):
+the rate limit and quota per entitlement, shared between its target
+deployments ("Creating a Usage Plan"); over a limit 429 with ``Retry-After``;
+a missing client token, or a client no subscriber of an entitling plan holds,
+403; the clients of one subscriber share its limits ("Creating a Subscriber",
+https://docs.oracle.com/en-us/iaas/Content/APIGateway/Tasks/apigatewaydefiningusageplans_topic-Creating-a-subscriber.htm);
+a subscriber holds at most ``MAX_CLIENTS_PER_SUBSCRIBER`` clients (more is
+refused here as OCI refuses it). Not documented, so chosen here: the rate
+window slides over one second; quotas reset on the calendar (UTC).
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+# At most 5 API clients per subscriber (docs/oci-fidelity.md, usage plans).
+MAX_CLIENTS_PER_SUBSCRIBER = 5
 
 
 @dataclass(frozen=True)
@@ -80,16 +86,20 @@ class UsagePlans:
         this deployment, for entitlements that name their targets."""
         self._clock = clock
         self._entitled: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
-        for subscriber in subscribers:
+        for index, subscriber in enumerate(subscribers):
+            clients = subscriber.get("clients", [])
+            if len(clients) > MAX_CLIENTS_PER_SUBSCRIBER:
+                raise ValueError(f"subscriber {subscriber.get('displayName', index)!r} has {len(clients)} clients; "
+                                 f"OCI allows at most {MAX_CLIENTS_PER_SUBSCRIBER} per subscriber")
             entitlements = []
             for plan_id in subscriber.get("usagePlans", []):
                 for entitlement in plans[plan_id].get("entitlements", []):
                     targets = [t.get("deploymentId") for t in entitlement.get("targets", [])]
                     if not targets or deployment_id is None or deployment_id in targets:
                         entitlements.append((f"{plan_id}/{entitlement['name']}", entitlement))
-            for client in subscriber.get("clients", []):
+            for client in clients:  # one subscriber's clients share its counters (documented)
                 self._entitled[client["token"]] = [
-                    (f"{subscriber.get('displayName')}/{key}", entitlement) for key, entitlement in entitlements]
+                    (f"{index}/{key}", entitlement) for key, entitlement in entitlements]
         self._counters: dict[str, _Counter] = {}
         self._lock = threading.Lock()
 

@@ -43,7 +43,9 @@ FIXES = {
     "TOKEN_AUDIENCES": "set TOKEN_AUDIENCES to the primary audience of the API Gateway resource app, "
                        "e.g. https://<apigw-host>/",
     "TOKEN_ISSUERS": "unset TOKEN_ISSUERS for https://identity.oraclecloud.com/, or give the exact iss of your tokens",
-    "OIC_SCOPE": "set OIC_SCOPE to https://<oic-host>:443urn:opc:resource:consumer::all (the OIC app's resource scope)",
+    "OIC_SCOPE": "set OIC_SCOPE to https://<oic-primary-audience>urn:opc:resource:consumer::all (the OIC "
+                 "instance's primary audience: identity domain, Oracle Cloud Services, the instance's app, "
+                 "OAuth configuration, Resources)",
     "OIC_CLIENT_SECRET": "set OIC_CLIENT_SECRET_OCID to the Vault secret holding the OIC app's secret "
                          "(or OIC_CLIENT_SECRET inline)",
     "TRUSTED_ISSUERS": "correct TRUSTED_ISSUERS: see docs/security.md, 'Trusted issuers', for the JSON shape",
@@ -58,8 +60,10 @@ FIXES = {
 # The backend function's own keys: checked when any of them is set.
 BACKEND_KEYS = ("OIC_BASE_URL", "GATEWAY_PATH_PREFIX", "OIC_PATH_PREFIX", "CALLER_SUB_HEADER", "OIC_TIMEOUT_SECONDS")
 # IDCS scope form: the resource's primary audience, then the scope, e.g.
-# https://<oic-host>:443urn:opc:resource:consumer::all
+# https://<oic-primary-audience>urn:opc:resource:consumer::all
 IDCS_SCOPE_FORM = re.compile(r"https://[^\s/]+(?::\d+)?/?\S*urn:opc:resource:\S+")
+# The host part of an https:// URL or of an IDCS-form scope (which runs into "urn:" when there is no port).
+_HOST = re.compile(r"https?://(?:[^@/\s]*@)?(\[[^\]]*\]|[^:/\s]+?)(?=:\d|/|urn:|$)", re.IGNORECASE)
 
 
 @dataclass
@@ -115,16 +119,27 @@ def check_configuration(env: Mapping[str, str], report: Report) -> bool:
     for error in configuration_problems(env):
         report.fail(str(error), _fix_for(error.key))
     scope = env.get("OIC_SCOPE", "").strip()
+    runtime_host = _host(env.get("OIC_BASE_URL", ""))
     for item in scope.split():
         if not IDCS_SCOPE_FORM.fullmatch(item):
             report.warn(f"OIC_SCOPE {item!r} is not in IDCS form (the resource's primary audience, then the scope); "
                         "the token endpoint answers invalid_scope", FIXES["OIC_SCOPE"])
+        elif runtime_host and _host(item) == runtime_host:
+            report.warn(f"OIC_SCOPE {item!r} names OIC_BASE_URL's host {runtime_host!r}: that is likely the "
+                        "runtime host, not the OIC instance's primary audience (often a GUID-style host), and "
+                        "then the token endpoint answers invalid_scope", FIXES["OIC_SCOPE"])
     for key in sorted(env):
         if key.startswith(OUR_PREFIXES) and key not in KNOWN_KEYS:
             report.warn(f"unknown key {key} (a typo?) is ignored", f"remove {key} or correct its name")
     if report.failures == before:
         report.ok("configuration: every key is well formed")
     return report.failures == before
+
+
+def _host(url: str) -> str:
+    """The host of an https:// URL or IDCS-form scope, lower case, without port or trailing dot."""
+    match = _HOST.match(url.strip())
+    return match.group(1).lower().rstrip(".") if match else ""
 
 
 def _certificate_dates(jwk: dict[str, Any]) -> str:

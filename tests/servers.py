@@ -106,6 +106,7 @@ class EchoServer:
     def __init__(self) -> None:
         self.hang_seconds = 0.0
         self.received: list[dict[str, Any]] = []
+        self.reply_headers: dict[str, str] = {}  # added to every answer
         outer = self
 
         class Handler(QuietHandler):
@@ -117,7 +118,7 @@ class EchoServer:
                 outer.received.append(seen)
                 if outer.hang_seconds:
                     time.sleep(outer.hang_seconds)
-                self.send_json(200, seen, {"X-Echo": "yes"})
+                self.send_json(200, seen, {"X-Echo": "yes", **outer.reply_headers})
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _echo  # noqa: N815
 

@@ -100,16 +100,17 @@ resource "oci_identity_policy" "functions_read_secrets" {
   ]
 }
 
-# Least privilege (README, "Let API Gateway invoke the functions"): only
-# InvokeFunction (fn-invocation, not functions-family, which also reads
-# applications and functions, their configuration included), only on the
-# functions' compartment, only for API gateways of the gateway's compartment.
+# Oracle's documented form ("Create a Policy to Give API Gateway Access to
+# Functions", https://docs.oracle.com/iaas/Content/APIGateway/Tasks/apigatewaycreatingpolicies.htm):
+# use functions-family, only on the functions' compartment, only for API
+# gateways of the gateway's compartment. gateway_invoke_resource_type =
+# "fn-invocation" narrows it to InvokeFunction (unverified: docs/setup-oci.md).
 resource "oci_identity_policy" "gateway_invokes_functions" {
   compartment_id = local.functions_compartment
   name           = "oic-gateway-invokes-functions"
   description    = "API gateways of the gateway compartment may invoke the functions of the functions compartment"
   statements = [
-    "Allow any-user to use fn-invocation in compartment id ${local.functions_compartment} where ALL {request.principal.type = 'ApiGateway', request.resource.compartment.id = '${var.compartment_ocid}'}",
+    "Allow any-user to use ${var.gateway_invoke_resource_type} in compartment id ${local.functions_compartment} where ALL {request.principal.type = 'ApiGateway', request.resource.compartment.id = '${var.compartment_ocid}'}",
   ]
 }
 

@@ -31,6 +31,16 @@ variable "functions_compartment_ocid" {
   default     = ""
 }
 
+variable "gateway_invoke_resource_type" {
+  description = "What API Gateway may use in the functions' compartment: functions-family (Oracle's documented form, the default) or fn-invocation (InvokeFunction only; that it is enough for deployment create is unverified, docs/setup-oci.md)."
+  type        = string
+  default     = "functions-family"
+  validation {
+    condition     = contains(["functions-family", "fn-invocation"], var.gateway_invoke_resource_type)
+    error_message = "gateway_invoke_resource_type must be functions-family or fn-invocation."
+  }
+}
+
 variable "subnet_ocid" {
   description = "Subnet for the functions application and the gateway."
   type        = string
@@ -115,7 +125,7 @@ variable "oic_client_secret" {
 }
 
 variable "oic_scope" {
-  description = "IDCS-form OIC scope, e.g. https://<oic-host>:443urn:opc:resource:consumer::all"
+  description = "IDCS-form OIC scope, https://<oic-primary-audience>urn:opc:resource:consumer::all, the primary audience being the OIC instance's (identity domain: Oracle Cloud Services, the instance's app, OAuth configuration, Resources), often a GUID-style host, not oic_host"
   type        = string
 }
 
@@ -146,12 +156,16 @@ variable "usage_plans" {
 }
 
 variable "subscribers" {
-  description = "usage-plans topology: vendor name -> its client ids in the identity domain (the verified client_id is the client token) and its tier."
+  description = "usage-plans topology: vendor name -> its client ids in the identity domain (the verified client_id is the client token, at most 5 per subscriber, as OCI allows) and its tier. The clients of one subscriber share its limits."
   type = map(object({
     client_ids = list(string)
     usage_plan = string
   }))
   default = {}
+  validation {
+    condition     = alltrue([for name, subscriber in var.subscribers : length(subscriber.client_ids) <= 5])
+    error_message = "A subscriber holds at most 5 clients (API Gateway usage plans); split the vendor's client ids over several subscribers."
+  }
 }
 
 variable "shared_cache_url" {

@@ -91,6 +91,24 @@ def test_warnings_fdk_debug_and_oic_scope_form() -> None:
     assert "FDK_DEBUG" not in output and "IDCS form" not in output
 
 
+def test_a_scope_on_the_runtime_host_is_a_warning_not_an_error() -> None:
+    """OIC_SCOPE's host is the instance's primary audience (often a GUID-style host), rarely
+    OIC_BASE_URL's runtime host: equal hosts are likely a mistake, so a warning (never a failure)."""
+    env = {"JWKS_URL": "https://x/jwk", "TOKEN_AUDIENCES": "x", "OIC_CLIENT_ID": "oic", "OIC_CLIENT_SECRET": "s",
+           "OIC_TOKEN_URL": "https://idcs.example.com/oauth2/v1/token", "OIC_BASE_URL": "https://OIC.example.com",
+           "OIC_SCOPE": "https://oic.example.com:443urn:opc:resource:consumer::all"}
+    _, output = doctor(env)
+    assert ("WARN  OIC_SCOPE 'https://oic.example.com:443urn:opc:resource:consumer::all' names OIC_BASE_URL's "
+            "host 'oic.example.com'") in output, output
+    assert "primary audience" in output and "FAIL  configuration" not in output
+    assert "OK    configuration: every key is well formed" in output
+    _, output = doctor({**env, "OIC_SCOPE": "https://0a1b2c3d.integration.ocp.oraclecloud.com:443urn:opc:resource:"
+                                            "consumer::all"})
+    assert "names OIC_BASE_URL's host" not in output
+    _, output = doctor({key: value for key, value in env.items() if key != "OIC_BASE_URL"})
+    assert "names OIC_BASE_URL's host" not in output  # the authorizer alone has no runtime host to compare
+
+
 def test_usage() -> None:
     code, output = doctor({}, "", "--help")
     assert code == 0 and "--path" in output and "exit status" in output and "OK    " not in output

@@ -292,3 +292,69 @@ def test_request_header_over_8_kb_is_refused_quoting_nothing(gateway_for: Any, a
     # Just under the limit passes.
     fits = requests.get(gw.url + "/HELLO/x", headers={"Authorization": "Bearer " + "Q" * 7000}, timeout=10)
     assert fits.status_code == 200
+
+
+# -- protected headers: transformations cannot touch them (documented), so they pass -----------------
+
+
+def test_protected_request_headers_reach_the_http_backend_despite_an_allow_filter(gateway_for: Any,
+                                                                                echo: EchoServer) -> None:
+    """Protected Request Headers (apigatewaymodifyingresponsesrequests-protectedrequestresponseheaders.htm):
+    an ALLOW list that does not name Cookie or X-Forwarded-For does not remove them, a BLOCK list that
+    names them does not either, and a set or rename of one is not applied."""
+    sent = {"Authorization": "Bearer t", "Cookie": "OICSESSION=stolen", "X-Forwarded-For": "10.0.0.1",
+            "X-Real-IP": "10.0.0.2", "Origin": "https://evil.example", "X-Other": "dropped"}
+    allow = {"filterHeaders": {"type": "ALLOW", "items": [{"name": "Authorization"}]}}
+    gw = gateway_for(spec(requestPolicies={"headerTransformations": allow}))
+    seen = requests.get(gw.url + "/A/x", headers=sent, timeout=10).json()["headers"]
+    assert seen["Cookie"] == "OICSESSION=stolen" and seen["X-Forwarded-For"] == "10.0.0.1"
+    assert seen["X-Real-IP"] == "10.0.0.2" and seen["Origin"] == "https://evil.example"
+    assert "X-Other" not in seen
+    block = {"filterHeaders": {"type": "BLOCK", "items": [{"name": "Cookie"}, {"name": "X-Forwarded-For"},
+                                                         {"name": "X-Other"}]},
+             "setHeaders": {"items": [{"name": "X-Real-IP", "values": ["127.0.0.1"], "ifExists": "OVERWRITE"}]},
+             "renameHeaders": {"items": [{"from": "Origin", "to": "X-Origin"}]}}
+    gw = gateway_for(spec(requestPolicies={"headerTransformations": block}))
+    seen = requests.get(gw.url + "/A/x", headers=sent, timeout=10).json()["headers"]
+    assert seen["Cookie"] == "OICSESSION=stolen" and seen["X-Forwarded-For"] == "10.0.0.1"
+    assert seen["X-Real-IP"] == "10.0.0.2"  # the set is not applied
+    assert seen["Origin"] == "https://evil.example" and "X-Origin" not in seen  # nor the rename
+    assert "X-Other" not in seen
+
+
+def test_protected_response_headers_reach_the_caller_unlisted(gateway_for: Any, echo: EchoServer) -> None:
+    """Retry-After and Strict-Transport-Security are protected response headers: a response ALLOW list
+    that does not name them leaves them, a set of one is not applied."""
+    echo.reply_headers = {"Retry-After": "7", "Strict-Transport-Security": "max-age=1", "Server": "OIC"}
+    try:
+        policy = {"filterHeaders": {"type": "ALLOW", "items": [{"name": "Content-Type"}]},
+                  "setHeaders": {"items": [{"name": "Retry-After", "values": ["0"], "ifExists": "OVERWRITE"}]}}
+        gw = gateway_for(spec(responsePolicies={"headerTransformations": policy}))
+        r = requests.get(gw.url + "/A/x", headers={"Authorization": "Bearer t"}, timeout=10)
+        assert r.status_code == 200 and r.headers["Retry-After"] == "7"
+        assert r.headers["Strict-Transport-Security"] == "max-age=1"
+        assert "Server" not in r.headers or r.headers["Server"] != "OIC"
+        assert "X-Echo" not in r.headers and r.headers["Content-Type"] == "application/json"
+    finally:
+        echo.reply_headers = {}
+
+
+def test_the_shipped_authorizer_context_spec_lets_protected_headers_through(gateway_for: Any,
+                                                                           echo: EchoServer) -> None:
+    """The shipped filters, as OCI applies them: the caller's Cookie and X-Forwarded-For reach the
+    HTTP backend (OIC), and OIC's Retry-After reaches the caller although no list names it."""
+    shipped = json.loads((ROOT / "deploy" / "apigw-authorizer-context.json").read_text())
+    route = shipped["routes"][0]
+    listed = {i["name"].lower() for i in route["responsePolicies"]["headerTransformations"]["filterHeaders"]["items"]}
+    assert "retry-after" not in listed
+    echo.reply_headers = {"Retry-After": "3"}
+    try:
+        request_policy = {"headerTransformations": route["requestPolicies"]["headerTransformations"]}
+        gw = gateway_for(spec(requestPolicies=request_policy, responsePolicies=route["responsePolicies"]))
+        r = requests.get(gw.url + "/A/x", timeout=10, headers={
+            "Authorization": "Bearer t", "Cookie": "c=1", "X-Forwarded-For": "10.0.0.1", "X-Other": "no"})
+        seen = r.json()["headers"]
+        assert seen["Cookie"] == "c=1" and seen["X-Forwarded-For"] == "10.0.0.1" and "X-Other" not in seen
+        assert r.headers["Retry-After"] == "3"
+    finally:
+        echo.reply_headers = {}

@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime
 import json
 
+import pytest
+
 from local.fnrun import ROOT
 from local.usage_plans import UsagePlans, period_end
 from tests.fakeclock import FakeClock
@@ -85,3 +87,23 @@ def test_the_shipped_example_loads() -> None:
     example = json.loads((ROOT / "deploy" / "usage-plans.example.json").read_text())
     gate = UsagePlans(example["usagePlans"], example["subscribers"])
     assert gate.admit("<vendor-a-client-id>") is None and gate.admit("<vendor-b-client-id>") is None
+
+
+def test_at_most_five_clients_per_subscriber_as_oci() -> None:
+    """OCI refuses a subscriber with more than 5 clients, so the local gateway refuses to start with one."""
+
+    five = [{"displayName": "vendor", "clients": [{"name": f"app{n}", "token": f"client-{n}"} for n in range(5)],
+             "usagePlans": ["plan"]}]
+    gate = UsagePlans(plans(rate=5), five, clock=FakeClock(MONDAY_NOON))
+    assert [gate.admit(f"client-{n}") for n in range(5)] == [None] * 5
+    assert gate.admit("client-0") is not None  # the five share one limit
+    six = [{**five[0], "clients": [*five[0]["clients"], {"name": "app5", "token": "client-5"}]}]
+    with pytest.raises(ValueError, match="at most 5"):
+        UsagePlans(plans(rate=5), six)
+
+
+def test_subscribers_with_one_name_do_not_share_limits() -> None:
+    two = [{"displayName": "same", "clients": [{"name": "a", "token": "client-a"}], "usagePlans": ["plan"]},
+           {"displayName": "same", "clients": [{"name": "b", "token": "client-b"}], "usagePlans": ["plan"]}]
+    gate = UsagePlans(plans(rate=1), two, clock=FakeClock(MONDAY_NOON))
+    assert gate.admit("client-a") is None and gate.admit("client-b") is None

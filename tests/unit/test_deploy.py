@@ -90,24 +90,51 @@ def invoke_statements(text: str) -> list[str]:
     return [line for line in re.findall(r"(?im)^\W*(allow any-user [^\n]*)", text)]
 
 
-def test_terraform_keeps_secrets_in_vault_and_grants_least_privilege() -> None:
+def test_terraform_keeps_secrets_in_vault_and_grants_the_documented_invoke_policy() -> None:
     text = (DEPLOY / "terraform" / "main.tf").read_text()
     assert "OIC_CLIENT_SECRET_OCID" in text and "OIC_CLIENT_SECRET " not in text
     assert "read secret-bundles" in text
-    # API Gateway: InvokeFunction only, on the functions' compartment, for gateways of the gateway compartment.
+    # API Gateway: Oracle's documented form (apigatewaycreatingpolicies.htm) by default, on the functions'
+    # compartment, for gateways of the gateway compartment; fn-invocation only when asked for.
     (statement,) = invoke_statements(text)
-    assert "to use fn-invocation in compartment id ${local.functions_compartment} where ALL {" in statement
+    assert "to use ${var.gateway_invoke_resource_type} in compartment id ${local.functions_compartment} where ALL {" \
+        in statement
     assert "request.principal.type = 'ApiGateway'" in statement
     assert "request.resource.compartment.id = '${var.compartment_ocid}'" in statement
-    assert "use functions-family" not in text
+    verb = _blocks(_hcl(DEPLOY / "terraform" / "variables.tf"), "variable")["gateway_invoke_resource_type"]
+    assert verb["default"].strip('"') == "functions-family"
+    assert '"functions-family", "fn-invocation"' in str(verb["validation"])
+
+
+@pytest.mark.parametrize(("clients", "refused"), [(5, False), (6, True)])
+def test_terraform_refuses_more_than_five_clients_per_subscriber(tmp_path: Any, clients: int, refused: bool) -> None:
+    """A subscriber holds at most 5 API clients (docs/oci-fidelity.md): the variable's own validation says so at
+    plan time, before OCI would. Planned alone (no provider needed), from the very block in variables.tf."""
+    terraform = shutil.which("terraform")
+    assert terraform, "terraform is needed for this check"
+    block = re.search(r'(?ms)^variable "subscribers" \{.*?^\}', (DEPLOY / "terraform" / "variables.tf").read_text())
+    assert block is not None
+    (tmp_path / "subscribers.tf").write_text(block.group(0) + "\n")
+    ids = ",".join(f'"client-{n}"' for n in range(clients))
+    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "TF_IN_AUTOMATION": "1", "HOME": str(tmp_path),
+           "TF_CLI_CONFIG_FILE": "/dev/null"}
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([terraform, *args, "-input=false", "-no-color"], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=60, env=env)
+
+    assert run("init").returncode == 0
+    result = run("plan", f'-var=subscribers={{v={{client_ids=[{ids}],usage_plan="g"}}}}')
+    output = " ".join((result.stdout + result.stderr).split())
+    assert (result.returncode != 0) == refused, output
+    assert ("A subscriber holds at most 5 clients" in output) == refused, output
 
 
 def test_setup_page_grants_what_terraform_grants() -> None:
     readme = (ROOT / "docs" / "setup-oci.md").read_text()
     statements = invoke_statements(readme)
-    assert statements and all("use fn-invocation" in s and "request.principal.type = 'ApiGateway'" in s
+    assert statements and all("use functions-family" in s and "request.principal.type = 'ApiGateway'" in s
                               and "request.resource.compartment.id" in s for s in statements)
-    assert "use functions-family in" not in readme
+    assert "fn-invocation" in readme and "unverified" in readme
 
 
 def test_fn_files() -> None:

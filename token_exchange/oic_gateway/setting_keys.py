@@ -84,8 +84,11 @@ SETTINGS: tuple[SettingKey, ...] = (
                notes="`client_secret_basic`, or `private_key_jwt` (a client assertion signed with "
                      "`OIC_ASSERTION_KEY`)."),
     SettingKey("OIC_SCOPE", "str", None, B, False, "The OIC app's resource scope.",
-               notes="Required. IDCS form, the primary audience then the scope, e.g. "
-                     "`https://<oic-host>:443urn:opc:resource:consumer::all`."),
+               notes="Required. IDCS form, the primary audience then the scope, no separator: "
+                     "`https://<oic-primary-audience>urn:opc:resource:consumer::all`. The primary audience is "
+                     "the OIC instance's (identity domain: Oracle Cloud Services, the instance's app, OAuth "
+                     "configuration, Resources), often a GUID-style host with `:443`, not "
+                     "`OIC_BASE_URL`'s host (the doctor warns when they are equal)."),
     SettingKey("OIC_GRANT_TYPE", "str", "client_credentials", B, False, "client_credentials or jwt_bearer.",
                notes="`jwt_bearer`: an RFC 7523 user assertion for the validated caller's subject."),
     SettingKey("OIC_ASSERTION_KEY", "str", None, B, True, "Assertion signing key, inline.",

@@ -280,7 +280,7 @@ class TokenClient:
         if code == "invalid_scope":
             return InvalidScopeError(
                 "token endpoint rejected the scope (invalid_scope): check OIC_SCOPE "
-                "(primary audience + scope, e.g. https://<oic-host>:443urn:opc:resource:consumer::all)",
+                "(primary audience + scope, e.g. https://<oic-primary-audience>urn:opc:resource:consumer::all)",
                 code,
                 status,
             )

@@ -49,7 +49,7 @@ class ExchangeConfig:
             problems.add("OIC_CLIENT_ID", "not set (the confidential app that may call OIC)")
         scope = env.get("OIC_SCOPE", "").strip()
         if not scope:
-            problems.add("OIC_SCOPE", "not set (e.g. https://<oic-host>:443urn:opc:resource:consumer::all)")
+            problems.add("OIC_SCOPE", "not set (e.g. https://<oic-primary-audience>urn:opc:resource:consumer::all)")
 
         grant_name = text_or_default(env, "OIC_GRANT_TYPE")
         if grant_name not in GRANTS:
