@@ -56,8 +56,8 @@ FIXES = {
                                    "the secret of INTROSPECTION_CLIENT_ID",
 }
 # The backend function's own keys: checked when any of them is set.
-BACKEND_KEYS = ("OIC_BASE_URL", "GATEWAY_PATH_PREFIX", "OIC_PATH_PREFIX", "OIC_PROJECT_PATH_PREFIX", "CALLER_SUB_HEADER",
-                "OIC_TIMEOUT_SECONDS")
+BACKEND_KEYS = ("OIC_BASE_URL", "GATEWAY_PATH_PREFIX", "OIC_PATH_PREFIX", "OIC_PROJECT_PATH_PREFIX",
+                "CALLER_SUB_HEADER", "OIC_TIMEOUT_SECONDS")
 # IDCS scope form: the resource's primary audience, then the scope, e.g.
 # https://<oic-host>:443urn:opc:resource:consumer::all
 IDCS_SCOPE_FORM = re.compile(r"https://[^\s/]+(?::\d+)?/?\S*urn:opc:resource:\S+")

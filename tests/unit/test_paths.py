@@ -86,7 +86,6 @@ PROJECT_ATTACKS = [(in_project(path), reason) for path, reason in ATTACKS if "HE
     ("/project/PROJ;x=1/HELLO_WORLD/1.0/x", "bad_path_chars"),
     ("/project//HELLO_WORLD/1.0/x", "bad_path_traversal"),
     ("/project/PROJ//HELLO_WORLD/1.0/x", "bad_path_traversal"),
-    ("//project/PROJ/HELLO_WORLD/1.0/x", "bad_path_url"),
     ("/project/http:/evil.example/1.0/x", "bad_path_shape"),
     ("/project/PROJ X/HELLO_WORLD/1.0/x", "bad_path_shape"),
     ("/project/_PROJ/HELLO_WORLD/1.0/x", "bad_path_shape"),
@@ -129,8 +128,12 @@ LEGITIMATE = [
 ]
 
 
-@pytest.mark.parametrize("path, reason", ATTACKS + PROJECT_ATTACKS,
-                         ids=[repr(a[0])[:60] for a in ATTACKS + PROJECT_ATTACKS])
+# Refused here; a gateway may merge the leading '//' of its route into one '/' (then it is the legitimate path).
+RULE_ONLY_ATTACKS = [("//project/PROJ/HELLO_WORLD/1.0/x", "bad_path_url"), ("//HELLO_WORLD/1.0/x", "bad_path_url")]
+
+
+@pytest.mark.parametrize("path, reason", ATTACKS + PROJECT_ATTACKS + RULE_ONLY_ATTACKS,
+                         ids=[repr(a[0])[:60] for a in ATTACKS + PROJECT_ATTACKS + RULE_ONLY_ATTACKS])
 def test_attacks_are_refused_with_a_reason(path: str, reason: str) -> None:
     with pytest.raises(BadPath) as refused:
         integration_path(path)
@@ -172,8 +175,8 @@ def test_encoding_layers_are_bounded() -> None:
 OIC_FLOWS = "https://oic.example/ic/api/integration/v1/flows/rest/"
 path_text = st.one_of(
     st.text(max_size=80),
-    st.lists(st.sampled_from(["project", "PROJ", "HELLO_WORLD", "1.0", "..", ".", "%2e", "%2E%2e", "%252e", "%2f", "%5c", ";", "",
-                              "a", "%25", "%00", "\\", "http:", "~", "%2e%2e%2f", "..;", "@", ":"]),
+    st.lists(st.sampled_from(["project", "PROJ", "HELLO_WORLD", "1.0", "..", ".", "%2e", "%2E%2e", "%252e", "%2f",
+                              "%5c", ";", "", "a", "%25", "%00", "\\", "http:", "~", "%2e%2e%2f", "..;", "@", ":"]),
              min_size=1, max_size=10).map("/".join),
     st.lists(st.sampled_from(["HELLO_WORLD", "1.0", ".", "%", "2", "e", "f", "5", "c", "/", ";", "\\", "a"]),
              min_size=1, max_size=24).map("".join),
