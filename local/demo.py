@@ -147,13 +147,13 @@ def run_demo(stack: Stack) -> list[Step]:
     run_step(stack, steps, "function backend: call again", 200,
              lambda: get(stack.backend_url + HELLO, headers=bearer, timeout=30), oic_answer("oic-client"))
 
+    def calling(base: str, token: str | None, path: str = HELLO) -> Callable[[], requests.Response]:
+        headers = {"Authorization": "Bearer " + token} if token is not None else {}
+        return lambda: get(base + path, headers=headers, timeout=30)
+
     for label, base in (("authorizer-context", stack.context_url), ("function backend", stack.backend_url)):
         run_step(stack, steps, f"{label}: call ORDERS in OIC 3 project SALES", 200,
-                 lambda base=base: get(base + PROJECT_ORDERS, headers=bearer, timeout=30), project_answer)
-
-    def calling(base: str, token: str | None) -> Callable[[], requests.Response]:
-        headers = {"Authorization": "Bearer " + token} if token is not None else {}
-        return lambda: get(base + HELLO, headers=headers, timeout=30)
+                 calling(base, token, PROJECT_ORDERS), project_answer)
 
     # 3. Refusals.
     for label, base in (("authorizer-context", stack.context_url), ("function backend", stack.backend_url)):
