@@ -20,6 +20,7 @@ from typing import NamedTuple, Protocol
 
 from authorizer.event import parse_request
 from oic_gateway import log
+from oic_gateway.access.paths import IntegrationPath
 from oic_gateway.errors import GatewayError, InvalidRequest, TokenRejected
 from oic_gateway.log import StructuredLogger, elapsed_ms, emit, get_logger
 from oic_gateway.lru import ExpiringLru
@@ -132,8 +133,7 @@ class Authorizer:
             # (the gateway holds any answer at least 60 s, whatever it says).
             expires_at = max(expires_at, float(math.ceil(now)))
             rule = self.checks.authorize(verified.claims, request.path, request.method)
-            oic_path = request.path.canonical if request.path is not None else None
-            answer = self.render_allowed(verified, token_hash, rule, expires_at, oic_path)
+            answer = self.render_allowed(verified, token_hash, rule, expires_at, request.path)
             self._answers.put(body_key, answer, expires_at, now)
             self._log.write(
                 log.INFO,
@@ -183,10 +183,15 @@ class Authorizer:
         return Verified(claims, backend, until, subject), until
 
     def render_allowed(self, verified: Verified, token_hash: str, rule: str | None = None,
-                       expires_at: float | None = None, oic_path: str | None = None) -> Allowed:
-        """``oic_path``: the checked path in canonical form, returned as
-        ``context.oic_path`` so a route can build its backend URL from it
-        alone (``${request.auth[oic_path]}``), never from caller text."""
+                       expires_at: float | None = None, path: IntegrationPath | None = None) -> Allowed:
+        """``path``: the checked ``path`` argument. Returned as ``context.oic_api_path``,
+        OIC's path below ``/ic/api/integration`` (``/v1/flows/rest/<I>/<V>/...``,
+        or ``/v2/flows/rest/project/<P>/<I>/<V>/...`` for a project integration), so a
+        route builds its backend URL from it alone
+        (``https://<oic-host>/ic/api/integration${request.auth[oic_api_path]}``), never
+        from caller text; and as ``context.oic_path``, its canonical form (what the
+        rules matched; what specifications before the project shape append to
+        ``/ic/api/integration/v1/flows/rest``)."""
         # Built by hand from C-escaped strings: this runs for every new
         # token, and a dict plus json.dumps costs several times as much.
         claims = verified.claims
@@ -199,8 +204,8 @@ class Authorizer:
             context += f',"oic_sub":{_json_string(verified.oic_subject)}'
         if rule is not None:
             context += f',"rule":{_json_string(rule)}'
-        if oic_path is not None:
-            context += f',"oic_path":{_json_string(oic_path)}'
+        if path is not None:
+            context += f',"oic_path":{_json_string(path.canonical)},"oic_api_path":{_json_string(path.oic_api_path)}'
         if verified.backend is not None:
             context += f',"back_end_token":{_json_string(verified.backend.authorization)}'
         scopes = ",".join(map(_json_string, claims.scopes))

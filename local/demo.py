@@ -28,6 +28,7 @@ from local.seed import APIGW_AUDIENCE, APIGW_OTHER_SCOPE, APIGW_SCOPE, VENDOR_ID
 from local.stack import VENDOR_B_ID, Stack, remove_run_files, start_stack, write_run_files
 
 HELLO = "/HELLO_WORLD/1.0/hello"
+PROJECT_ORDERS = "/project/SALES/ORDERS/1.0/new"  # an OIC 3 integration inside the project SALES
 FORBIDDEN = "/ORDERS/1.0/new"  # no rule of the local access policy names it
 TOKEN_PATH = "/oauth2/v1/token"
 JWKS_PATH = "/admin/v1/SigningCert/jwk"
@@ -115,6 +116,15 @@ def run_demo(stack: Stack) -> list[Step]:
             return f"OIC: {body['message']} (OIC saw caller {body['caller']})"
         return check
 
+    def project_answer(response: requests.Response) -> str:
+        try:
+            body: dict[str, Any] = response.json()
+        except ValueError:
+            return "UNEXPECTED: not JSON"
+        if body.get("project") != "SALES" or body.get("integration") != "ORDERS":
+            return f"UNEXPECTED: {body}"
+        return "OIC 3: project SALES, integration ORDERS (v2 project URL)"
+
     def challenge(response: Any) -> str:
         headers = {k.lower(): str(v) for k, v in response.headers.items()}
         return headers.get("www-authenticate", "")[:70]
@@ -137,9 +147,13 @@ def run_demo(stack: Stack) -> list[Step]:
     run_step(stack, steps, "function backend: call again", 200,
              lambda: get(stack.backend_url + HELLO, headers=bearer, timeout=30), oic_answer("oic-client"))
 
-    def calling(base: str, token: str | None) -> Callable[[], requests.Response]:
+    def calling(base: str, token: str | None, path: str = HELLO) -> Callable[[], requests.Response]:
         headers = {"Authorization": "Bearer " + token} if token is not None else {}
-        return lambda: get(base + HELLO, headers=headers, timeout=30)
+        return lambda: get(base + path, headers=headers, timeout=30)
+
+    for label, base in (("authorizer-context", stack.context_url), ("function backend", stack.backend_url)):
+        run_step(stack, steps, f"{label}: call ORDERS in OIC 3 project SALES", 200,
+                 calling(base, token, PROJECT_ORDERS), project_answer)
 
     # 3. Refusals.
     for label, base in (("authorizer-context", stack.context_url), ("function backend", stack.backend_url)):
@@ -168,6 +182,8 @@ def run_demo(stack: Stack) -> list[Step]:
     # 5. Per-integration rules: the same token reaches HELLO_WORLD, not ORDERS.
     run_step(stack, steps, "access policy: HelloWorld (rule hello-world)", 200,
              lambda: get(stack.policy_url + HELLO, headers=bearer, timeout=30), oic_answer("oic-client"))
+    run_step(stack, steps, "access policy: project SALES ORDERS (rule sales-orders)", 200,
+             lambda: get(stack.policy_url + PROJECT_ORDERS, headers=bearer, timeout=30), project_answer)
     run_step(stack, steps, "access policy: ORDERS (no rule)", 401,
              lambda: get(stack.policy_url + FORBIDDEN, headers=bearer, timeout=30), challenge)
 

@@ -1,7 +1,9 @@
 """A stand-in for an Oracle Integration runtime host.
 
 Serves ``/ic/api/integration/v1/flows/rest/<INTEGRATION>/<VERSION>/<path>``
-and accepts only a valid OIC-scoped bearer token: RS256, signed by the local
+(Gen2, and OIC 3 outside projects) and
+``/ic/api/integration/v2/flows/rest/project/<PROJECT>/<INTEGRATION>/<VERSION>/<path>``
+(OIC 3 inside a project), and accepts only a valid OIC-scoped bearer token: RS256, signed by the local
 identity provider, with the OIC audience and the consumer scope. It echoes
 who called, so tests can prove which identity reached OIC.
 """
@@ -22,7 +24,9 @@ from local.loopback import Loopback, wsgi_server
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 OIC_SCOPE_NAME = "urn:opc:resource:consumer::all"
-FLOWS = "/ic/api/integration/v1/flows/rest/"
+OIC_API_ROOT = "/ic/api/integration"
+FLOWS = OIC_API_ROOT + "/v1/flows/rest/"
+PROJECT_FLOWS = OIC_API_ROOT + "/v2/flows/rest/project/"
 DESIGN_TIME = "/ic/api/integration/v1/integrations"
 
 
@@ -76,8 +80,17 @@ class OicStub:
                 return Response("", status=401)
             return jsonify({"items": [{"id": "HELLO_WORLD|01.00.0000"}], "design_time_api": True})
 
-        @app.route(FLOWS + "<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+        methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+        @app.route(FLOWS + "<path:rest>", methods=methods)
         def flow(rest: str) -> Any:
+            return answer(None, rest)
+
+        @app.route(PROJECT_FLOWS + "<project>/<path:rest>", methods=methods)
+        def project_flow(project: str, rest: str) -> Any:
+            return answer(project, rest)
+
+        def answer(project: str | None, rest: str) -> Any:
             stub.requests[request.path] += 1
             stub.seen_headers.append({k.lower(): v for k, v in request.headers.items()})
             fault = stub.fault or ""
@@ -94,7 +107,7 @@ class OicStub:
                 return Response("", status=401, headers={"WWW-Authenticate": "Bearer"})
             integration, _, version_and_path = rest.partition("/")
             version, _, path = version_and_path.partition("/")
-            answer = {
+            body: dict[str, Any] = {
                 "integration": integration,
                 "version": version,
                 "path": "/" + path,
@@ -105,9 +118,11 @@ class OicStub:
                 "client_id": claims.get("client_id"),
                 "message": f"Hello from {integration}",
             }
+            if project is not None:
+                body["project"] = project
             if request.data:
-                answer["received_bytes"] = len(request.data)
-            response = jsonify(answer)
+                body["received_bytes"] = len(request.data)
+            response = jsonify(body)
             response.headers["X-Oic-Trace"] = "local"
             return response
 

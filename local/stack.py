@@ -28,9 +28,12 @@ from local.usage_plans import UsagePlans
 CONTEXT_SPEC = ROOT / "deploy" / "apigw-authorizer-context.json"
 BACKEND_SPEC = ROOT / "deploy" / "apigw-function-backend.json"
 POLICY_SPEC = ROOT / "deploy" / "apigw-access-policy.json"
-# The /acl deployment's rules: the vendor may call HELLO_WORLD, nothing else.
-LOCAL_ACCESS_POLICY = json.dumps({"rules": [{"name": "hello-world", "path": "/HELLO_WORLD/*",
-                                             "scopes": [APIGW_SCOPE]}]})
+# The /acl deployment's rules: the vendor may call HELLO_WORLD and, in the OIC 3
+# project SALES, ORDERS; nothing else (not the Gen2 ORDERS, another resource).
+LOCAL_ACCESS_POLICY = json.dumps({"rules": [
+    {"name": "hello-world", "path": "/HELLO_WORLD/*", "scopes": [APIGW_SCOPE]},
+    {"name": "sales-orders", "path": "/project/SALES/ORDERS/*", "scopes": [APIGW_SCOPE]},
+]})
 USAGE_PLANS_SPEC = ROOT / "deploy" / "apigw-usage-plans.json"
 USAGE_PLANS_EXAMPLE = ROOT / "deploy" / "usage-plans.example.json"
 VENDOR_B_ID = "vendor-b-app"

@@ -58,7 +58,8 @@ FIXES = {
                                    "the secret of INTROSPECTION_CLIENT_ID",
 }
 # The backend function's own keys: checked when any of them is set.
-BACKEND_KEYS = ("OIC_BASE_URL", "GATEWAY_PATH_PREFIX", "OIC_PATH_PREFIX", "CALLER_SUB_HEADER", "OIC_TIMEOUT_SECONDS")
+BACKEND_KEYS = ("OIC_BASE_URL", "GATEWAY_PATH_PREFIX", "OIC_PATH_PREFIX", "OIC_PROJECT_PATH_PREFIX",
+                "CALLER_SUB_HEADER", "OIC_TIMEOUT_SECONDS")
 # IDCS scope form: the resource's primary audience, then the scope, e.g.
 # https://<oic-primary-audience>urn:opc:resource:consumer::all
 IDCS_SCOPE_FORM = re.compile(r"https://[^\s/]+(?::\d+)?/?\S*urn:opc:resource:\S+")
@@ -310,16 +311,21 @@ def _why(authorizer: Authorizer, rejected: errors.TokenRejected, header: dict[st
                 "IDCS_DOMAIN_URL / JWKS_URL name the domain that issued it")
     if rejected.reason == "policy_no_rule":
         method = f" {arguments['method']}" if arguments.get("method") else ""
+        hint = (" (an OIC 3 project integration: rules name it /project/<PROJECT>/<INTEGRATION>/..., "
+                "a Gen2 rule for the same integration name does not match it)"
+                if str(arguments.get("path", "")).lstrip("/").startswith("project/") else "")
         return (f"no ACCESS_POLICY rule matches the path {arguments.get('path')!r}{method}: add a rule for it to "
-                "ACCESS_POLICY, or check --path (and --method)")
+                f"ACCESS_POLICY, or check --path (and --method){hint}")
     if rejected.reason == "policy_denied":
         return (f"the token's scopes are {payload.get('scope', payload.get('scp'))!r}; the matching ACCESS_POLICY "
                 "rule grants other scopes or clients: add the scope to the vendor app, or change the rule")
     if rejected.reason == "policy_without_path":
-        return "ACCESS_POLICY is set: give the request path with --path /<INTEGRATION>/<VERSION>/..."
+        return ("ACCESS_POLICY is set: give the request path with --path /<INTEGRATION>/<VERSION>/... "
+                "(or /project/<PROJECT>/<INTEGRATION>/<VERSION>/... for an OIC 3 project integration)")
     if isinstance(rejected, errors.BadPath):
         return (f"the --path value {arguments.get('path')!r} breaks the path rule (docs/security.md: The path "
-                "rule): give the path as the caller sends it, /<INTEGRATION>/<VERSION>/<resource path>")
+                "rule): give the path as the caller sends it, /<INTEGRATION>/<VERSION>/<resource path>, or "
+                "/project/<PROJECT>/<INTEGRATION>/<VERSION>/<resource path> for an OIC 3 project integration")
     if isinstance(rejected, errors.InsufficientScope) and issuer is not None:
         wanted = " ".join(sorted(issuer.rules.required_scopes))
         return (f"the token's scopes are {payload.get('scope', payload.get('scp'))!r}; required any of: {wanted} "
@@ -348,7 +354,8 @@ def parser() -> argparse.ArgumentParser:
                "Through make: make doctor ARGS=\"--path /HELLO_WORLD/1.0/hello\" < token",
     )
     parser.add_argument("--path", help="the request path the gateway passes (for ACCESS_POLICY), "
-                                       "e.g. /HELLO_WORLD/1.0/hello")
+                                       "e.g. /HELLO_WORLD/1.0/hello, or /project/SALES/ORDERS/1.0/new for an "
+                                       "OIC 3 project integration")
     parser.add_argument("--method", help="the request method (for ACCESS_POLICY rules with methods), e.g. GET")
     parser.add_argument("--subject", help="a domain user to try a user assertion with (OIC_GRANT_TYPE=jwt_bearer)")
     return parser

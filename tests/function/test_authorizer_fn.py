@@ -13,7 +13,7 @@ from tests.catalogue import CATALOGUE, Case
 from tests.conftest import start_fn
 from tests.servers import JwksServer
 from tests.tokens import SCOPE, Signer, authorizer_env, idcs_claims, leaked, multi, single
-from tests.unit.test_paths import ATTACKS, LEGITIMATE
+from tests.unit.test_paths import ATTACKS, LEGITIMATE, PROJECT_ATTACKS
 
 
 def assert_verdict(result, verdict: str) -> None:
@@ -234,7 +234,8 @@ def test_insufficient_scope_is_only_said_of_a_genuine_token(authorizer_fn: FnPro
 # -- the one path rule (oic_gateway.access.paths) through fdk ------------------------
 
 
-@pytest.mark.parametrize("path, reason", ATTACKS, ids=[repr(a[0])[:60] for a in ATTACKS])
+@pytest.mark.parametrize("path, reason", ATTACKS + PROJECT_ATTACKS,
+                         ids=[repr(a[0])[:60] for a in ATTACKS + PROJECT_ATTACKS])
 def test_path_attacks_are_denied_and_logged_with_their_reason(
         path: str, reason: str, authorizer_fn: FnProcess, signer: Signer) -> None:
     before = len(authorizer_fn.output().splitlines())
@@ -250,8 +251,11 @@ def test_legitimate_paths_are_allowed_with_their_canonical_form(
         path: str, canonical: str, authorizer_fn: FnProcess, signer: Signer) -> None:
     answer = authorizer_fn.call(multi("Bearer " + signer.mint(), path=path)).json()
     assert answer["active"] is True
-    # The route builds OIC's URL from this alone: ${request.auth[oic_path]}.
+    # The route builds OIC's URL from this alone: .../ic/api/integration${request.auth[oic_api_path]}.
     assert answer["context"]["oic_path"] == canonical
+    project, _, flow = canonical.removeprefix("/project/").partition("/")
+    assert answer["context"]["oic_api_path"] == (f"/v2/flows/rest/project/{project}/{flow}"
+                                                 if canonical.startswith("/project/") else "/v1/flows/rest" + canonical)
 
 
 def test_a_path_that_is_not_one_string_is_denied(authorizer_fn: FnProcess, signer: Signer) -> None:

@@ -187,3 +187,19 @@ def test_times_and_paths_in_words(stack: Seeded) -> None:
         assert code == 1 and "REFUSED (bad_path" in output, output
         assert f"fix: the --path value {path!r} breaks the path rule" in output, output
         assert "a claim is missing" not in output
+
+
+def test_project_paths_and_rules(stack: Seeded) -> None:
+    policy = {"rules": [{"name": "gen2-orders", "path": "/ORDERS/*", "scopes": [APIGW_SCOPE]},
+                        {"name": "sales-orders", "path": "/project/SALES/ORDERS/*", "scopes": [APIGW_SCOPE]}]}
+    env = {**stack.authorizer_env(), "ACCESS_POLICY": json.dumps(policy)}
+    code, output = doctor(env, stack.vendor_token(), "--path", "/project/SALES/ORDERS/1.0/new")
+    assert code == 0 and "rule sales-orders" in output, output
+    code, output = doctor(env, stack.vendor_token(), "--path", "/project/HR/ORDERS/1.0/new")
+    assert code == 1 and "a Gen2 rule for the same integration name does not match it" in output, output
+    for path in ("/project/SALES/../ORDERS/1.0/x", "/PROJECT/1.0/x", "/project/SALES%2FX/ORDERS/1.0"):
+        code, output = doctor(env, stack.vendor_token(), "--path", path)
+        assert code == 1 and "REFUSED (bad_path" in output and "/project/<PROJECT>/<INTEGRATION>" in output, output
+    bad = {**env, "ACCESS_POLICY": json.dumps({"rules": [{"name": "p", "path": "/PROJECT/SALES/*"}]})}
+    code, output = doctor(bad, "")
+    assert code == 1 and "FAIL  configuration ACCESS_POLICY: rule p: 'path' starts with /PROJECT/" in output, output

@@ -27,9 +27,13 @@ def test_demo_runs_the_whole_chain_and_cleans_up() -> None:
     result = subprocess.run([sys.executable, "-m", "local.demo"], cwd=ROOT, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "22/22 steps behaved as expected" in result.stdout
+    assert "25/25 steps behaved as expected" in result.stdout
     assert "function backend: call HelloWorld" in result.stdout and "authorizer-context: call again" in result.stdout
     assert "token-exchange invoked directly, X-Caller-Sub only" in result.stdout
+    for step in ("authorizer-context: call ORDERS in OIC 3 project SALES",
+                 "function backend: call ORDERS in OIC 3 project SALES",
+                 "access policy: project SALES ORDERS (rule sales-orders)"):
+        assert re.search(re.escape(step) + r"\s+200\s+200 .* ok  OIC 3: project SALES", result.stdout), step
     assert re.search(r"usage plans: vendor B call 3\s+429\s+429 .* ok  Retry-After: \d+ s", result.stdout)
     assert re.search(r"usage plans: vendor A meanwhile\s+200\s+200 .* ok", result.stdout)
     assert fdk_processes() <= before  # nothing left running

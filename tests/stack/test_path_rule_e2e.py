@@ -17,13 +17,13 @@ import pytest
 
 from local.fnrun import ROOT, FnProcess
 from local.gateway import LocalGateway
-from local.oic import DESIGN_TIME, FLOWS
+from local.oic import DESIGN_TIME, OIC_API_ROOT
 from local.seed import Seeded
 from local.stack import CONTEXT_SPEC, Stack, load_spec, start_stack
-from oic_gateway.access.paths import integration_path
+from oic_gateway.access.paths import IntegrationPath, integration_path
 from oic_gateway.errors import BadPath
 from tests.conftest import start_fn
-from tests.unit.test_paths import ATTACKS, CLIMB_TO_DESIGN_TIME, LEGITIMATE
+from tests.unit.test_paths import ATTACKS, CLIMB_TO_DESIGN_TIME, LEGITIMATE, PROJECT_ATTACKS
 
 BACKEND_DIR = ROOT / "token_exchange"
 DECODINGS = ("decoded", "raw")
@@ -34,7 +34,12 @@ def sendable(path: str) -> bool:
     return bool(path) and all(0x21 <= ord(c) < 0x7F for c in path) and "#" not in path and "?" not in path
 
 
-HTTP_ATTACKS = [(path, reason) for path, reason in ATTACKS if sendable(path)]
+HTTP_ATTACKS = [(path, reason) for path, reason in ATTACKS + PROJECT_ATTACKS if sendable(path)]
+
+
+def at_oic(checked: IntegrationPath | str) -> str:
+    """Where OIC is asked for a checked path (v1 flows, or v2 project flows)."""
+    return OIC_API_ROOT + (integration_path(checked) if isinstance(checked, str) else checked).oic_api_path
 
 
 def raw_request(url: str, target: str, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
@@ -87,7 +92,7 @@ def test_attacks_never_reach_oic(e2e: Stack, topology: str, decoding: str, path:
         allowed = None
     if allowed is not None:
         assert "%" in path and status == 200
-        assert [unquote(p) for p in oic_saw] == [FLOWS.rstrip("/") + allowed.canonical]
+        assert [unquote(p) for p in oic_saw] == [at_oic(allowed)]
         return
     assert oic_saw == [], f"OIC was asked for {oic_saw}"
     assert 400 <= status < 500, (status, body[:200])
@@ -113,7 +118,7 @@ def test_legitimate_paths_reach_exactly_their_flow(e2e: Stack, topology: str, de
                                                     canonical: str) -> None:
     status, _, body, oic_saw = through(e2e, topology, decoding, path)
     assert status == 200, body[:200]
-    assert [unquote(p.split("?")[0]) for p in oic_saw] == [FLOWS.rstrip("/") + canonical]
+    assert [unquote(p.split("?")[0]) for p in oic_saw] == [at_oic(canonical)]
 
 
 def test_the_old_route_shape_was_steerable(e2e: Stack) -> None:
@@ -188,4 +193,4 @@ def test_backend_forwards_the_canonical_path(stack: Seeded, backend: FnProcess, 
     seen = len(stack.oic.paths)
     status, body, _ = backend_call(backend, "/oic/" + path.lstrip("/") + "?lang=en", stack.vendor_token())
     assert status == 200, body
-    assert stack.oic.paths[seen:] == [FLOWS.rstrip("/") + canonical + "?lang=en"]
+    assert stack.oic.paths[seen:] == [at_oic(canonical) + "?lang=en"]

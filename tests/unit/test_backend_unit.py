@@ -245,6 +245,40 @@ def test_prefix_mapping(peers):
     assert [r["path"] for r in oic.received] == [f"{REST}/HELLO/1.0", f"{REST}/HELLO/1.0/", "/custom/A/1/b"]
 
 
+PROJECT_REST = "/ic/api/integration/v2/flows/rest/project"
+
+
+def test_project_paths_map_to_the_oic3_project_prefix(peers):
+    _, _, oic = peers
+    assert call(forwarder(peers), "/oic/project/SALES/ORDERS/1.0/new?x=1").status == 200
+    assert call(forwarder(peers), "/oic/ORDERS/1.0/new").status == 200
+    v1 = forwarder(peers, OIC_PROJECT_PATH_PREFIX="/ic/api/integration/v1/flows/rest/project/")
+    assert call(v1, "/oic/project/SALES/ORDERS/1.0").status == 200
+    assert [r["path"] for r in oic.received] == [
+        f"{PROJECT_REST}/SALES/ORDERS/1.0/new?x=1", f"{REST}/ORDERS/1.0/new",
+        "/ic/api/integration/v1/flows/rest/project/SALES/ORDERS/1.0"]
+
+
+@pytest.mark.parametrize("url", ["/oic/project/SALES/ORDERS/1.0/../../../x", "/oic/project/%2e%2e/ORDERS/1.0/x",
+                                 "/oic/project/SALES%2FX/ORDERS/1.0", "/oic/PROJECT/1.0/x", "/oic/project/1.0/x",
+                                 "/oic/project/SALES/ORDERS/1.0/a%252e%252e", "/oic/project/SALES//ORDERS/1.0"])
+def test_project_escapes_are_refused(peers, url):
+    _, _, oic = peers
+    assert error(call(forwarder(peers), url)) == (400, "bad_path")
+    assert oic.received == []
+
+
+def test_a_gen2_rule_does_not_match_a_project_integration_of_the_same_name(peers):
+    policy = json.dumps({"rules": [{"name": "orders", "path": "/ORDERS/*", "scopes": [SCOPE]},
+                                   {"name": "sales-orders", "path": "/project/SALES/ORDERS/*", "scopes": ["sales"]},
+                                   {"name": "hr", "path": "/project/HR/*", "scopes": [SCOPE]}]})
+    fwd = forwarder(peers, ACCESS_POLICY=policy)
+    assert call(fwd, "/oic/ORDERS/1.0/x").log["rule"] == "orders"
+    assert error(call(fwd, "/oic/project/SALES/ORDERS/1.0/x")) == (403, "insufficient_scope")
+    assert error(call(fwd, "/oic/project/OTHER/ORDERS/1.0/x")) == (403, "insufficient_scope")
+    assert call(fwd, "/oic/project/HR/PAYROLL/2.0/run").log["rule"] == "hr"
+
+
 def test_access_rules_apply_to_the_integration_path(peers):
     policy = json.dumps({"rules": [{"name": "hello", "path": "/HELLO/*", "scopes": [SCOPE]},
                                    {"name": "admin", "path": "/ADMIN/*", "scopes": ["admin"]},
@@ -436,6 +470,7 @@ def test_no_time_left_is_a_504_before_anything_is_sent(peers):
          "must be scheme://host[:port] only; put paths in OIC_PATH_PREFIX"),
         ({"GATEWAY_PATH_PREFIX": "oic"}, "GATEWAY_PATH_PREFIX", "must start with /"),
         ({"OIC_PATH_PREFIX": "ic/api"}, "OIC_PATH_PREFIX", "must start with /"),
+        ({"OIC_PROJECT_PATH_PREFIX": "ic/api"}, "OIC_PROJECT_PATH_PREFIX", "must start with /"),
         ({"OIC_TIMEOUT_SECONDS": "0.5"}, "OIC_TIMEOUT_SECONDS", None),
         ({"OIC_TIMEOUT_SECONDS": "301"}, "OIC_TIMEOUT_SECONDS", None),
         ({"FORWARD_REQUEST_HEADERS": "x-ok,bad name"}, "FORWARD_REQUEST_HEADERS", "'bad name' is not a header name"),
@@ -475,6 +510,7 @@ def test_every_wrong_key_is_named_in_one_error():
 def test_configuration_defaults_and_normalisation(peers):
     config = BackendConfig.from_env({"OIC_BASE_URL": " https://oic.example.com/ "})
     assert config.oic_base_url == "https://oic.example.com" and config.gateway_path_prefix == ""
+    assert config.oic_project_path_prefix == PROJECT_REST
     assert config.oic_path_prefix == REST and config.caller_sub_header == "x-caller-sub" and config.timeout == 25.0
     custom = BackendConfig.from_env({"OIC_BASE_URL": "https://oic.example.com", "GATEWAY_PATH_PREFIX": "/gw/",
                                      "CALLER_SUB_HEADER": " ", "FORWARD_REQUEST_HEADERS": "X-A" + "a" * 61})

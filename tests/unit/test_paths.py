@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from oic_gateway.access.paths import MAX_DECODE_ROUNDS, integration_path
+from oic_gateway.access.paths import MAX_DECODE_ROUNDS, IntegrationPath, integration_path
 from oic_gateway.errors import BadPath, TokenRejected
 
 CLIMB_TO_DESIGN_TIME = "%2e%2e/" * 8 + "ic/api/integration/v1/integrations"
@@ -66,6 +66,43 @@ ATTACKS = [
     ("/HELLO_WORLD/1.0/" + "a" * 3000, "bad_path"),
 ]
 
+
+def in_project(path: str) -> str:
+    """The same attack on an OIC 3 integration inside a project."""
+    return path.replace("HELLO_WORLD", "project/PROJ/HELLO_WORLD", 1)
+
+
+# Every attack again in the project shape, then escapes through the project's own segments.
+PROJECT_ATTACKS = [(in_project(path), reason) for path, reason in ATTACKS if "HELLO_WORLD" in path] + [
+    ("/project/../HELLO_WORLD/1.0/x", "bad_path_traversal"),
+    ("/project/%2e%2e/HELLO_WORLD/1.0/x", "bad_path_traversal"),
+    ("/project/PROJ/../../v1/integrations", "bad_path_traversal"),
+    ("/project/PROJ/%2e%2e/%2e%2e/%2e%2e/v1/integrations", "bad_path_traversal"),
+    ("/project/" + CLIMB_TO_DESIGN_TIME, "bad_path_traversal"),
+    ("/project/PROJ%2FX/HELLO_WORLD/1.0/x", "bad_path_encoding"),
+    ("/project/PROJ%252FX/HELLO_WORLD/1.0/x", "bad_path_encoding"),
+    ("/project/PROJ%5CX/HELLO_WORLD/1.0/x", "bad_path_encoding"),
+    ("/project/PROJ\\X/HELLO_WORLD/1.0/x", "bad_path_chars"),
+    ("/project/PROJ;x=1/HELLO_WORLD/1.0/x", "bad_path_chars"),
+    ("/project//HELLO_WORLD/1.0/x", "bad_path_traversal"),
+    ("/project/PROJ//HELLO_WORLD/1.0/x", "bad_path_traversal"),
+    ("/project/http:/evil.example/1.0/x", "bad_path_shape"),
+    ("/project/PROJ X/HELLO_WORLD/1.0/x", "bad_path_shape"),
+    ("/project/_PROJ/HELLO_WORLD/1.0/x", "bad_path_shape"),
+    ("/project/PROJ/HELLO_WORLD/latest/x", "bad_path_shape"),
+    ("/project/PROJ/HELLO_WORLD", "bad_path_shape"),  # no version
+    ("/project/PROJ/HELLO_WORLD/", "bad_path_shape"),
+    ("/project/PROJ", "bad_path_shape"),
+    ("/project", "bad_path_shape"),
+    ("/project/1.0/x", "bad_path_shape"),  # an integration called 'project': the name is reserved
+    ("/project/1.0/x/y", "bad_path_shape"),  # ... and 'x' is no version
+    ("/PROJECT/1.0/x", "bad_path_shape"),  # any other spelling of the reserved segment
+    ("/Project/PROJ/HELLO_WORLD/1.0/x", "bad_path_shape"),
+    ("/%50ROJECT/1.0/x", "bad_path_shape"),
+    ("/project/PROJ/HELLO_WORLD/1.0/caf%C3%A9", "bad_path_chars"),
+    ("/project/caf%C3%A9/HELLO_WORLD/1.0/x", "bad_path_shape"),
+]
+
 # (path, canonical)
 LEGITIMATE = [
     ("/HELLO_WORLD/1.0/hello", "/HELLO_WORLD/1.0/hello"),
@@ -79,10 +116,24 @@ LEGITIMATE = [
     ("/ORDERS/1.0/user%40example.com", "/ORDERS/1.0/user@example.com"),  # percent-encoded allowed character
     ("/ORDERS/1.0/a.b/..c/c..", "/ORDERS/1.0/a.b/..c/c.."),  # dots inside a segment are not dot segments
     ("/ORDERS/1.0/filter=a,b&c=(d)+e!$*'", "/ORDERS/1.0/filter=a,b&c=(d)+e!$*'"),
+    ("/project/SALES/ORDERS/1.0/orders/42", "/project/SALES/ORDERS/1.0/orders/42"),
+    ("project/SALES/ORDERS/1.0/orders/42", "/project/SALES/ORDERS/1.0/orders/42"),
+    ("/project/SALES/ORDERS/1.0", "/project/SALES/ORDERS/1.0"),
+    ("/project/SALES/ORDERS/1.0/", "/project/SALES/ORDERS/1.0/"),
+    ("/project/OUTL-BA-NOTIFICATIONS_HUB/OUTL-BA-NMS_STREAM_NOTIF_UPL/1.0/NMS/Outages",
+     "/project/OUTL-BA-NOTIFICATIONS_HUB/OUTL-BA-NMS_STREAM_NOTIF_UPL/1.0/NMS/Outages"),
+    ("/project/P/project/1.0/x", "/project/P/project/1.0/x"),  # an integration 'project' inside a project
+    ("/%70roject/SALES/ORDERS/1.0/x", "/project/SALES/ORDERS/1.0/x"),  # an encoded letter decodes as usual
+    ("/project/SALES/ORDERS/1.0/user%40example.com", "/project/SALES/ORDERS/1.0/user@example.com"),
 ]
 
 
-@pytest.mark.parametrize("path, reason", ATTACKS, ids=[repr(a[0])[:60] for a in ATTACKS])
+# Refused here; a gateway may merge the leading '//' of its route into one '/' (then it is the legitimate path).
+RULE_ONLY_ATTACKS = [("//project/PROJ/HELLO_WORLD/1.0/x", "bad_path_url"), ("//HELLO_WORLD/1.0/x", "bad_path_url")]
+
+
+@pytest.mark.parametrize("path, reason", ATTACKS + PROJECT_ATTACKS + RULE_ONLY_ATTACKS,
+                         ids=[repr(a[0])[:60] for a in ATTACKS + PROJECT_ATTACKS + RULE_ONLY_ATTACKS])
 def test_attacks_are_refused_with_a_reason(path: str, reason: str) -> None:
     with pytest.raises(BadPath) as refused:
         integration_path(path)
@@ -96,6 +147,17 @@ def test_legitimate_paths_pass_in_canonical_form(path: str, canonical: str) -> N
     checked = integration_path(path)
     assert checked.canonical == canonical
     assert integration_path(checked.canonical) == checked  # canonical is a fixed point
+
+
+def test_the_two_shapes_name_different_resources() -> None:
+    gen2 = integration_path("/ORDERS/1.0/new")
+    project = integration_path("/project/SALES/ORDERS/1.0/new")
+    assert gen2.project is None and gen2.flow_path == gen2.canonical == "/ORDERS/1.0/new"
+    assert gen2.oic_api_path == "/v1/flows/rest/ORDERS/1.0/new"
+    assert project == IntegrationPath("ORDERS", "1.0", ("new",), project="SALES")
+    assert project.flow_path == "/SALES/ORDERS/1.0/new" and project.canonical == "/project/SALES/ORDERS/1.0/new"
+    assert project.oic_api_path == "/v2/flows/rest/project/SALES/ORDERS/1.0/new"
+    assert gen2 != project and gen2.canonical != project.canonical
 
 
 def test_encoding_layers_are_bounded() -> None:
@@ -113,8 +175,8 @@ def test_encoding_layers_are_bounded() -> None:
 OIC_FLOWS = "https://oic.example/ic/api/integration/v1/flows/rest/"
 path_text = st.one_of(
     st.text(max_size=80),
-    st.lists(st.sampled_from(["HELLO_WORLD", "1.0", "..", ".", "%2e", "%2E%2e", "%252e", "%2f", "%5c", ";", "",
-                              "a", "%25", "%00", "\\", "http:", "~", "%2e%2e%2f", "..;", "@", ":"]),
+    st.lists(st.sampled_from(["project", "PROJ", "HELLO_WORLD", "1.0", "..", ".", "%2e", "%2E%2e", "%252e", "%2f",
+                              "%5c", ";", "", "a", "%25", "%00", "\\", "http:", "~", "%2e%2e%2f", "..;", "@", ":"]),
              min_size=1, max_size=10).map("/".join),
     st.lists(st.sampled_from(["HELLO_WORLD", "1.0", ".", "%", "2", "e", "f", "5", "c", "/", ";", "\\", "a"]),
              min_size=1, max_size=24).map("".join),
@@ -124,18 +186,19 @@ path_text = st.one_of(
 @settings(max_examples=600, deadline=None, suppress_health_check=list(HealthCheck))
 @given(path_text)
 def test_no_accepted_path_leaves_the_flows_prefix_however_often_it_is_decoded(path: str) -> None:
-    """Whatever is accepted stays under /flows/rest/<INTEGRATION>/<VERSION>/
+    """Whatever is accepted stays under /flows/rest/[project/<PROJECT>/]<INTEGRATION>/<VERSION>/
     after any number of decodings and a URL library's dot-segment removal."""
     try:
         checked = integration_path(path)
     except BadPath:
         return
+    head = ("" if checked.project is None else f"project/{checked.project}/") + checked.integration
     text = path
     for _ in range(MAX_DECODE_ROUNDS + 2):
         url = urljoin(OIC_FLOWS, text.lstrip("/"))  # RFC 3986 reference resolution removes dot segments
-        assert url.startswith(OIC_FLOWS + checked.integration + "/" + checked.version)
+        assert url.startswith(OIC_FLOWS + head + "/" + checked.version)
         normalised = posixpath.normpath("/flows/" + text.lstrip("/"))
-        assert normalised.startswith("/flows/" + checked.integration)
+        assert normalised.startswith("/flows/" + head)
         assert ";" not in text and "\\" not in text and "\x00" not in text
         text = unquote(text)
     assert integration_path(checked.canonical) == checked

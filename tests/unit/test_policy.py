@@ -232,3 +232,41 @@ def test_a_rule_grants_only_to_tokens_of_its_issuers():
     anyone = policy_for([IDCS, ENTRA], {"name": "any", "path": "/A/*", "issuers": [IDCS.issuer]})
     with pytest.raises(InsufficientScope):
         anyone.decide(from_entra, integration_path("/A/1/x"))  # issuers bind even a rule that names no grant
+
+
+# -- OIC 3 projects --------------------------------------------------------------------------------
+
+
+def test_rules_name_a_project_an_integration_in_it_or_a_gen2_integration_apart():
+    p = policy({"name": "gen2-orders", "path": "/ORDERS/*"},
+               {"name": "sales-orders", "path": "/project/SALES/ORDERS/*"},
+               {"name": "hr", "path": "/project/HR/*"})
+    assert verdict(p, "/ORDERS/1.0/new") == "gen2-orders"
+    assert verdict(p, "/project/SALES/ORDERS/1.0/new") == "sales-orders"
+    assert verdict(p, "/project/HR/PAYROLL/1.0/run") == "hr"
+    assert verdict(p, "/project/HR/ORDERS/1.0/new") == "hr"
+    # The Gen2 rule is not a rule for ORDERS inside any project, and a project rule is not one for Gen2 paths.
+    assert verdict(p, "/project/OTHER/ORDERS/1.0/new") == "policy_no_rule"
+    assert verdict(p, "/SALES/1.0/ORDERS") == "policy_no_rule"
+    assert verdict(p, "/HR/1.0/x") == "policy_no_rule"
+
+
+def test_a_gen2_rule_denies_nothing_in_a_project_and_grants_nothing_there():
+    p = policy({"name": "orders-partner", "path": "/ORDERS/*", "client_ids": ["partner-app"]},
+               {"name": "sales", "path": "/project/SALES/*", "client_ids": ["sales-app"]})
+    partner, sales = caller(client_id="partner-app"), caller(client_id="sales-app")
+    assert verdict(p, "/ORDERS/1.0/x", who=partner) == "orders-partner"
+    assert verdict(p, "/project/SALES/ORDERS/1.0/x", who=partner) == "policy_denied"
+    assert verdict(p, "/project/SALES/ORDERS/1.0/x", who=sales) == "sales"
+    assert verdict(p, "/ORDERS/1.0/x", who=sales) == "policy_denied"
+
+
+@pytest.mark.parametrize("pattern", ["/PROJECT/SALES/*", "/Project/*", "/PROJECT"])
+def test_a_pattern_with_another_spelling_of_project_is_refused(pattern):
+    problem = config_problem({"rules": [{"name": "p", "path": pattern}]})
+    assert problem.startswith("rule p: 'path' starts with /") and "in lower case" in problem
+
+
+def test_a_catch_all_still_matches_both_shapes():
+    p = policy({"name": "all", "path": "/*"})
+    assert verdict(p, "/project/SALES/ORDERS/1.0/x") == verdict(p, "/ORDERS/1.0/x") == "all"

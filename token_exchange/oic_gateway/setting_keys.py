@@ -106,6 +106,11 @@ SETTINGS: tuple[SettingKey, ...] = (
                notes="The part of the route before the integration path."),
     SettingKey("OIC_PATH_PREFIX", "str", "/ic/api/integration/v1/flows/rest", T, False,
                "Prefix added to OIC paths.", notes="Put in front of what remains of the path; empty: none."),
+    SettingKey("OIC_PROJECT_PATH_PREFIX", "str", "/ic/api/integration/v2/flows/rest/project", T, False,
+               "Prefix added to OIC 3 project paths.",
+               notes="A caller path `/project/<PROJECT>/<INTEGRATION>/<VERSION>/...` goes to OIC as this prefix "
+                     "plus `/<PROJECT>/<INTEGRATION>/<VERSION>/...` (OIC 3 also shows a v1 form, "
+                     "`/ic/api/integration/v1/flows/rest/project`); empty: none."),
     SettingKey("CALLER_SUB_HEADER", "str", "X-Caller-Sub", T, False, "Header carrying the caller's subject.",
                notes="Never proof: when present and not empty it must equal the verified, mapped subject, else 403 "
                      "`caller_mismatch`. The shipped route sets it from `${request.auth[oic_sub]}` (`OVERWRITE`), "

@@ -1,10 +1,20 @@
 """The one path rule, for both topologies: which caller paths may reach OIC.
 
-A caller names an integration as ``/<INTEGRATION>/<VERSION>/<rest>``; the
-gateway (authorizer-context) or the backend function puts it after
-``/ic/api/integration/v1/flows/rest``. Anything that could make that URL
-point elsewhere once some hop decodes or normalises it is refused. Pure: a
-string in, an ``IntegrationPath`` or ``BadPath`` out.
+A caller names an integration in one of two shapes:
+
+* ``/<INTEGRATION>/<VERSION>/<rest>``: a Gen2 integration, or an OIC 3 one
+  outside any project; it goes after ``/ic/api/integration/v1/flows/rest``;
+* ``/project/<PROJECT>/<INTEGRATION>/<VERSION>/<rest>``: an OIC 3
+  integration inside a project; ``/<PROJECT>/<INTEGRATION>/<VERSION>/<rest>``
+  goes after ``/ic/api/integration/v2/flows/rest/project``.
+
+The first segment ``project`` is reserved: it always starts the project
+shape, and any other spelling of it (``PROJECT``, ``Project``) is refused, so
+a path can never be read in both shapes by us, the gateway or OIC (OIC
+integration identifiers are upper case by convention; whether OIC matches
+them case-sensitively is undocumented). Anything that could make the OIC URL
+point elsewhere once some hop decodes or normalises it is refused, in both
+shapes alike. Pure: a string in, an ``IntegrationPath`` or ``BadPath`` out.
 
 The path is decoded repeatedly (``%XX``, at most ``MAX_DECODE_ROUNDS`` times,
 until it no longer changes) because nobody documents how many times the hops
@@ -21,7 +31,7 @@ has
 
 and, fully decoded, each segment must be made of an allow-listed set:
 
-* ``INTEGRATION``: letters, digits, ``_`` and ``-``, starting with a letter or
+* ``INTEGRATION`` and ``PROJECT``: letters, digits, ``_`` and ``-``, starting with a letter or
   digit, at most 100 (OIC identifiers are upper-case letters, digits, ``_``;
   shipped flows also use ``-``, e.g. ``OUTL-BA-CCB_STREAM_NOTIF_UPLOAD``);
 * ``VERSION``: digits and dots, starting and ending with a digit, e.g. ``1.0``
@@ -29,8 +39,11 @@ and, fully decoded, each segment must be made of an allow-listed set:
 * each ``rest`` segment: RFC 3986 ``pchar`` without ``%`` and ``;``, that is
   ASCII letters, digits and ``-._~!$&'()*+,=:@``, sent raw or percent-encoded.
 
-The canonical form (what is matched against access rules and forwarded) is
-the fully decoded path: with the allow-list above it needs no encoding.
+The canonical form (what is matched against access rules) is the fully
+decoded path, ``/project/<PROJECT>/`` included for a project integration:
+with the allow-list above it needs no encoding. ``flow_path`` is what goes
+after the shape's OIC prefix, ``oic_api_path`` the whole path below
+``/ic/api/integration`` (what the authorizer hands the gateway).
 """
 
 from __future__ import annotations
@@ -52,6 +65,11 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _ENCODED_SEPARATOR = re.compile(r"%(?:2f|5c|25|00)", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
+PROJECT_SEGMENT = "project"  # the reserved first segment of the project shape
+OIC_API_ROOT = "/ic/api/integration"
+GEN2_FLOWS = "/v1/flows/rest"  # below OIC_API_ROOT: Gen2, and OIC 3 outside projects
+PROJECT_FLOWS = "/v2/flows/rest/project"  # below OIC_API_ROOT: OIC 3 inside a project
+
 
 @dataclass(frozen=True)
 class IntegrationPath:
@@ -59,11 +77,27 @@ class IntegrationPath:
     version: str
     rest: tuple[str, ...]
     trailing_slash: bool = False
+    project: str | None = None  # the OIC 3 project, None for the Gen2 shape
+
+    @property
+    def flow_path(self) -> str:
+        """``[/<PROJECT>]/<INTEGRATION>/<VERSION>[/<rest>...][/]``: what follows
+        the shape's OIC prefix (``OIC_PATH_PREFIX`` or ``OIC_PROJECT_PATH_PREFIX``)."""
+        head = () if self.project is None else (self.project,)
+        return ("/" + "/".join((*head, self.integration, self.version, *self.rest))
+                + ("/" if self.trailing_slash else ""))
 
     @property
     def canonical(self) -> str:
-        """``/<INTEGRATION>/<VERSION>[/<rest>...][/]``, fully decoded."""
-        return "/" + "/".join((self.integration, self.version, *self.rest)) + ("/" if self.trailing_slash else "")
+        """``[/project/<PROJECT>]/<INTEGRATION>/<VERSION>[/<rest>...][/]``, fully
+        decoded: what access rules match."""
+        return self.flow_path if self.project is None else f"/{PROJECT_SEGMENT}{self.flow_path}"
+
+    @property
+    def oic_api_path(self) -> str:
+        """The OIC path below ``/ic/api/integration`` with OIC's default prefixes:
+        ``/v1/flows/rest/<I>/<V>/...`` or ``/v2/flows/rest/project/<P>/<I>/<V>/...``."""
+        return (GEN2_FLOWS if self.project is None else PROJECT_FLOWS) + self.flow_path
 
 
 def integration_path(raw: str) -> IntegrationPath:
@@ -83,6 +117,17 @@ def integration_path(raw: str) -> IntegrationPath:
     raw_segments = raw.removeprefix("/").removesuffix("/").split("/")
     if len(segments) != len(raw_segments):
         raise BadPath("an encoded '/' in the path", reason="bad_path_encoding")
+    project = None
+    if segments[0].lower() == PROJECT_SEGMENT:
+        if segments[0] != PROJECT_SEGMENT:
+            raise BadPath("the first segment 'project' is reserved and written in lower case", reason="bad_path_shape")
+        if len(segments) < 4:
+            raise BadPath("a project path needs PROJECT, INTEGRATION and VERSION after its first segment",
+                          reason="bad_path_shape")
+        project = segments[1]
+        if not _INTEGRATION.fullmatch(project):
+            raise BadPath("the project identifier has characters outside [A-Za-z0-9_-]", reason="bad_path_shape")
+        segments = segments[2:]
     if len(segments) < 2:
         raise BadPath("the path is not /<INTEGRATION>/<VERSION>/...", reason="bad_path_shape")
     integration, version, *rest = segments
@@ -95,7 +140,7 @@ def integration_path(raw: str) -> IntegrationPath:
     for segment in rest:
         if not _REST_SEGMENT.fullmatch(segment):
             raise BadPath("a resource path segment has characters outside the allowed set", reason="bad_path_chars")
-    return IntegrationPath(integration, version, tuple(rest), trailing_slash=raw.endswith("/"))
+    return IntegrationPath(integration, version, tuple(rest), trailing_slash=raw.endswith("/"), project=project)
 
 
 def _decoded_layers(raw: str) -> list[str]:

@@ -9,14 +9,22 @@ policy is set, a request no rule matches is refused::
 
     {"rules": [
       {"name": "hello-world", "path": "/HELLO_WORLD/*", "scopes": ["oic-invoke"]},
-      {"name": "orders-partner", "path": "/ORDERS/1.0/*", "methods": ["POST"], "client_ids": ["partner-app"]}
+      {"name": "orders-partner", "path": "/ORDERS/1.0/*", "methods": ["POST"], "client_ids": ["partner-app"]},
+      {"name": "sales", "path": "/project/SALES/*", "scopes": ["sales"]},
+      {"name": "sales-orders", "path": "/project/SALES/ORDERS/1.0/*", "client_ids": ["partner-app"]}
     ]}
 
 ``path`` is matched against the canonical form of the ``path`` argument,
 which the authorizer has already passed through the one path rule
 (``paths.integration_path``: no traversal, no double encoding, allow-listed
 characters); ``*`` matches anything, slashes included; everything else is
-literal. A rule with ``methods`` needs
+literal. An OIC 3 integration inside a project has the canonical form
+``/project/<PROJECT>/<INTEGRATION>/<VERSION>/...``, so ``/project/SALES/*``
+names a whole project and ``/project/SALES/ORDERS/*`` one integration in it,
+while ``/ORDERS/*`` names only the Gen2 (project-less) ORDERS: another
+resource. A pattern starting with another spelling of ``project``
+(``/PROJECT/...``) could match nothing the path rule lets through and is
+refused. A rule with ``methods`` needs
 the ``method`` argument and never matches without it. ``scopes`` and
 ``client_ids`` are any-of; a rule with neither lets any valid token through.
 ``issuers`` (optional) limits a rule to tokens of those issuers; with several
@@ -30,7 +38,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from oic_gateway.access.paths import IntegrationPath
+from oic_gateway.access.paths import PROJECT_SEGMENT, IntegrationPath
 from oic_gateway.errors import ConfigError, InsufficientScope, InvalidRequest
 from oic_gateway.settings import json_setting
 from oic_gateway.verification.claims import Claims
@@ -128,6 +136,10 @@ def _rule(key: str, number: int, entry: Any) -> Rule:
     pattern = entry.get("path")
     if not isinstance(pattern, str) or not pattern.startswith("/"):
         raise ConfigError(key, f"rule {name}: 'path' must be a pattern starting with /, e.g. /HELLO_WORLD/*")
+    first = pattern[1:].split("/", 1)[0]
+    if "*" not in first and first.lower() == PROJECT_SEGMENT and first != PROJECT_SEGMENT:
+        raise ConfigError(key, f"rule {name}: 'path' starts with /{first}/, which no path can: an OIC 3 project "
+                               f"integration is /{PROJECT_SEGMENT}/<PROJECT>/<INTEGRATION>/..., in lower case")
     methods = entry.get("methods")
     method_set = None
     if methods is not None:

@@ -92,6 +92,7 @@ class BackendConfig:
     oic_path_prefix: str
     caller_sub_header: str
     timeout: float  # the whole call: token endpoint and OIC
+    oic_project_path_prefix: str = default_text("OIC_PROJECT_PATH_PREFIX")
     forwarded_headers: frozenset[str] = FORWARDED_HEADERS
     returned_headers: frozenset[str] = RETURNED_HEADERS
 
@@ -102,6 +103,7 @@ class BackendConfig:
         base = problems.read(lambda: _base_url(env), "")
         gateway_prefix = problems.read(lambda: _prefix(env, "GATEWAY_PATH_PREFIX"), "")
         oic_prefix = problems.read(lambda: _prefix(env, "OIC_PATH_PREFIX"), "")
+        project_prefix = problems.read(lambda: _prefix(env, "OIC_PROJECT_PATH_PREFIX"), "")
         header = text_or_default(env, "CALLER_SUB_HEADER").lower()
         timeout = problems.read(lambda: number(env, "OIC_TIMEOUT_SECONDS"), 0.0)
         forwarded = problems.read(lambda: _header_names(
@@ -115,6 +117,7 @@ class BackendConfig:
             oic_path_prefix=oic_prefix,
             caller_sub_header=header,
             timeout=timeout,
+            oic_project_path_prefix=project_prefix,
             forwarded_headers=FORWARDED_HEADERS | forwarded,
             returned_headers=RETURNED_HEADERS | returned,
         )
@@ -236,11 +239,12 @@ class OicForwarder:
             return answer
         if len(request.body) > MAX_PAYLOAD_BYTES:
             return json_error(413, "payload_too_large", "request body exceeds the 6 MB function payload limit")
-        target = self._target_url(request.url)
-        if isinstance(target, BackendResponse):
-            return target
+        checked = self._checked_path(request.url)
+        if isinstance(checked, BackendResponse):
+            return checked
+        target = self._target_url(request.url, checked)
         try:
-            rule = self.callers.authorize(caller, self._integration_path(target), request.method)
+            rule = self.callers.authorize(caller, checked, request.method)
         except TokenRejected as rejected:
             return self._refusal(rejected)
         subject = caller.oic_subject if self.exchanger.per_subject else None
@@ -282,12 +286,6 @@ class OicForwarder:
         if outcome_of(error).challenge and isinstance(error, TokenRejected):
             answer.headers["WWW-Authenticate"] = self.callers.challenge(error)
         return answer
-
-    def _integration_path(self, target: str) -> IntegrationPath:
-        """The checked path after OIC_PATH_PREFIX, e.g. /HELLO_WORLD/1.0/hello (what ACCESS_POLICY rules
-        match). ``target`` holds its canonical form, which the rule accepts as it is."""
-        path = urlsplit(target).path
-        return integration_path(path[len(self.config.oic_path_prefix):])
 
     def _forwarded_headers(self, incoming: Mapping[str, str | list[str]]) -> dict[str, str]:
         hop = _connection_names(_single(incoming.get("connection")))
@@ -333,9 +331,10 @@ class OicForwarder:
         answer.headers["Retry-After"] = str(max(math.ceil(throttled.retry_at - self._clock()), 1))
         return answer
 
-    def _target_url(self, url: str) -> str | BackendResponse:
-        """OIC's URL for this request: the one path rule decides (``shared.paths``)
-        and only its canonical form is forwarded; a refusal is 400 ``bad_path``."""
+    def _checked_path(self, url: str) -> IntegrationPath | BackendResponse:
+        """The request's path after GATEWAY_PATH_PREFIX, through the one path rule
+        (``access.paths``); a refusal is 400 ``bad_path``. Its canonical form is
+        what ACCESS_POLICY rules match."""
         parts = urlsplit(url)
         try:
             if (url.startswith("//") and not parts.scheme) or parts.fragment or "#" in url:
@@ -346,12 +345,18 @@ class OicForwarder:
                 if path != prefix and not path.startswith(prefix + "/"):
                     return json_error(404, "no_route", "the path is outside the configured gateway prefix")
                 path = path[len(prefix):] or "/"
-            checked = integration_path(path)
+            return integration_path(path)
         except BadPath as refused:
             return error_answer(refused)
-        target = f"{self.config.oic_base_url}{self.config.oic_path_prefix}{checked.canonical}"
-        if parts.query:
-            target += "?" + parts.query
+
+    def _target_url(self, url: str, checked: IntegrationPath) -> str:
+        """OIC's URL for this request, built from the checked path alone: OIC_PATH_PREFIX
+        (Gen2 shape) or OIC_PROJECT_PATH_PREFIX (project shape) plus its flow path."""
+        prefix = self.config.oic_path_prefix if checked.project is None else self.config.oic_project_path_prefix
+        target = f"{self.config.oic_base_url}{prefix}{checked.flow_path}"
+        query = urlsplit(url).query
+        if query:
+            target += "?" + query
         return target
 
     def _send(self, method: str, url: str, headers: dict[str, str], body: bytes, deadline: float) -> BackendResponse:
