@@ -142,6 +142,35 @@ def test_compare_and_delete_is_refused_when_the_value_changed_under_watch(redis_
     store.close()
 
 
+def test_a_compare_and_delete_cut_after_watch_never_leaks_a_connection(redis_server: Any,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store stalls right after WATCH, six times (more than the pool's 4
+    connections): each attempt is a store failure, and the store still works after."""
+    import redis.client
+
+    _, store = redis_fleet(redis_server)
+    store.put("cad-stall", b"v", 60_000)
+    watch = redis.client.Pipeline.watch
+
+    def watch_then_stall(self: Any, *names: Any) -> Any:
+        answer = watch(self, *names)
+        redis_server.freeze()
+        return answer
+
+    monkeypatch.setattr(redis.client.Pipeline, "watch", watch_then_stall)
+    try:
+        for _ in range(6):
+            with pytest.raises(StoreUnavailable):
+                store.delete_if_equal("cad-stall", b"v")
+            redis_server.thaw()
+    finally:
+        redis_server.thaw()
+        monkeypatch.setattr(redis.client.Pipeline, "watch", watch)
+    assert store.get("cad-stall") == b"v"
+    assert store.delete_if_equal("cad-stall", b"v") is True
+    store.close()
+
+
 def test_two_subjects_racing_across_containers_fetch_once_each(redis_server: Any) -> None:
     import time
 

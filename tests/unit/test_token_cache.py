@@ -500,3 +500,14 @@ def test_invalidating_a_refused_token_keeps_a_newer_one() -> None:
     assert cache.invalidate("k", rejected=refused.access_token, at_most_every=30) is True
     assert cache.get("k", issuer)[0] is newer and issuer.calls == 2
     assert cache.invalidate("k", rejected=newer.access_token, at_most_every=30) is False  # within 30 s
+
+
+def test_a_refused_token_already_forgotten_by_a_concurrent_call_is_reported_gone() -> None:
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock), Issuer(clock)
+    refused, _ = cache.get("k", issuer)
+    assert cache.invalidate("k", rejected=refused.access_token, at_most_every=30) is True
+    # A second call that sent the same token: nothing is cached, so the refused token is
+    # gone; it may retry (and then waits on the one fetch), rather than answer 502.
+    assert cache.invalidate("k", rejected=refused.access_token, at_most_every=30) is True
+    assert issuer.calls == 1

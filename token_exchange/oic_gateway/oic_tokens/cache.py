@@ -142,7 +142,9 @@ class TokenCache:
         state = self._state(key)
         with self._guard:
             entry = self._entries.get(key)
-            if rejected is not None and entry is not None and entry.token.access_token != rejected:
+            if rejected is not None and (entry is None or entry.token.access_token != rejected):
+                # Already forgotten by a concurrent call, or replaced by a newer token:
+                # the refused one is no longer handed out, and no rate-limit slot is spent.
                 return True
             now = self._clock()
             if now - state.last_invalidated < at_most_every:

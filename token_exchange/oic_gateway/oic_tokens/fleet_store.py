@@ -217,16 +217,31 @@ class RedisStore:
         import redis
 
         def compare_and_delete(r: Any) -> bool:
-            with r.pipeline() as pipe:
+            # The pipeline is managed by hand, not with ``with``: when a watched
+            # connection is cut (the watchdog, a stall), redis-py's reset() sends
+            # UNWATCH on a reconnect past the deadline, fails, and never returns the
+            # connection to the pool; four such failures would exhaust it for good.
+            # So a failed pipeline's connection is disconnected and unwatched first.
+            pipe = r.pipeline()
+            try:
+                pipe.watch(name)
+                if pipe.get(name) != value:
+                    return False
+                pipe.multi()
+                pipe.delete(name)
                 try:
-                    pipe.watch(name)
-                    if pipe.get(name) != value:
-                        return False
-                    pipe.multi()
-                    pipe.delete(name)
                     return bool(pipe.execute()[0])
                 except redis.WatchError:
-                    return False
+                    return False  # the entry changed after WATCH: not ours to delete
+            except BaseException:
+                # Before EXEC, redis-py reports a connection failure on a watched
+                # connection as WatchError too: it is a store failure, raised as one.
+                if pipe.connection is not None:
+                    pipe.connection.disconnect()
+                pipe.watching = False
+                raise
+            finally:
+                pipe.reset()
 
         return bool(self._run(compare_and_delete, deadline))
 
