@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 
@@ -35,6 +35,7 @@ from oic_gateway.errors import (
     TokenEndpointThrottled,
     TokenRejected,
 )
+from oic_gateway.forwarding.location import LocationRule
 from oic_gateway.net.deadline import MARGIN_SECONDS, guard, stateless_session
 from oic_gateway.oic_tokens.exchanger import TokenExchanger
 from oic_gateway.outcomes import outcome_of
@@ -55,7 +56,7 @@ FORWARDED_HEADERS = frozenset({
     "if-match", "if-none-match", "if-modified-since", "if-unmodified-since",
 })
 # Back to the caller: only these response headers (plus RETURN_RESPONSE_HEADERS).
-# Location only when it points at another host than OIC's.
+# Location: rewritten into the gateway's path space, passed or dropped (location.py).
 RETURNED_HEADERS = frozenset({
     "content-type", "content-language", "content-disposition", "cache-control", "expires", "etag",
     "last-modified", "retry-after", "location",
@@ -212,7 +213,12 @@ class OicForwarder:
         self._session = session or stateless_session()
         self._monotonic = monotonic
         self._clock = clock
-        self._oic_host = (urlsplit(config.oic_base_url).hostname or "").lower().rstrip(".")
+        self._locations = LocationRule(
+            oic_host=(urlsplit(config.oic_base_url).hostname or "").lower().rstrip("."),
+            gateway_path_prefix=config.gateway_path_prefix,
+            oic_path_prefix=config.oic_path_prefix,
+            oic_project_path_prefix=config.oic_project_path_prefix,
+        )
 
     def forward(self, request: GatewayRequest, deadline: float) -> BackendResponse:
         """``deadline`` on the monotonic clock: the function's own deadline minus a margin;
@@ -298,32 +304,26 @@ class OicForwarder:
                     out[name] = single
         return out
 
-    def _returned_headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+    def _returned_headers(self, headers: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+        """The headers the caller gets, and what the log line says about a ``Location``
+        that was rewritten or dropped (never its value): ``location.py``."""
         hop = _connection_names(headers.get("Connection"))
         allowed = self.config.returned_headers
         out: dict[str, str] = {}
+        log: dict[str, str] = {}
         for name, value in headers.items():
             lower = name.lower()
             if lower not in allowed or lower in hop:
                 continue
-            if lower == "location" and not self._points_elsewhere(value):
-                continue
+            if lower == "location":
+                verdict = self._locations.verdict(value)
+                if verdict.action != "passed":
+                    log.update(location=verdict.action, location_reason=verdict.reason)
+                if verdict.value is None:
+                    continue
+                value = verdict.value
             out[name] = value
-        return out
-
-    def _points_elsewhere(self, location: str) -> bool:
-        """An absolute http(s) URL on another host than OIC's, that does not name
-        OIC's host anywhere (a login redirect carries OIC's URL in its query).
-        A relative one would resolve against the gateway into OIC's own path
-        space: dropped too. Host names compare without a trailing dot."""
-        parts = urlsplit(location.strip())
-        host = (parts.hostname or "").lower().rstrip(".")
-        if parts.scheme not in ("http", "https") or not host or host == self._oic_host:
-            return False
-        decoded = location
-        for _ in range(4):  # the host may sit in a query, encoded once or more
-            decoded = unquote(decoded)
-        return self._oic_host not in decoded.lower()
+        return out, log
 
     def _throttled(self, throttled: TokenEndpointThrottled) -> BackendResponse:
         """The identity domain's rate limit: a fast, clear 503 with when to come back."""
@@ -394,5 +394,6 @@ class OicForwarder:
             return json_error(504, "timeout", "OIC's answer did not finish before the call's deadline")
         status = response.status_code
         rejected = status == 401 and bool(_INVALID_TOKEN.search(response.headers.get("WWW-Authenticate", "")))
-        return BackendResponse(status, self._returned_headers(response.headers), b"".join(chunks),
-                               oic_rejected_token=rejected, log={"oic_status": status})
+        returned, location_log = self._returned_headers(response.headers)
+        return BackendResponse(status, returned, b"".join(chunks),
+                               oic_rejected_token=rejected, log={"oic_status": status, **location_log})
