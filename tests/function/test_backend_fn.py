@@ -392,6 +392,7 @@ def test_response_headers_pass_by_allow_list(stack: Seeded, peer: Peer, peer_bac
     "//{host}/ic/home", "/ic/home", "ic/home", "http:/{host}/ic/home",
     "https://login.example/sso?redirect_uri=http%3A%2F%2F{host}%2Fic%2Fhome",
     "https://login.example/sso?redirect_uri={url}/ic/home",
+    "https://other-name.integration.ocp.oraclecloud.com/x", "https://10.1.2.3/x", "/home",
 ])
 def test_no_location_reveals_the_oic_host(stack: Seeded, peer: Peer, peer_backend: FnProcess, location: str) -> None:
     """Whatever the spelling (case, trailing dot, userinfo, a port nobody can parse, relative, or
@@ -400,6 +401,22 @@ def test_no_location_reveals_the_oic_host(stack: Seeded, peer: Peer, peer_backen
     peer.script[:] = ["location:" + location]
     reply = gateway_call(peer_backend, "GET", "/HELLO_WORLD/1.0/x", bearer(stack.vendor_token()))
     assert reply["status"] == 302 and "location" not in reply["headers"], reply
+
+
+@pytest.mark.parametrize("location, rewritten", [
+    ("{url}/ic/api/integration/v1/flows/rest/HELLO_WORLD/1.0/orders/7", "/HELLO_WORLD/1.0/orders/7"),
+    ("https://other-name.integration.ocp.oraclecloud.com/ic/api/integration/v2/flows/rest/project/P/ORDERS/1.0/x",
+     "/project/P/ORDERS/1.0/x"),
+])
+def test_a_location_into_an_integration_is_rewritten_to_the_gateway_path(
+        stack: Seeded, peer: Peer, peer_backend: FnProcess, location: str, rewritten: str) -> None:
+    """As a reverse proxy's ProxyPassReverse: a reference without a host, in the gateway's
+    path space; the log says it was rewritten, never what it said."""
+    peer.script[:] = ["location:" + location]
+    reply = gateway_call(peer_backend, "GET", "/HELLO_WORLD/1.0/x", bearer(stack.vendor_token()))
+    assert reply["status"] == 302 and reply["headers"]["location"] == rewritten, reply
+    line = log_line(peer_backend, reply["call_id"])
+    assert line["location"] == "rewritten" and "orders/7" not in json.dumps(line) and "ORDERS" not in json.dumps(line)
 
 
 def test_a_location_elsewhere_passes(stack: Seeded, peer: Peer, peer_backend: FnProcess) -> None:
