@@ -1,6 +1,7 @@
 """A stand-in for an Oracle Integration runtime host.
 
 Serves ``/ic/api/integration/v1/flows/rest/<INTEGRATION>/<VERSION>/<path>``
+(and OIC 3's ``/ic/api/integration/v2/flows/rest/project/<PROJECT>/<INTEGRATION>/<VERSION>/<path>``)
 and accepts only a valid OIC-scoped bearer token: RS256, signed by the local
 identity provider, with the OIC audience and the consumer scope. It echoes
 who called, so tests can prove which identity reached OIC.
@@ -23,6 +24,7 @@ logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 OIC_SCOPE_NAME = "urn:opc:resource:consumer::all"
 FLOWS = "/ic/api/integration/v1/flows/rest/"
+PROJECT_FLOWS = "/ic/api/integration/v2/flows/rest/project/"
 DESIGN_TIME = "/ic/api/integration/v1/integrations"
 
 
@@ -75,6 +77,15 @@ class OicStub:
             if stub._verify(request.headers.get("Authorization")) is None:
                 return Response("", status=401)
             return jsonify({"items": [{"id": "HELLO_WORLD|01.00.0000"}], "design_time_api": True})
+
+        @app.route(PROJECT_FLOWS + "<project>/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+        def project_flow(project: str, rest: str) -> Any:
+            answer = flow(rest)
+            if isinstance(answer, Response) and answer.status_code == 200 and answer.is_json:
+                body = answer.get_json()
+                body["project"] = project
+                answer.set_data(jsonify(body).get_data())
+            return answer
 
         @app.route(FLOWS + "<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
         def flow(rest: str) -> Any:

@@ -27,7 +27,7 @@ def test_demo_runs_the_whole_chain_and_cleans_up() -> None:
     result = subprocess.run([sys.executable, "-m", "local.demo"], cwd=ROOT, capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "22/22 steps behaved as expected" in result.stdout
+    assert "24/24 steps behaved as expected" in result.stdout
     assert "function backend: call HelloWorld" in result.stdout and "authorizer-context: call again" in result.stdout
     assert "token-exchange invoked directly, X-Caller-Sub only" in result.stdout
     assert re.search(r"usage plans: vendor B call 3\s+429\s+429 .* ok  Retry-After: \d+ s", result.stdout)
