@@ -100,7 +100,8 @@ def start_stack(seeded: Seeded | None = None, path_decodings: tuple[str, ...] = 
     seeded = stack.seeded
     try:
         authorizer_env = seeded.authorizer_env()
-        routes = {"GATEWAY_INTEGRATIONS": INTEGRATIONS.read_text()}
+        # One line: `make up` writes each function's settings to an env file, one key a line.
+        routes = {"GATEWAY_INTEGRATIONS": json.dumps(json.loads(INTEGRATIONS.read_text()), separators=(",", ":"))}
         stack.functions["authorizer-context"] = FnProcess(
             ROOT, {**authorizer_env, **seeded.exchange_env(), **routes}).start()
         stack.functions["authorizer-policy"] = FnProcess(
