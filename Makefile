@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements-dev.txt | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test lint typecheck unit clean lock bench demo up invoke mint soak doctor fleet mutate
+.PHONY: help venv test lint typecheck unit clean lock bench demo up invoke mint soak doctor fleet mutate routes
 
 help: ## this list
 	@echo "usage: make <target>"
@@ -66,6 +66,10 @@ typecheck: $(STAMP) ## mypy (strict) only
 
 unit: $(STAMP) ## the pure core's tests only (seconds)
 	$(VENV)/bin/pytest -q tests/unit
+
+# deploy/integrations.json is the one list; make test fails while these are stale (tests/unit/test_routes.py).
+routes: $(STAMP) ## write the authorizer-context and access-policy specifications from deploy/integrations.json
+	$(PY) -m ops.routes
 
 clean: ## remove .venv and the tools' caches
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -20,7 +20,8 @@ from typing import NamedTuple, Protocol
 
 from authorizer.event import parse_request
 from oic_gateway import log
-from oic_gateway.access.paths import IntegrationPath
+from oic_gateway.access.integrations import SCOPE_PREFIX, Integration, integrations_from_env
+from oic_gateway.access.policy import AccessPolicy, decide_integration
 from oic_gateway.errors import GatewayError, InvalidRequest, TokenRejected
 from oic_gateway.log import StructuredLogger, elapsed_ms, emit, get_logger
 from oic_gateway.lru import ExpiringLru
@@ -58,6 +59,7 @@ class Verified(NamedTuple):
     backend: BackendToken | None
     expires_at: float
     oic_subject: str | None  # the mapped identity-domain user, when mapping is configured
+    granted: tuple[str, ...] = ()  # integrations mode: the synthetic scopes the access rules grant
 
 
 class Allowed(NamedTuple):
@@ -89,8 +91,14 @@ class Authorizer:
         backend: BackendTokenProvider | None = None,
         introspector: Introspector | None = None,
         logger: StructuredLogger | None = None,
+        integrations: tuple[Integration, ...] | None = None,
     ) -> None:
+        """``integrations``: the routes of a one-route-per-integration deployment
+        (``GATEWAY_INTEGRATIONS``); the answer's ``scope`` then carries the
+        synthetic scope of each one the access rules grant, which the route's
+        ``ANY_OF`` checks, and a ``path`` argument is refused."""
         self.checks = TokenChecks(settings, self._derive)
+        self.integrations = integrations
         self.config = settings.config
         self.verifier = settings.verifier
         self.backend = backend
@@ -116,6 +124,12 @@ class Authorizer:
         token_hash: str | None = None
         try:
             request = parse_request(body)
+            if self.integrations is not None and request.path is not None:
+                # Only a deployment of the old /{path*} shape sends it, and its
+                # route does not check the per-integration scopes: refuse.
+                raise InvalidRequest("a 'path' argument, but GATEWAY_INTEGRATIONS is set: the deployment is not "
+                                     "the one-route-per-integration specification", reason="unexpected_path",
+                                     for_caller="the gateway sent an argument this authorizer does not take")
             key = token_key(request.token)
             token_hash = key.hex()[:16]
             verified = self.checks.cached(key, now)
@@ -132,8 +146,9 @@ class Authorizer:
             # expiresAt in the past is one the gateway may read as invalid: say "now"
             # (the gateway holds any answer at least 60 s, whatever it says).
             expires_at = max(expires_at, float(math.ceil(now)))
-            rule = self.checks.authorize(verified.claims, request.path, request.method)
-            answer = self.render_allowed(verified, token_hash, rule, expires_at, request.path)
+            rule = None if self.integrations is not None else self.checks.authorize(
+                verified.claims, request.path, request.method)
+            answer = self.render_allowed(verified, token_hash, rule, expires_at)
             self._answers.put(body_key, answer, expires_at, now)
             self._log.write(
                 log.INFO,
@@ -180,18 +195,13 @@ class Authorizer:
             expires_at = min(expires_at, backend.expires_at)
         # Served from cache until the whole second that expiresAt names.
         until = float(int(expires_at))
-        return Verified(claims, backend, until, subject), until
+        granted: tuple[str, ...] = ()
+        if self.integrations is not None:
+            granted = granted_scopes(self.checks.policy, claims, self.integrations)
+        return Verified(claims, backend, until, subject, granted), until
 
     def render_allowed(self, verified: Verified, token_hash: str, rule: str | None = None,
-                       expires_at: float | None = None, path: IntegrationPath | None = None) -> Allowed:
-        """``path``: the checked ``path`` argument. Returned as ``context.oic_api_path``,
-        OIC's path below ``/ic/api/integration`` (``/v1/flows/rest/<I>/<V>/...``,
-        or ``/v2/flows/rest/project/<P>/<I>/<V>/...`` for a project integration), so a
-        route builds its backend URL from it alone
-        (``https://<oic-host>/ic/api/integration${request.auth[oic_api_path]}``), never
-        from caller text; and as ``context.oic_path``, its canonical form (what the
-        rules matched; what specifications before the project shape append to
-        ``/ic/api/integration/v1/flows/rest``)."""
+                       expires_at: float | None = None) -> Allowed:
         # Built by hand from C-escaped strings: this runs for every new
         # token, and a dict plus json.dumps costs several times as much.
         claims = verified.claims
@@ -204,11 +214,14 @@ class Authorizer:
             context += f',"oic_sub":{_json_string(verified.oic_subject)}'
         if rule is not None:
             context += f',"rule":{_json_string(rule)}'
-        if path is not None:
-            context += f',"oic_path":{_json_string(path.canonical)},"oic_api_path":{_json_string(path.oic_api_path)}'
         if verified.backend is not None:
             context += f',"back_end_token":{_json_string(verified.backend.authorization)}'
-        scopes = ",".join(map(_json_string, claims.scopes))
+        if self.integrations is None:
+            scopes = ",".join(map(_json_string, claims.scopes))
+        else:
+            # A token's own scope that looks synthetic is never echoed: only the rules grant one.
+            own = [s for s in claims.scopes if not s.startswith(SCOPE_PREFIX)]
+            scopes = ",".join(map(_json_string, (*own, *verified.granted)))
         until = iso_utc(expires_at if expires_at is not None else verified.expires_at)
         body = (
             f'{{"active":true,"principal":{sub},"scope":[{scopes}],"expiresAt":"{until}",'
@@ -230,6 +243,31 @@ class Authorizer:
         return json.dumps({"active": False, "wwwAuthenticate": challenge}, separators=(",", ":")).encode()
 
 
+def granted_scopes(policy: AccessPolicy | None, claims: Claims,
+                   integrations: tuple[Integration, ...]) -> tuple[str, ...]:
+    """The synthetic scope of every listed integration the rules grant this
+    token (every one when no policy is set: the token already has the
+    required scopes)."""
+    if policy is None:
+        return tuple(item.scope for item in integrations)
+    return tuple(item.scope for item in integrations
+                 if decide_integration(policy, claims, item.path_prefix, frozenset(item.methods)).granted)
+
+
+def partial_rules(policy: AccessPolicy | None, integrations: tuple[Integration, ...]) -> list[tuple[str, str]]:
+    """(rule, integration path) for each integration whose deciding rule covers
+    only part of its route: refused for everyone here; such rules need the
+    function-backend topology, which sees the path."""
+    if policy is None:
+        return []
+    out = []
+    for item in integrations:
+        decision = decide_integration(policy, None, item.path_prefix, frozenset(item.methods))
+        if decision.partial and decision.rule is not None:
+            out.append((decision.rule, item.path_prefix))
+    return out
+
+
 def _json_str(value: str | None) -> str:
     return "null" if value is None else _json_string(value)
 
@@ -243,6 +281,7 @@ def build_authorizer(env: Mapping[str, str], backend_factory: BackendFactory | N
     problems = Problems()
     settings = CheckSettings.read(env, problems)
     backend = problems.read(lambda: backend_factory(env), None) if backend_factory is not None else None
+    integrations = problems.read(lambda: integrations_from_env(env), None)
     introspector = None
     if settings is not None:
         token_url = settings.config.token_url
@@ -250,4 +289,10 @@ def build_authorizer(env: Mapping[str, str], backend_factory: BackendFactory | N
         introspector = problems.read(lambda: introspector_from_env(env, domain), None)
     problems.raise_any()
     assert settings is not None
-    return Authorizer(settings, backend=backend, introspector=introspector)
+    authorizer = Authorizer(settings, backend=backend, introspector=introspector, integrations=integrations)
+    if integrations is not None:
+        for rule, prefix in partial_rules(settings.policy, integrations):
+            emit(authorizer._log, log.WARNING, "access rule covers part of a route", rule=rule, integration=prefix,
+                 detail="refused for every caller: a route is granted whole or not at all; a rule for a sub-path "
+                        "or some methods needs the function-backend topology")
+    return authorizer

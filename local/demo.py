@@ -28,8 +28,8 @@ from local.seed import APIGW_AUDIENCE, APIGW_OTHER_SCOPE, APIGW_SCOPE, VENDOR_ID
 from local.stack import VENDOR_B_ID, Stack, remove_run_files, start_stack, write_run_files
 
 HELLO = "/HELLO_WORLD/1.0/hello"
-PROJECT_ORDERS = "/project/SALES/ORDERS/1.0/new"  # an OIC 3 integration inside the project SALES
-FORBIDDEN = "/ORDERS/1.0/new"  # no rule of the local access policy names it
+PROJECT = "/project/SALES/QUOTE/1.0/hello"  # an OIC 3 integration inside the project SALES
+FORBIDDEN = "/ORDERS/1.0/new"  # no rule of the local access policy grants it
 TOKEN_PATH = "/oauth2/v1/token"
 JWKS_PATH = "/admin/v1/SigningCert/jwk"
 
@@ -105,13 +105,13 @@ def run_demo(stack: Stack) -> list[Step]:
     seeded = stack.seeded
     get = requests.get
 
-    def oic_answer(expected_caller: str) -> Callable[[requests.Response], str]:
+    def oic_answer(expected_caller: str, integration: str = "HELLO_WORLD") -> Callable[[requests.Response], str]:
         def check(response: requests.Response) -> str:
             try:
                 body: dict[str, Any] = response.json()
             except ValueError:
                 return "UNEXPECTED: not JSON"
-            if body.get("message") != "Hello from HELLO_WORLD" or body.get("caller") != expected_caller:
+            if body.get("message") != f"Hello from {integration}" or body.get("caller") != expected_caller:
                 return f"UNEXPECTED: {body}"
             return f"OIC: {body['message']} (OIC saw caller {body['caller']})"
         return check
@@ -121,9 +121,10 @@ def run_demo(stack: Stack) -> list[Step]:
             body: dict[str, Any] = response.json()
         except ValueError:
             return "UNEXPECTED: not JSON"
-        if body.get("project") != "SALES" or body.get("integration") != "ORDERS":
+        if (body.get("project") != "SALES" or body.get("integration") != "QUOTE"
+                or body.get("caller") != "oic-client"):
             return f"UNEXPECTED: {body}"
-        return "OIC 3: project SALES, integration ORDERS (v2 project URL)"
+        return "OIC 3: project SALES, integration QUOTE (v2 project URL)"
 
     def challenge(response: Any) -> str:
         headers = {k.lower(): str(v) for k, v in response.headers.items()}
@@ -152,8 +153,8 @@ def run_demo(stack: Stack) -> list[Step]:
         return lambda: get(base + path, headers=headers, timeout=30)
 
     for label, base in (("authorizer-context", stack.context_url), ("function backend", stack.backend_url)):
-        run_step(stack, steps, f"{label}: call ORDERS in OIC 3 project SALES", 200,
-                 calling(base, token, PROJECT_ORDERS), project_answer)
+        run_step(stack, steps, f"{label}: call QUOTE in OIC 3 project SALES", 200,
+                 calling(base, token, PROJECT), project_answer)
 
     # 3. Refusals.
     for label, base in (("authorizer-context", stack.context_url), ("function backend", stack.backend_url)):
@@ -179,13 +180,16 @@ def run_demo(stack: Stack) -> list[Step]:
     for label, base in (("authorizer-context", stack.context_url), ("function backend", stack.backend_url)):
         run_step(stack, steps, f"{label}: expired token", 401, calling(base, expired), challenge)
 
-    # 5. Per-integration rules: the same token reaches HELLO_WORLD, not ORDERS.
+    # 5. Per-integration rules, one route each: the authorizer returns the scope of each
+    # integration the rules grant; each route's ANY_OF asks for its own. The same token
+    # reaches HELLO_WORLD and the SALES project, not ORDERS (the gateway refuses it itself).
     run_step(stack, steps, "access policy: HelloWorld (rule hello-world)", 200,
              lambda: get(stack.policy_url + HELLO, headers=bearer, timeout=30), oic_answer("oic-client"))
-    run_step(stack, steps, "access policy: project SALES ORDERS (rule sales-orders)", 200,
-             lambda: get(stack.policy_url + PROJECT_ORDERS, headers=bearer, timeout=30), project_answer)
-    run_step(stack, steps, "access policy: ORDERS (no rule)", 401,
-             lambda: get(stack.policy_url + FORBIDDEN, headers=bearer, timeout=30), challenge)
+    run_step(stack, steps, "access policy: project SALES QUOTE (rule sales)", 200,
+             lambda: get(stack.policy_url + PROJECT, headers=bearer, timeout=30), project_answer)
+    run_step(stack, steps, "access policy: ORDERS (not granted)", 403,
+             lambda: get(stack.policy_url + FORBIDDEN, headers=bearer, timeout=30),
+             lambda r: "route ANY_OF oic:ORDERS/1.0: not in the granted scopes")
 
     # 6. Usage plans: the verified client id names the vendor. Vendor B (bronze,
     # 2 calls a day) is throttled while vendor A (gold) is still served.
@@ -234,7 +238,7 @@ The local chain is running. Paste these into another terminal:
   curl -i {stack.context_url}{HELLO}                                        # no token: 401
   curl -i -H "Authorization: Bearer $TOKEN" {stack.plans_url}{HELLO}    # with usage plans (gold)
   curl -i -H "Authorization: Bearer $TOKEN" {stack.policy_url}{HELLO}   # access policy: allowed
-  curl -i -H "Authorization: Bearer $TOKEN" {stack.policy_url}{FORBIDDEN}    # access policy: no rule, 401
+  curl -i -H "Authorization: Bearer $TOKEN" {stack.policy_url}{FORBIDDEN}    # access policy: not granted, 403
 
 Test tokens from the local identity provider (valid, expired, wrong-audience, no-scope):
 

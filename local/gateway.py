@@ -13,7 +13,13 @@ It does what the OCI documentation says the gateway does, and no more:
   ``validationFailurePolicy`` (``MODIFY_RESPONSE``) says; the function failing
   -> 502;
 * route ``authorization``: ``AUTHENTICATION_ONLY`` (default), ``ANY_OF`` with
-  ``allowedScope`` (403 when none matches), ``ANONYMOUS``;
+  ``allowedScope`` (exact, case-sensitive strings: AnyOfRouteAuthorizationPolicy;
+  403 when none matches, a status OCI does not document, with a body that
+  names no scope), ``ANONYMOUS``;
+* a specification OCI documents as invalid is refused (``check_specification``):
+  an authentication parameter reading a table OCI does not list for it
+  (``request.path``: authentication runs before route path parameters exist),
+  more than 50 routes;
 * ``headerTransformations`` of a route's request and response policies
   (rename, set, then filter, as documented) with ``${request.auth[x]}``,
   ``${request.path[x]}``, ``${request.headers[x]}``, ``${request.query[x]}``;
@@ -31,8 +37,8 @@ It does what the OCI documentation says the gateway does, and no more:
 Path parameters: the documentation says a parameter replaces one segment
 and ``{name*}`` any number of them
 (https://docs.oracle.com/iaas/Content/APIGateway/Tasks/apigatewayaddingparamswildcards.htm),
-and that ``request.path[name]`` may be used in authorizer arguments, header
-values and backend URLs
+and that ``request.path[name]`` may be used in header values and backend URLs
+(not in authentication parameters: see ``check_specification``)
 (https://docs.oracle.com/iaas/Content/APIGateway/Tasks/apigatewaycontextvariables.htm).
 It says nothing about percent-decoding, so this gateway takes the attacker's
 side, chosen with ``path_decoding``:
@@ -100,6 +106,19 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiMapping
 from local.usage_plans import UsagePlans
 
 PATH_DECODINGS = {"decoded", "raw"}
+# What a multi-argument authentication parameter may read: headers and query
+# (the authorizer pages), host and subdomain (release note, Sept 2022), cert
+# and body (the multi-argument page's list, per the project's notes). Not
+# request.path: authentication runs for the deployment before any route's path
+# parameters exist. https://docs.oracle.com/en-us/iaas/Content/APIGateway/Tasks/
+# apigatewayusingauthorizerfunction_topic-Adding_authn_authz_request_policies.htm
+AUTHENTICATION_TABLES = {"request.headers", "request.query", "request.cert", "request.host", "request.subdomain",
+                         "request.body"}
+AUTHENTICATION_PAGE = ("https://docs.oracle.com/en-us/iaas/Content/APIGateway/Tasks/"
+                       "apigatewayusingauthorizerfunction_topic-Adding_authn_authz_request_policies.htm")
+# API Gateway Internal Limits: "Number of routes per API deployment", 50, cannot be changed.
+MAX_ROUTES = 50
+LIMITS_PAGE = "https://docs.oracle.com/iaas/Content/APIGateway/Reference/apigatewaylimits.htm"
 MIN_CACHE_SECONDS = 60.0
 # API Gateway Internal Limits: request headers 8 KB, method and URI included
 # (docs.oracle.com/iaas/Content/APIGateway/Reference/apigatewaylimits.htm).
@@ -131,6 +150,29 @@ PROTECTED_RESPONSE = frozenset({
     "retry-after", "strict-transport-security", "te", "trailers", "transfer-encoding", "upgrade",
     "x-content-type-options", "x-frame-options", "x-xss-protection",
 })
+
+
+class SpecificationRefused(ValueError):
+    """A specification OCI documents as invalid (``deployment create`` would refuse it, or
+    the construct would not work): the message names the construct and the page."""
+
+
+def check_specification(spec: dict[str, Any]) -> None:
+    """Refuse what OCI does not document: an authentication parameter reading a
+    table not among ``AUTHENTICATION_TABLES``, more than ``MAX_ROUTES`` routes."""
+    authentication = spec.get("requestPolicies", {}).get("authentication") or {}
+    for name, expression in (authentication.get("parameters") or {}).items():
+        match = _ARGUMENT.fullmatch(str(expression).strip())
+        table = match.group(1) if match is not None else str(expression)
+        if table not in AUTHENTICATION_TABLES:
+            raise SpecificationRefused(
+                f"authentication parameter {name!r} reads {expression!r}: {table} is not among the context tables "
+                f"an authentication parameter may read ({', '.join(sorted(AUTHENTICATION_TABLES))}; "
+                f"{AUTHENTICATION_PAGE})")
+    routes = spec.get("routes", [])
+    if len(routes) > MAX_ROUTES:
+        raise SpecificationRefused(f"{len(routes)} routes: OCI allows at most {MAX_ROUTES} routes per API deployment "
+                                   f"({LIMITS_PAGE})")
 
 
 @dataclass
@@ -189,6 +231,7 @@ class LocalGateway:
     ) -> None:
         if path_decoding not in PATH_DECODINGS:
             raise ValueError(f"path_decoding must be one of {sorted(PATH_DECODINGS)}")
+        check_specification(spec)
         self.path_decoding = path_decoding
         self.spec = spec
         self.functions = {fid: itertools.cycle([where] if isinstance(where, str) else where)

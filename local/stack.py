@@ -6,8 +6,10 @@
   validate-only authorizer, and the token-exchange backend;
 * three local API Gateway deployments read from ``deploy/*.json``:
   ``/ctx`` (authorizer-context), ``/fn`` (function backend) and ``/acl``
-  (authorizer-context with per-integration rules: HELLO_WORLD allowed,
-  every other integration refused).
+  (authorizer-context with per-integration rules: HELLO_WORLD and the SALES
+  project allowed, every other integration refused). ``/ctx`` and ``/acl`` have
+  one route per integration of ``deploy/integrations.json``, which their
+  authorizers read too (``GATEWAY_INTEGRATIONS``).
 * the function backend again with usage plans (its own port, ``/fn`` too):
   vendor A on the gold plan, vendor B on bronze with a quota of 2 calls a day.
 """
@@ -28,11 +30,12 @@ from local.usage_plans import UsagePlans
 CONTEXT_SPEC = ROOT / "deploy" / "apigw-authorizer-context.json"
 BACKEND_SPEC = ROOT / "deploy" / "apigw-function-backend.json"
 POLICY_SPEC = ROOT / "deploy" / "apigw-access-policy.json"
-# The /acl deployment's rules: the vendor may call HELLO_WORLD and, in the OIC 3
-# project SALES, ORDERS; nothing else (not the Gen2 ORDERS, another resource).
+INTEGRATIONS = ROOT / "deploy" / "integrations.json"
+# The /acl deployment's rules: the vendor may call HELLO_WORLD and the OIC 3
+# project SALES (a rule naming a whole project); nothing else (not the Gen2 ORDERS).
 LOCAL_ACCESS_POLICY = json.dumps({"rules": [
     {"name": "hello-world", "path": "/HELLO_WORLD/*", "scopes": [APIGW_SCOPE]},
-    {"name": "sales-orders", "path": "/project/SALES/ORDERS/*", "scopes": [APIGW_SCOPE]},
+    {"name": "sales", "path": "/project/SALES/*", "scopes": [APIGW_SCOPE]},
 ]})
 USAGE_PLANS_SPEC = ROOT / "deploy" / "apigw-usage-plans.json"
 USAGE_PLANS_EXAMPLE = ROOT / "deploy" / "usage-plans.example.json"
@@ -100,10 +103,12 @@ def start_stack(seeded: Seeded | None = None, path_decodings: tuple[str, ...] = 
     seeded = stack.seeded
     try:
         authorizer_env = seeded.authorizer_env()
+        # One line: `make up` writes each function's settings to an env file, one key a line.
+        routes = {"GATEWAY_INTEGRATIONS": json.dumps(json.loads(INTEGRATIONS.read_text()), separators=(",", ":"))}
         stack.functions["authorizer-context"] = FnProcess(
-            ROOT, {**authorizer_env, **seeded.exchange_env()}).start()
+            ROOT, {**authorizer_env, **seeded.exchange_env(), **routes}).start()
         stack.functions["authorizer-policy"] = FnProcess(
-            ROOT, {**authorizer_env, **seeded.exchange_env(), "ACCESS_POLICY": LOCAL_ACCESS_POLICY}).start()
+            ROOT, {**authorizer_env, **seeded.exchange_env(), **routes, "ACCESS_POLICY": LOCAL_ACCESS_POLICY}).start()
         # The validate-only authorizer leaves scopes to the route (ANY_OF -> 403).
         stack.functions["authorizer"] = FnProcess(ROOT, {**authorizer_env, "REQUIRED_SCOPES": ""}).start()
         # The backend verifies its caller itself, with the authorizer's settings.

@@ -1,7 +1,11 @@
 # Functions, the API Gateway deployment, the Vault secret and the IAM that
 # lets them work together. The deployment is built from the same JSON
 # specification that `oci api-gateway deployment create` takes (deploy/*.json):
-# one source of truth, read with file() and jsondecode().
+# one source of truth, read with file() and jsondecode(). The authorizer-context
+# and access-policy specifications are generated from deploy/integrations.json
+# (`make routes`; `make test` fails while they are stale): their routes are read
+# from the generated JSON, never written here, and the same list is given to the
+# authorizer (GATEWAY_INTEGRATIONS), so nobody names an integration twice.
 
 locals {
   spec_file = {
@@ -12,9 +16,14 @@ locals {
   }[var.topology]
   # usage-plans is the function-backend topology with per-vendor quotas.
   backend_topology = contains(["function-backend", "usage-plans"], var.topology)
+  spec_dir         = var.specification_dir != "" ? var.specification_dir : "${path.module}/.."
+  integrations     = jsondecode(file(var.integrations_file != "" ? var.integrations_file : "${path.module}/../integrations.json"))
+  # The route each listed integration must have (ops/routes.py builds the same).
+  integration_routes = [for i in local.integrations.integrations :
+  "${try("/project/${i.project}", "")}/${i.integration}/${i.version}/{rest*}"]
   spec = jsondecode(
     replace(replace(replace(replace(
-      file("${path.module}/../${local.spec_file}"),
+      file("${local.spec_dir}/${local.spec_file}"),
       "<authorizer-context-function-ocid>", oci_functions_function.authorizer.id),
       "<authorizer-function-ocid>", oci_functions_function.authorizer.id),
       "<token-exchange-function-ocid>", oci_functions_function.token_exchange.id),
@@ -30,6 +39,8 @@ locals {
     TOKEN_AUDIENCES = var.token_audiences
     REQUIRED_SCOPES = var.required_scopes
   }, var.access_policy == "" ? {} : { ACCESS_POLICY = var.access_policy })
+  # The authorizer alone reads the list (the backend sees the path itself).
+  routes_config = local.backend_topology ? {} : { GATEWAY_INTEGRATIONS = jsonencode(local.integrations) }
   exchange_config = merge({
     IDCS_DOMAIN_URL        = var.idcs_domain_url
     OIC_CLIENT_ID          = var.oic_client_id
@@ -56,7 +67,7 @@ resource "oci_functions_function" "authorizer" {
   memory_in_mbs      = 256
   timeout_in_seconds = 30
   # In the authorizer-context topology the authorizer also obtains the OIC token.
-  config = local.backend_topology ? local.authorizer_config : merge(local.authorizer_config, local.exchange_config)
+  config = local.backend_topology ? local.authorizer_config : merge(local.authorizer_config, local.exchange_config, local.routes_config)
 }
 
 resource "oci_functions_function" "token_exchange" {
@@ -126,6 +137,17 @@ resource "oci_apigateway_deployment" "oic" {
   gateway_id     = oci_apigateway_gateway.oic.id
   path_prefix    = var.path_prefix
   display_name   = "oic-${var.topology}"
+
+  lifecycle {
+    precondition {
+      condition     = length(local.spec.routes) <= 50
+      error_message = "OCI allows at most 50 routes per API deployment (https://docs.oracle.com/iaas/Content/APIGateway/Reference/apigatewaylimits.htm)."
+    }
+    precondition {
+      condition     = local.backend_topology || join(" ", [for r in local.spec.routes : r.path]) == join(" ", local.integration_routes)
+      error_message = "The specification's routes are not those of the integrations list: run python -m ops.routes (make routes) with the same list."
+    }
+  }
 
   specification {
     request_policies {

@@ -56,6 +56,18 @@ variable "topology" {
   }
 }
 
+variable "specification_dir" {
+  description = "Where the deployment specifications are (default: deploy/). For another list of integrations: python -m ops.routes --integrations <list> --out <dir>, then set this and integrations_file."
+  type        = string
+  default     = ""
+}
+
+variable "integrations_file" {
+  description = "The list of integrations the authorizer-context and access-policy routes were generated from (default: deploy/integrations.json); given to the authorizer as GATEWAY_INTEGRATIONS."
+  type        = string
+  default     = ""
+}
+
 variable "access_policy" {
   description = "ACCESS_POLICY JSON for the access-policy topology (rules by path, scopes and client ids)."
   type        = string

@@ -561,7 +561,8 @@ def test_authorizer_context_routes_filter_headers_both_ways(stack: Seeded, peer:
     from local.gateway import LocalGateway
     from local.stack import LOCAL_ACCESS_POLICY, load_spec
 
-    env = {**stack.authorizer_env(), **stack.exchange_env(), "ACCESS_POLICY": LOCAL_ACCESS_POLICY}
+    env = {**stack.authorizer_env(), **stack.exchange_env(), "ACCESS_POLICY": LOCAL_ACCESS_POLICY,
+           "GATEWAY_INTEGRATIONS": (ROOT / "deploy" / "integrations.json").read_text()}
     with start_fn(env) as fn:
         gateway = LocalGateway(load_spec(ROOT / "deploy" / spec_name), path_prefix="/ctx",
                                functions={"<authorizer-context-function-ocid>": str(fn.socket_path)},

@@ -65,12 +65,16 @@ def test_invoke_each_function_with_the_shipped_samples(stack: Seeded, tmp_path: 
 
 def test_invoke_never_prints_the_oic_token(stack: Seeded, tmp_path: Path) -> None:
     """The authorizer-context answer carries the OIC token (context.back_end_token); make invoke
-    runs against a real identity domain too, so its output (a terminal, a CI log) shows a hash."""
-    env = write_env(tmp_path / "context.env", {**stack.authorizer_env(), **stack.exchange_env()})
+    runs against a real identity domain too, so its output (a terminal, a CI log) shows a hash.
+    With the settings `make up` writes (GATEWAY_INTEGRATIONS): the shipped sample is the token alone."""
+    env = write_env(tmp_path / "context.env", {**stack.authorizer_env(), **stack.exchange_env(),
+                                               "GATEWAY_INTEGRATIONS": (ROOT / "deploy" / "integrations.json")
+                                               .read_text().replace("\n", "")})
     sample = (ROOT / "deploy" / "sample-authorizer-input.json").read_text()
     result = invoke("authorizer", env, sample, stack.vendor_token())
     assert result.returncode == 0 and '"active": true' in result.stdout, result.stderr
     answer = json.loads(result.stdout.split("\n\n", 1)[1])
+    assert "oic:HELLO_WORLD/1.0" in answer["scope"]
     shown = answer["context"]["back_end_token"]
     assert shown.startswith("Bearer <OIC token, sha256 ") and "." not in shown.split("sha256 ")[1], shown
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from oic_gateway.access.paths import integration_path
-from oic_gateway.access.policy import MAX_RULES, AccessPolicy, access_policy_from_env
+from oic_gateway.access.policy import MAX_RULES, AccessPolicy, access_policy_from_env, decide_integration
 from oic_gateway.errors import ConfigError, InsufficientScope, InvalidRequest
 from oic_gateway.verification.claims import Claims
 from oic_gateway.verification.issuers import IssuerConfig
@@ -270,3 +270,67 @@ def test_a_pattern_with_another_spelling_of_project_is_refused(pattern):
 def test_a_catch_all_still_matches_both_shapes():
     p = policy({"name": "all", "path": "/*"})
     assert verdict(p, "/project/SALES/ORDERS/1.0/x") == verdict(p, "/ORDERS/1.0/x") == "all"
+
+
+# -- a whole integration at once (one route per integration: no path) --------------
+
+def whole(p: AccessPolicy, prefix: str, methods: tuple[str, ...] = ("GET", "POST"),
+          who: Claims | None = None) -> tuple[bool, str | None, bool]:
+    decision = decide_integration(p, who or caller(), prefix, frozenset(methods))
+    return decision.granted, decision.rule, decision.partial
+
+
+def test_a_covering_rule_decides_for_the_whole_route():
+    p = policy({"name": "hello", "path": "/HELLO_WORLD/*", "scopes": ["s"]}, {"name": "all", "path": "/*"})
+    assert whole(p, "/HELLO_WORLD/1.0/", who=caller(("s",))) == (True, "hello", False)
+    # The first rule that could match decides; it does not fall through to /*.
+    assert whole(p, "/HELLO_WORLD/1.0/", who=caller(("x",))) == (False, "hello", False)
+    assert whole(p, "/ORDERS/1.0/") == (True, "all", False)
+
+
+def test_rules_that_cannot_match_are_skipped():
+    p = policy({"name": "orders", "path": "/ORDERS/1.0/*", "client_ids": ["partner"]},
+               {"name": "v2", "path": "/HELLO/2.0/*"}, {"name": "lit", "path": "/HELLO/1.05/x"},
+               {"name": "posts", "path": "/HELLO/*", "methods": ["DELETE"]}, {"name": "all", "path": "/*"})
+    assert whole(p, "/HELLO/1.0/") == (True, "all", False)
+    assert whole(p, "/ORDERS/1.0/") == (False, "orders", False)
+    assert whole(p, "/ORDERS/1.0/", who=caller((), "partner")) == (True, "orders", False)
+
+
+def test_a_rule_covering_part_of_a_route_refuses_it():
+    sub_path = policy({"name": "new", "path": "/ORDERS/1.0/new", "client_ids": ["partner"]},
+                      {"name": "all", "path": "/*"})
+    assert whole(sub_path, "/ORDERS/1.0/", who=caller((), "partner")) == (False, "new", True)
+    assert whole(sub_path, "/HELLO/1.0/") == (True, "all", False)
+    sub_glob = policy({"name": "sub", "path": "/ORDERS/1.0/admin/*"}, {"name": "all", "path": "/*"})
+    assert whole(sub_glob, "/ORDERS/1.0/") == (False, "sub", True)
+    some_methods = policy({"name": "get", "path": "/ORDERS/*", "methods": ["GET"]})
+    assert whole(some_methods, "/ORDERS/1.0/", ("GET", "POST")) == (False, "get", True)
+    assert whole(some_methods, "/ORDERS/1.0/", ("GET",)) == (True, "get", False)
+    inner_star = policy({"name": "star", "path": "/*/1.0/*"})
+    assert whole(inner_star, "/ORDERS/1.0/") == (False, "star", True)  # fail closed: not provably whole
+    bare = policy({"name": "bare", "path": "/ORDERS/1.0"}, {"name": "all", "path": "/*"})
+    assert whole(bare, "/ORDERS/1.0/") == (False, "bare", True)  # a route may serve its bare prefix
+
+
+def test_no_rule_that_could_match_refuses():
+    p = policy({"name": "hello", "path": "/HELLO_WORLD/*"})
+    assert whole(p, "/ORDERS/1.0/") == (False, None, False)
+
+
+def test_project_prefixes():
+    p = policy({"name": "sales", "path": "/project/SALES/*", "scopes": ["s"]},
+               {"name": "quote", "path": "/project/OPS/QUOTE/*"})
+    assert whole(p, "/project/SALES/QUOTE/1.0/", who=caller(("s",))) == (True, "sales", False)
+    assert whole(p, "/project/OPS/QUOTE/1.0/") == (True, "quote", False)
+    assert whole(p, "/project/OPS/OTHER/1.0/") == (False, None, False)
+
+
+def test_a_gen2_rule_does_not_decide_a_project_route_nor_a_project_rule_a_gen2_one():
+    p = policy({"name": "gen2-orders", "path": "/ORDERS/*", "client_ids": ["partner"]},
+               {"name": "sales-orders", "path": "/project/SALES/ORDERS/*", "client_ids": ["sales"]})
+    partner, sales = caller((), "partner"), caller((), "sales")
+    assert whole(p, "/ORDERS/1.0/", who=partner) == (True, "gen2-orders", False)
+    assert whole(p, "/project/SALES/ORDERS/1.0/", who=partner) == (False, "sales-orders", False)
+    assert whole(p, "/project/SALES/ORDERS/1.0/", who=sales) == (True, "sales-orders", False)
+    assert whole(p, "/project/OTHER/ORDERS/1.0/", who=partner) == (False, None, False)

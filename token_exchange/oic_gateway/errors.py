@@ -35,6 +35,7 @@ class TokenRejected(GatewayError):
 
     reason = "rejected"
     oauth_error: str | None = "invalid_token"
+    names_scope = True  # an insufficient_scope challenge names the required scope
 
     def __init__(self, message: str, reason: str | None = None, *, for_caller: str | None = None) -> None:
         """``message`` is logged; ``for_caller`` (default: the message) is what the
@@ -124,6 +125,19 @@ class InsufficientScope(AccessDenied):
     """None of the required scopes, or no access rule grants this token."""
 
     reason = "insufficient_scope"
+
+
+class NotGranted(InsufficientScope):
+    """A token with the required scope that no access rule lets call this
+    integration. The challenge names no scope (the caller already has it, and
+    another token with it would fare no better) and says nothing of the rules."""
+
+    reason = "not_granted"
+    names_scope = False
+    FOR_CALLER = "this token does not grant this integration"
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message, reason, for_caller=self.FOR_CALLER)
 
 
 class UnmappedSubject(AccessDenied):

@@ -72,6 +72,13 @@ SETTINGS: tuple[SettingKey, ...] = (
                notes="The backend enforces them too, against the integration path it is about to call "
                      "(docs/security.md: Per-integration access rules)."),
     SettingKey("ACCESS_POLICY_FILE", "str", None, B, False, "ACCESS_POLICY from a file in the image."),
+    SettingKey("GATEWAY_INTEGRATIONS", "json", None, A, False, "The deployment's integrations, one route each (JSON).",
+               notes="The list the routes were generated from (`deploy/integrations.json`, `make routes`). Set: the "
+                     "answer's `scope` adds the synthetic scope (`oic:<INTEGRATION>/<VERSION>`, "
+                     "`oic:project/<PROJECT>/<INTEGRATION>/<VERSION>`) of each integration `ACCESS_POLICY` grants "
+                     "(each one, without a policy), which the route's `ANY_OF` checks; a `path` argument is refused. "
+                     "At most 50 (OCI's routes per deployment)."),
+    SettingKey("GATEWAY_INTEGRATIONS_FILE", "str", None, A, False, "GATEWAY_INTEGRATIONS from a file in the image."),
     SettingKey("OIC_TOKEN_URL", "url", None, B, False, "Token endpoint (default: from IDCS_DOMAIN_URL).",
                notes="Default: `IDCS_DOMAIN_URL` + `/oauth2/v1/token`."),
     SettingKey("OIC_CLIENT_ID", "str", None, B, False, "Client id of the OIC confidential app.",

@@ -43,7 +43,8 @@ The canonical form (what is matched against access rules) is the fully
 decoded path, ``/project/<PROJECT>/`` included for a project integration:
 with the allow-list above it needs no encoding. ``flow_path`` is what goes
 after the shape's OIC prefix, ``oic_api_path`` the whole path below
-``/ic/api/integration`` (what the authorizer hands the gateway).
+``/ic/api/integration`` with OIC's default prefixes (what the route
+topologies' backend URLs start with: ``access.integrations``).
 """
 
 from __future__ import annotations

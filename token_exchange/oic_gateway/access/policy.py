@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from oic_gateway.access.paths import PROJECT_SEGMENT, IntegrationPath
-from oic_gateway.errors import ConfigError, InsufficientScope, InvalidRequest
+from oic_gateway.errors import ConfigError, InvalidRequest, NotGranted
 from oic_gateway.settings import json_setting
 from oic_gateway.verification.claims import Claims
 from oic_gateway.verification.issuers import IssuerConfig
@@ -55,6 +55,21 @@ class Rule:
     scopes: frozenset[str]
     client_ids: frozenset[str]
     issuers: frozenset[str] | None = None  # whose scopes and client ids these are (None: any issuer)
+    glob: str = ""  # the pattern as written
+
+    def could_match_under(self, prefix: str) -> bool:
+        """Whether some path ``prefix + s`` could match (over-approximated: the
+        rest of the path is taken as free text, which can only make a rule
+        decide, never skip it)."""
+        bare = prefix.removesuffix("/")  # whether a route also serves its prefix without the slash: undocumented
+        head = self.glob.split("*", 1)[0]
+        if "*" not in self.glob:
+            return self.glob.startswith(prefix) or self.glob == bare
+        return head.startswith(prefix) or prefix.startswith(head) or head == bare
+
+    def covers(self, prefix: str) -> bool:
+        """Whether every path ``prefix + s`` matches: a glob ``<head>*`` whose head starts ``prefix``."""
+        return self.glob.endswith("*") and "*" not in self.glob[:-1] and prefix.startswith(self.glob[:-1])
 
     def matches(self, path: str, method: str | None) -> bool:
         if self.methods is not None and (method is None or method.upper() not in self.methods):
@@ -84,9 +99,41 @@ class AccessPolicy:
             if rule.matches(canonical, method):
                 if rule.grants(claims):
                     return rule.name
-                raise InsufficientScope(f"rule '{rule.name}' does not grant this token", reason="policy_denied",
-                                        for_caller="the token does not grant this integration")
-        raise InsufficientScope("no access rule matches this request", reason="policy_no_rule")
+                raise NotGranted(f"rule '{rule.name}' does not grant this token", reason="policy_denied")
+        raise NotGranted("no access rule matches this request", reason="policy_no_rule")
+
+
+@dataclass(frozen=True)
+class IntegrationDecision:
+    """What the rules say about a whole integration (one route): ``granted``,
+    the deciding ``rule`` (None: none could match), and ``partial``: the
+    deciding rule covers only part of the route (a sub-path or some of its
+    methods), so the route cannot enforce it and the integration is refused."""
+
+    granted: bool
+    rule: str | None
+    partial: bool = False
+
+
+def decide_integration(policy: AccessPolicy, claims: Claims | None, prefix: str,
+                       methods: frozenset[str]) -> IntegrationDecision:
+    """Decide for every call a route ``<prefix>{rest*}`` serving ``methods`` can
+    carry, without its path. Rules are walked in order; one that can match no
+    path under ``prefix`` or none of ``methods`` is skipped; the first that
+    could match decides, and grants (iff ``rule.grants(claims)``) only when it
+    covers the whole prefix and all of ``methods``; otherwise the answer is
+    "not granted" (fail closed: such a rule needs the function-backend
+    topology, which sees the path). ``claims`` None: decide coverage only."""
+    for rule in policy.rules:
+        if rule.methods is not None and rule.methods.isdisjoint(methods):
+            continue
+        if not rule.could_match_under(prefix):
+            continue
+        whole = rule.covers(prefix) and (rule.methods is None or methods <= rule.methods)
+        if not whole:
+            return IntegrationDecision(False, rule.name, partial=True)
+        return IntegrationDecision(claims is not None and rule.grants(claims), rule.name)
+    return IntegrationDecision(False, None)
 
 
 def _glob(pattern: str) -> re.Pattern[str]:
@@ -150,4 +197,4 @@ def _rule(key: str, number: int, entry: Any) -> Rule:
     if issuers is not None and not issuers:
         raise ConfigError(key, f"rule {name}: 'issuers' is empty (leave it out to mean any issuer)")
     return Rule(name, _glob(pattern), method_set, _string_set(key, f"rule {name}", entry, "scopes"),
-                _string_set(key, f"rule {name}", entry, "client_ids"), issuers)
+                _string_set(key, f"rule {name}", entry, "client_ids"), issuers, pattern)

@@ -34,6 +34,6 @@ def www_authenticate(realm: str, error: TokenRejected, required_scope: str = "")
         description = error.for_caller.replace('"', "'").replace("\\", "/")
         if description:
             value += f', error_description="{description}"'
-        if error.oauth_error == "insufficient_scope" and required_scope:
+        if error.oauth_error == "insufficient_scope" and required_scope and error.names_scope:
             value += f', scope="{required_scope}"'
     return value
