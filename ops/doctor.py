@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from authorizer.app import Authorizer, build_authorizer
+from authorizer.app import Authorizer, build_authorizer, partial_rules
 from authorizer.context_token import backend_factory
 from oic_gateway import errors
 from oic_gateway.access.paths import integration_path
@@ -134,7 +134,24 @@ def check_configuration(env: Mapping[str, str], report: Report) -> bool:
             report.warn(f"unknown key {key} (a typo?) is ignored", f"remove {key} or correct its name")
     if report.failures == before:
         report.ok("configuration: every key is well formed")
+        check_partial_rules(env, report)
     return report.failures == before
+
+
+def check_partial_rules(env: Mapping[str, str], report: Report) -> None:
+    """With GATEWAY_INTEGRATIONS set, the gateway's routes grant an integration
+    whole or not at all: an ACCESS_POLICY rule deciding for only part of a listed
+    integration (a sub-path, some methods) refuses it to everyone. The authorizer's
+    own start-up check (``partial_rules``), reported as a warning."""
+    authorizer = build_authorizer(env, None)  # the configuration is well formed: it builds
+    if authorizer.integrations is None:
+        return
+    for rule, prefix in partial_rules(authorizer.checks.policy, authorizer.integrations):
+        report.warn(f"ACCESS_POLICY rule {rule} covers only part of the route {prefix}{{rest*}} (a sub-path or "
+                    "some of its methods): with GATEWAY_INTEGRATIONS set, a route is granted whole or not at all, "
+                    "so the route topologies refuse that integration to every caller",
+                    f"widen rule {rule} in ACCESS_POLICY to {prefix}* with every method the integration lists, or "
+                    "use the function-backend topology (no GATEWAY_INTEGRATIONS), which sees the path")
 
 
 def _host(url: str) -> str:

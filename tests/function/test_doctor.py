@@ -203,3 +203,30 @@ def test_project_paths_and_rules(stack: Seeded) -> None:
     bad = {**env, "ACCESS_POLICY": json.dumps({"rules": [{"name": "p", "path": "/PROJECT/SALES/*"}]})}
     code, output = doctor(bad, "")
     assert code == 1 and "FAIL  configuration ACCESS_POLICY: rule p: 'path' starts with /PROJECT/" in output, output
+
+
+def test_a_rule_for_part_of_a_listed_route_is_a_warning() -> None:
+    """With GATEWAY_INTEGRATIONS set, a route is granted whole: a rule deciding a sub-path or some
+    methods of a listed integration refuses it to everyone (authorizer.app.partial_rules)."""
+    listed = json.dumps({"integrations": [
+        {"integration": "HELLO_WORLD", "version": "1.0", "methods": ["GET", "POST"]},
+        {"integration": "ORDERS", "version": "1.0", "methods": ["GET", "POST"]},
+    ]})
+    env = {"JWKS_URL": "https://x/jwk", "TOKEN_AUDIENCES": "x", "GATEWAY_INTEGRATIONS": listed}
+    for rules, partial in [
+        ([{"name": "orders-new", "path": "/ORDERS/1.0/new", "client_ids": ["partner"]}, {"name": "all", "path": "/*"}],
+         "orders-new"),
+        ([{"name": "orders-get", "path": "/ORDERS/*", "methods": ["GET"]}, {"name": "all", "path": "/*"}],
+         "orders-get"),
+    ]:
+        _, output = doctor({**env, "ACCESS_POLICY": json.dumps({"rules": rules})})
+        assert (f"WARN  ACCESS_POLICY rule {partial} covers only part of the route /ORDERS/1.0/{{rest*}}"
+                in output), output
+        assert "refuse that integration to every caller" in output and "FAIL  configuration" not in output
+        assert "HELLO_WORLD" not in output.split("WARN  ACCESS_POLICY", 1)[1].split("\n", 1)[0]
+    whole = [{"name": "orders", "path": "/ORDERS/1.0/*", "client_ids": ["partner"]}, {"name": "all", "path": "/*"}]
+    _, output = doctor({**env, "ACCESS_POLICY": json.dumps({"rules": whole})})
+    assert "covers only part" not in output, output
+    _, output = doctor({"JWKS_URL": "https://x/jwk", "TOKEN_AUDIENCES": "x", "ACCESS_POLICY": json.dumps(
+        {"rules": [{"name": "orders-new", "path": "/ORDERS/1.0/new"}]})})
+    assert "covers only part" not in output  # the function backend sees the path: a sub-path rule is fine
