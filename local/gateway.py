@@ -51,6 +51,17 @@ side, chosen with ``path_decoding``:
 * ``"raw"``: parameters are the text the client sent, still encoded, for the
   hops after the gateway to decode.
 
+Nor does it say whether the gateway normalises the HTTP backend URL it builds
+before sending it, chosen with ``url_normalisation``:
+
+* ``"normalised"`` (default): the URL goes to aiohttp as text, which requotes
+  it (``%2e`` becomes ``.``) and removes dot segments (RFC 3986 5.2.4) before
+  the request line is written;
+* ``"verbatim"``: the URL is sent as built (``yarl.URL(..., encoded=True)``),
+  dot segments and percent-escapes kept; only characters that cannot appear in
+  a request line at all (a decoded space, say) are percent-encoded. What the
+  backend then does with ``..`` or ``%2e%2e`` is the backend's.
+
 The function backend gets ``Fn-Http-Request-Url`` in the same form.
 
 Functions are reached over their fdk unix sockets: ``functions`` maps each
@@ -97,8 +108,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
+import yarl
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from multidict import CIMultiDict, CIMultiDictProxy, MultiMapping
@@ -106,6 +119,10 @@ from multidict import CIMultiDict, CIMultiDictProxy, MultiMapping
 from local.usage_plans import UsagePlans
 
 PATH_DECODINGS = {"decoded", "raw"}
+URL_NORMALISATIONS = {"normalised", "verbatim"}
+# ``url_normalisation="verbatim"``: what stays as built (RFC 3986 reserved characters, and
+# "%" so that escapes are kept); anything else is percent-encoded to fit a request line.
+_VERBATIM_SAFE = "!#$%&'()*+,/:;=?@[]~"
 # What a multi-argument authentication parameter may read: headers and query
 # (the authorizer pages), host and subdomain (release note, Sept 2022), cert
 # and body (the multi-argument page's list, per the project's notes). Not
@@ -228,11 +245,15 @@ class LocalGateway:
         usage_plans: UsagePlans | None = None,
         clock: Callable[[], float] = time.time,
         path_decoding: str = "decoded",
+        url_normalisation: str = "normalised",
     ) -> None:
         if path_decoding not in PATH_DECODINGS:
             raise ValueError(f"path_decoding must be one of {sorted(PATH_DECODINGS)}")
+        if url_normalisation not in URL_NORMALISATIONS:
+            raise ValueError(f"url_normalisation must be one of {sorted(URL_NORMALISATIONS)}")
         check_specification(spec)
         self.path_decoding = path_decoding
+        self.url_normalisation = url_normalisation
         self.spec = spec
         self.functions = {fid: itertools.cycle([where] if isinstance(where, str) else where)
                           for fid, where in functions.items()}
@@ -548,8 +569,11 @@ class LocalGateway:
             sock_connect=float(backend.get("connectTimeoutInSeconds", 60)),
             sock_read=float(backend.get("readTimeoutInSeconds", 10)),
         )
+        target: str | yarl.URL = url
+        if self.url_normalisation == "verbatim":
+            target = yarl.URL(quote(url, safe=_VERBATIM_SAFE), encoded=True)
         try:
-            async with self._client().request(method, url, headers=headers, params=query, data=body or None,
+            async with self._client().request(method, target, headers=headers, params=query, data=body or None,
                                               timeout=timeout, allow_redirects=False) as upstream:
                 payload = await upstream.read()
                 out = CIMultiDict((k, v) for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -73,30 +74,37 @@ class Stack:
         if self.owns_seeded:
             self.seeded.stop()
 
-    def add_gateways(self, path_decoding: str) -> None:
+    def add_gateways(self, path_decoding: str, url_normalisation: str = "normalised") -> None:
         """``/ctx``, ``/fn`` and ``/acl`` deployments, named ``ctx``/``fn``/``acl``
-        plus a ``-raw`` suffix for the raw decoding (see local.gateway)."""
+        plus a ``-raw`` suffix for the raw decoding and a ``-verbatim`` one for
+        backend URLs sent unnormalised (see local.gateway)."""
         sockets = {
             "<authorizer-context-function-ocid>": str(self.functions["authorizer-context"].socket_path),
             "<authorizer-function-ocid>": str(self.functions["authorizer"].socket_path),
             "<token-exchange-function-ocid>": str(self.functions["token-exchange"].socket_path),
         }
         rewrites = {"https://<oic-host>": self.seeded.oic.url}
-        suffix = "" if path_decoding == "decoded" else f"-{path_decoding}"
+        suffix = gateway_suffix(path_decoding, url_normalisation)
+        variant = functools.partial(LocalGateway, url_rewrites=rewrites, path_decoding=path_decoding,
+                                    url_normalisation=url_normalisation)
         for name, spec in (("ctx", CONTEXT_SPEC), ("fn", BACKEND_SPEC)):
-            self.gateways[name + suffix] = LocalGateway(load_spec(spec), functions=sockets, path_prefix=f"/{name}",
-                                                        url_rewrites=rewrites, path_decoding=path_decoding).start()
+            self.gateways[name + suffix] = variant(load_spec(spec), functions=sockets, path_prefix=f"/{name}").start()
         policy_sockets = {"<authorizer-context-function-ocid>": str(self.functions["authorizer-policy"].socket_path)}
-        self.gateways["acl" + suffix] = LocalGateway(load_spec(POLICY_SPEC), functions=policy_sockets,
-                                                     path_prefix="/acl", url_rewrites=rewrites,
-                                                     path_decoding=path_decoding).start()
+        self.gateways["acl" + suffix] = variant(load_spec(POLICY_SPEC), functions=policy_sockets,
+                                                path_prefix="/acl").start()
         # The function backend again, with usage plans, on its own port (same /fn prefix the backend strips).
-        self.gateways["plans" + suffix] = LocalGateway(
-            load_spec(USAGE_PLANS_SPEC), functions=sockets, path_prefix="/fn", url_rewrites=rewrites,
-            path_decoding=path_decoding, usage_plans=demo_usage_plans()).start()
+        self.gateways["plans" + suffix] = variant(load_spec(USAGE_PLANS_SPEC), functions=sockets, path_prefix="/fn",
+                                                  usage_plans=demo_usage_plans()).start()
 
 
-def start_stack(seeded: Seeded | None = None, path_decodings: tuple[str, ...] = ("decoded",)) -> Stack:
+def gateway_suffix(path_decoding: str, url_normalisation: str = "normalised") -> str:
+    """How ``Stack.gateways`` names a variant: ``ctx``, ``ctx-raw``, ``ctx-verbatim``, ``ctx-raw-verbatim``."""
+    return ("" if path_decoding == "decoded" else f"-{path_decoding}") + (
+        "" if url_normalisation == "normalised" else f"-{url_normalisation}")
+
+
+def start_stack(seeded: Seeded | None = None, path_decodings: tuple[str, ...] = ("decoded",),
+                url_normalisations: tuple[str, ...] = ("normalised",)) -> Stack:
     """``seeded``: an identity provider and OIC stub already running (kept
     running at ``stop``); by default the stack starts its own."""
     stack = Stack(seeded or seeded_stack(), owns_seeded=seeded is None)
@@ -117,7 +125,8 @@ def start_stack(seeded: Seeded | None = None, path_decodings: tuple[str, ...] = 
             {**authorizer_env, **seeded.exchange_env(), "OIC_BASE_URL": seeded.oic.url, "GATEWAY_PATH_PREFIX": "/fn"},
         ).start()
         for decoding in path_decodings:
-            stack.add_gateways(decoding)
+            for url_normalisation in url_normalisations:
+                stack.add_gateways(decoding, url_normalisation)
     except BaseException:
         stack.stop()
         raise

@@ -26,7 +26,7 @@ from local.fnrun import ROOT, FnProcess
 from local.gateway import LocalGateway
 from local.oic import DESIGN_TIME, FLOWS, OIC_API_ROOT
 from local.seed import Seeded
-from local.stack import CONTEXT_SPEC, Stack, load_spec, start_stack
+from local.stack import CONTEXT_SPEC, Stack, gateway_suffix, load_spec, start_stack
 from oic_gateway.access.paths import IntegrationPath, integration_path
 from oic_gateway.errors import BadPath
 from tests.conftest import start_fn
@@ -34,6 +34,7 @@ from tests.unit.test_paths import ATTACKS, CLIMB_TO_DESIGN_TIME, LEGITIMATE, PRO
 
 BACKEND_DIR = ROOT / "token_exchange"
 DECODINGS = ("decoded", "raw")
+NORMALISATIONS = ("normalised", "verbatim")
 
 
 def sendable(path: str) -> bool:
@@ -66,18 +67,19 @@ def raw_request(url: str, target: str, headers: dict[str, str]) -> tuple[int, di
 
 @pytest.fixture(scope="module")
 def e2e(stack: Seeded) -> Iterator[Stack]:
-    running = start_stack(stack, path_decodings=DECODINGS)
+    running = start_stack(stack, path_decodings=DECODINGS, url_normalisations=NORMALISATIONS)
     yield running
     running.stop()
 
 
-def gateway(e2e: Stack, topology: str, decoding: str) -> LocalGateway:
-    return e2e.gateways[topology if decoding == "decoded" else f"{topology}-{decoding}"]
+def gateway(e2e: Stack, topology: str, decoding: str, normalisation: str = "normalised") -> LocalGateway:
+    return e2e.gateways[topology + gateway_suffix(decoding, normalisation)]
 
 
-def through(e2e: Stack, topology: str, decoding: str, path: str) -> tuple[int, dict[str, str], bytes, list[str]]:
+def through(e2e: Stack, topology: str, decoding: str, path: str,
+            normalisation: str = "normalised") -> tuple[int, dict[str, str], bytes, list[str]]:
     """One call as the vendor: status, headers, body and what OIC was asked for."""
-    gw = gateway(e2e, topology, decoding)
+    gw = gateway(e2e, topology, decoding, normalisation)
     seen = len(e2e.seeded.oic.paths)
     token = e2e.seeded.vendor_token()
     target = f"{urlsplit(gw.url).path}/{path.lstrip('/')}"
@@ -155,36 +157,70 @@ def test_legitimate_paths_reach_exactly_their_flow(e2e: Stack, topology: str, de
     assert [unquote(p.split("?")[0]) for p in oic_saw] == [at_oic(canonical)]
 
 
-def escapes(e2e: Stack, topology: str, decoding: str) -> list[tuple[str, list[str]]]:
-    """The attacks on HELLO_WORLD's route that OIC received outside HELLO_WORLD's own prefix."""
+def resolved(seen: str) -> str:
+    """Where a path OIC was asked for leads once percent-decoded and its dot segments
+    removed (RFC 3986 5.2.4), as a backend that normalises would read it."""
+    out: list[str] = []
+    for segment in unquote(seen.split("?")[0]).split("/"):
+        if segment == "..":
+            if len(out) > 1:
+                out.pop()
+        elif segment != ".":
+            out.append(segment)
+    return "/".join(out)
+
+
+def escapes(e2e: Stack, topology: str, decoding: str,
+            normalisation: str = "normalised") -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """The attacks on HELLO_WORLD's route that OIC received outside HELLO_WORLD's own
+    prefix (``outside``), and those it received inside it, but with dot segments that
+    climb out once resolved (``climbing``: outside on an OIC that normalises)."""
     own = FLOWS + "HELLO_WORLD/1.0/"
-    out = []
+    outside: dict[str, list[str]] = {}
+    climbing: dict[str, list[str]] = {}
     for path, _ in [*HTTP_ATTACKS, ("/HELLO_WORLD/1.0/" + CLIMB_TO_DESIGN_TIME, "climb")]:
         if not path.lstrip("/").startswith("HELLO_WORLD/1.0/"):
             continue
-        _, _, _, oic_saw = through(e2e, topology, decoding, path)
-        outside = [seen for seen in oic_saw if not unquote(seen).startswith(own)]
-        if outside:
-            out.append((path, outside))
-    return out
+        _, _, _, oic_saw = through(e2e, topology, decoding, path, normalisation)
+        if found := [seen for seen in oic_saw if not unquote(seen).startswith(own)]:
+            outside[path] = found
+        if found := [seen for seen in oic_saw if unquote(seen).startswith(own) and not resolved(seen).startswith(own)]:
+            climbing[path] = found
+    return outside, climbing
 
 
+@pytest.mark.parametrize("normalisation", NORMALISATIONS)
 @pytest.mark.parametrize("decoding", DECODINGS)
 @pytest.mark.parametrize("topology", ["ctx", "acl"])
-def test_the_route_topologies_leave_the_path_to_the_gateway(e2e: Stack, topology: str, decoding: str) -> None:
-    """Known and documented (README, docs/security.md): on this local gateway, whose HTTP
-    client removes dot segments (RFC 3986 5.2.4) from the URL it builds, both decodings
-    let a caller granted HELLO_WORLD reach other flows and the design-time API with the OIC
-    token: ``%2e%2e`` survives route matching as text, and becomes ``..`` on the way to
-    OIC. A real gateway that refuses or keeps dot segments verbatim, and an OIC that does
-    not normalise, would not; neither is documented. So the function-backend topology,
-    which checks the path itself (test_attacks_never_reach_oic), is the one for strict
-    per-integration isolation. If this test fails, the local gateway changed: re-read
-    the README's promise before changing it."""
-    escaped = dict(escapes(e2e, topology, decoding))
+def test_the_route_topologies_leave_the_path_to_the_gateway(e2e: Stack, topology: str, decoding: str,
+                                                            normalisation: str) -> None:
+    """Known and documented (README, docs/security.md, docs/oci-fidelity.md): in the
+    route topologies nobody of ours checks the path, so isolation between integrations
+    rests on two undocumented behaviours, and every plausible combination runs here.
+
+    * ``normalised`` (the gateway's HTTP client removes dot segments, RFC 3986 5.2.4,
+      from the URL it builds), either decoding: a caller granted HELLO_WORLD reaches
+      other flows and the design-time API with the OIC token: ``%2e%2e`` survives route
+      matching as text and becomes ``..`` on the way to OIC.
+    * ``verbatim`` (the URL sent as built), either decoding: OIC is asked only for paths
+      under HELLO_WORLD's prefix, but they carry ``..`` (decoded) or ``%2e%2e`` (raw)
+      segments that climb out on an OIC that resolves them, which is OIC's behaviour,
+      also undocumented. The stub here does not resolve them.
+
+    So no combination is safe by itself, and the function-backend topology, which checks
+    the path itself (test_attacks_never_reach_oic), is the one for strict per-integration
+    isolation. If this test fails, the local gateway changed: re-read the README's
+    promise before changing it."""
+    outside, climbing = escapes(e2e, topology, decoding, normalisation)
     climb = "/HELLO_WORLD/1.0/" + CLIMB_TO_DESIGN_TIME
-    assert escaped.get(climb) == [DESIGN_TIME], escaped
-    assert "/HELLO_WORLD/1.0/%2E%2E/x" in escaped
+    if normalisation == "normalised":
+        assert outside.get(climb) == [DESIGN_TIME], outside
+        assert "/HELLO_WORLD/1.0/%2E%2E/x" in outside
+    else:
+        assert outside == {}, outside
+        assert climb in climbing and resolved(climbing[climb][0]) == DESIGN_TIME, climbing
+        dots = "%2e%2e/" if decoding == "raw" else "../"
+        assert all(dots in seen.lower() for seen in climbing[climb]), climbing
 
 
 def test_the_old_route_shape_was_steerable(e2e: Stack) -> None:
