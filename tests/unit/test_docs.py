@@ -67,3 +67,38 @@ def test_make_targets_named_in_the_docs_exist() -> None:
     named = {(page.name, target) for page in PAGES for target in MAKE.findall(code(page))}
     unknown = sorted((page, target) for page, target in named if target not in targets)
     assert not unknown, unknown
+
+
+PREFLIGHT = ROOT / "docs" / "preflight.md"
+PLACEHOLDERS = {"<gateway-host>", "<prefix>", "<vendor-client-id>", "<vendor-secret>", "<apigw-host>", "<domain>",
+                "<oic-client-id>", "<oic-client-secret>", "<oic-primary-audience>"}
+
+
+def preflight_commands() -> list[str]:
+    return [line for block in re.findall(r"```sh\n(.*?)```", PREFLIGHT.read_text(), re.S)
+            for line in block.splitlines() if line.strip()]
+
+
+def test_preflight_commands_are_one_line_each_and_parse() -> None:
+    """Each check is one command (no continuation lines), valid shell, with the page's placeholders only,
+    against the gateway's https://<gateway-host>/<prefix>/ (or the identity domain's token endpoint)."""
+    commands = preflight_commands()
+    assert len(commands) >= 8
+    for command in commands:
+        assert not command.rstrip().endswith("\\"), command
+        subprocess.run(["bash", "-n", "-c", command], check=True)
+        assert set(re.findall(r"<[a-z-]+>", command)) <= PLACEHOLDERS, command
+        for url in re.findall(r"https://[^\s']+", command):
+            if "/oauth2/v1/token" not in url and "urn:opc" not in url and "oic-invoke" not in url:
+                assert url.startswith("https://<gateway-host>/<prefix>/"), url
+
+
+def test_preflight_is_linked_from_the_set_up_guide_and_the_readme() -> None:
+    assert "(preflight.md)" in (ROOT / "docs" / "setup-oci.md").read_text()
+    assert "(docs/preflight.md)" in (ROOT / "README.md").read_text()
+
+
+def test_preflight_covers_the_climb_with_the_isolation_test() -> None:
+    text = PREFLIGHT.read_text()
+    assert "/HELLO_WORLD/1.0/%2e%2e/%2e%2e/ORDERS/1.0/x" in text
+    assert "test_the_route_topologies_leave_the_path_to_the_gateway" in text
