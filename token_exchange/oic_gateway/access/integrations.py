@@ -109,7 +109,8 @@ def _entry(key: str, number: int, entry: Any) -> Integration:
         raise ConfigError(key, f"{where}: unknown member(s) {', '.join(unknown)}")
     name, version, project = entry.get("integration"), entry.get("version"), entry.get("project")
     if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
-        raise ConfigError(key, f"{where}: 'integration' must be upper-case letters, digits, '_' or '-' (e.g. HELLO_WORLD)")
+        raise ConfigError(key, f"{where}: 'integration' must be upper-case letters, digits, '_' or '-' "
+                               "(e.g. HELLO_WORLD)")
     if not isinstance(version, str) or not _VERSION.fullmatch(version):
         raise ConfigError(key, f"{where}: 'version' must be MAJOR.MINOR without leading zeros (e.g. 1.0)")
     if project is not None and (not isinstance(project, str) or not _IDENTIFIER.fullmatch(project)):
