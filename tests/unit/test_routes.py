@@ -148,3 +148,19 @@ def test_no_header_list_names_a_protected_header() -> None:
     assert not named & PROTECTED_REQUEST
     assert not {item["name"].lower() for item in response} & PROTECTED_RESPONSE
     assert "retry-after" not in {item["name"].lower() for item in response}
+
+
+def test_routes_block_the_query_parameters_oic_reads() -> None:
+    from multidict import MultiDict
+
+    from local.gateway import _filter_query
+
+    policy = routes.route(Integration("A", "1.0", ("GET",)))["requestPolicies"]["queryParameterTransformations"]
+    assert policy == {"filterQueryParameters": {"type": "BLOCK",
+                                                "items": [{"name": "integrationInstance"}, {"name": "wsdl"}]}}
+    query = MultiDict([("integrationInstance", "x"), ("a", "1"), ("INTEGRATIONINSTANCE", "y"), ("wsdl", "")])
+    # The local gateway compares names exactly (OCI's matching is undocumented): other spellings pass.
+    assert list(_filter_query(policy, query).items()) == [("a", "1"), ("INTEGRATIONINSTANCE", "y")]
+    allow = {"filterQueryParameters": {"type": "ALLOW", "items": [{"name": "a"}]}}
+    assert list(_filter_query(allow, query).items()) == [("a", "1")]
+    assert _filter_query(None, query) is query

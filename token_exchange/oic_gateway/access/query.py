@@ -26,8 +26,9 @@ from urllib.parse import unquote
 from oic_gateway.access.paths import MAX_DECODE_ROUNDS
 from oic_gateway.errors import BadQuery
 
-# Lower case: names are compared case-insensitively.
-RESERVED_QUERY_PARAMETERS = frozenset({"integrationinstance", "wsdl"})
+# As OIC spells them (what a gateway BLOCK filter lists); compared here in lower case.
+OIC_QUERY_PARAMETERS = ("integrationInstance", "wsdl")
+RESERVED_QUERY_PARAMETERS = frozenset(name.lower() for name in OIC_QUERY_PARAMETERS)
 _SEPARATOR = re.compile(r"[&;]")
 
 
