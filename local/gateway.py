@@ -24,6 +24,8 @@ It does what the OCI documentation says the gateway does, and no more:
   (rename, set, then filter, as documented) with ``${request.auth[x]}``,
   ``${request.path[x]}``, ``${request.headers[x]}``, ``${request.query[x]}``;
   a missing key becomes an empty string;
+* ``queryParameterTransformations`` ``filterQueryParameters`` (``BLOCK`` /
+  ``ALLOW``) on ``HTTP_BACKEND`` routes, names compared exactly (``_filter_query``);
 * protected headers (below): a transformation that names one is not applied,
   and a filter (``ALLOW`` or ``BLOCK``) never removes one;
 * ``usagePlans`` (``tokenLocations``) with usage plans and subscribers
@@ -114,7 +116,7 @@ import aiohttp
 import yarl
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from multidict import CIMultiDict, CIMultiDictProxy, MultiMapping
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiMapping
 
 from local.usage_plans import UsagePlans
 
@@ -377,7 +379,7 @@ class LocalGateway:
                 return refused
 
         headers = CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP)
-        query = request.query
+        query = _filter_query(route.policies.get("queryParameterTransformations"), request.query)
         self._transform(route.policies.get("headerTransformations"), headers, request, path_params, auth,
                         PROTECTED_REQUEST)
         backend = route.backend
@@ -660,3 +662,18 @@ logging.getLogger("aiohttp.server").addFilter(_QuietBadRequests())
 
 def _error(status: int, message: str) -> web.Response:
     return web.json_response({"code": status, "message": message}, status=status)
+
+
+def _filter_query(policy: dict[str, Any] | None, query: MultiMapping[str]) -> MultiMapping[str]:
+    """A route's ``queryParameterTransformations.filterQueryParameters`` (``BLOCK``
+    drops the listed names, ``ALLOW`` keeps only them: FilterQueryParameterPolicy).
+    Whether OCI compares names case-sensitively, or before or after decoding, is
+    undocumented: names are compared exactly as decoded once (the attacker's side).
+    Applied to ``HTTP_BACKEND`` routes (the function backend gets the raw URL and
+    refuses what it must itself)."""
+    filters = (policy or {}).get("filterQueryParameters")
+    if not filters:
+        return query
+    names = {item["name"] for item in filters.get("items", [])}
+    block = filters.get("type") == "BLOCK"
+    return MultiDict((k, v) for k, v in query.items() if (k in names) != block)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from oic_gateway.access.integrations import Integration, parse_integrations
+from oic_gateway.access.query import OIC_QUERY_PARAMETERS
 from oic_gateway.errors import ConfigError
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
@@ -63,6 +64,10 @@ def route(item: Integration) -> dict[str, Any]:
                 "setHeaders": {"items": [{"name": "Authorization", "values": ["${request.auth[back_end_token]}"],
                                           "ifExists": "OVERWRITE"}]},
                 "filterHeaders": {"type": "ALLOW", "items": [{"name": name} for name in REQUEST_HEADERS]},
+            },
+            # Query parameters OIC's runtime reads (access.query; the backend refuses every spelling).
+            "queryParameterTransformations": {
+                "filterQueryParameters": {"type": "BLOCK", "items": [{"name": n} for n in OIC_QUERY_PARAMETERS]},
             },
         },
         "responsePolicies": {

@@ -224,6 +224,25 @@ resource "oci_apigateway_deployment" "oic" {
               }
             }
           }
+          dynamic "query_parameter_transformations" {
+            for_each = try([routes.value.requestPolicies.queryParameterTransformations], [])
+            content {
+              dynamic "filter_query_parameters" {
+                for_each = try([query_parameter_transformations.value.filterQueryParameters], [])
+                iterator = query_filter
+                content {
+                  type = query_filter.value.type
+                  dynamic "items" {
+                    for_each = query_filter.value.items
+                    iterator = query_filter_item
+                    content {
+                      name = query_filter_item.value.name
+                    }
+                  }
+                }
+              }
+            }
+          }
         }
 
         dynamic "response_policies" {

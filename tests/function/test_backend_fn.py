@@ -236,6 +236,39 @@ def test_access_policy_is_enforced_by_the_backend_too(stack: Seeded) -> None:
         assert sum(stack.oic.requests.values()) == before
 
 
+# Issue 17 §9, through fdk: each spelling is refused or decided by its restrictive rule, never by the catch-all.
+ISSUE_17_ATTACKS = [
+    ("POST", "/ORDERS/1.0/new/", 403, "insufficient_scope"),
+    ("POST", "/ORDERS/01.00/new", 400, "bad_path"),
+    ("POST", "/ORDERS/1.00.0000/new", 400, "bad_path"),
+    ("POST", "/orders/1.0/new", 400, "bad_path"),
+    ("POST", "/payroll/1.0/run", 400, "bad_path"),
+    ("POST", "/project/hr/PAYROLL/1.0/run", 400, "bad_path"),
+    ("HEAD", "/HELLO_WORLD/2.0/x", 403, "insufficient_scope"),
+    ("GET", "/HELLO_WORLD/1.0/x?integrationInstance=other", 400, "bad_query"),
+    ("GET", "/HELLO_WORLD/1.0/x?INTEGRATIONINSTANCE=other", 400, "bad_query"),
+]
+
+
+def test_issue_17_spellings_never_reach_the_catch_all(stack: Seeded) -> None:
+    policy = {"rules": [{"name": "orders-new", "path": "/ORDERS/1.0/new", "client_ids": ["partner-app"]},
+                        {"name": "payroll", "path": "/PAYROLL/*", "client_ids": ["hr-app"]},
+                        {"name": "hr-payroll", "path": "/project/HR/PAYROLL/*", "client_ids": ["hr-app"]},
+                        {"name": "read", "path": "/HELLO_WORLD/2.0/*", "methods": ["GET"], "client_ids": ["x-app"]},
+                        {"name": "everyone", "path": "/*", "scopes": ["oic-invoke"]}]}
+    with start_fn(backend_env(stack, ACCESS_POLICY=json.dumps(policy)), BACKEND_DIR) as fn:
+        auth = bearer(stack.vendor_token())
+        before = sum(stack.oic.requests.values())
+        for method, url, status, code in ISSUE_17_ATTACKS:
+            reply = gateway_call(fn, method, url, auth)
+            assert (reply["status"], method, url) == (status, method, url)
+            assert_error(reply, status, code)
+            assert log_line(fn, reply["call_id"]).get("rule") in (None, "orders-new", "payroll", "hr-payroll", "read")
+        assert sum(stack.oic.requests.values()) == before
+        reply = gateway_call(fn, "GET", "/HELLO_WORLD/1.0/x", auth)
+        assert reply["status"] == 200 and log_line(fn, reply["call_id"])["rule"] == "everyone"
+
+
 @pytest.mark.parametrize("method", ["TRACE", "CONNECT", "PROPFIND", "get", "GET /ic/api/integration/v1/integrations?"])
 def test_methods_outside_the_allow_list_never_reach_oic(stack: Seeded, peer: Peer, peer_backend: FnProcess,
                                                         method: str) -> None:

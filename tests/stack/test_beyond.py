@@ -156,7 +156,7 @@ def claims(scopes: tuple[str, ...] = (APIGW_SCOPE,), client_id: str = "vendor-ap
     ({"path": "/REPORTS/1.0/x"}, (), "x", "policy_no_rule"),  # a method rule never matches without a method
     ({"path": "/HELLO_WORLD/../ORDERS/1.0/x"}, (APIGW_SCOPE,), "vendor-app", "bad_path_traversal"),
     ({"path": "/HELLO_WORLD/%2e%2e/ORDERS/1.0/x"}, (APIGW_SCOPE,), "vendor-app", "bad_path_traversal"),
-    ({"path": "/hello_world/1.0/x"}, (APIGW_SCOPE,), "vendor-app", "policy_no_rule"),  # case-sensitive
+    ({"path": "/hello_world/1.0/x"}, (APIGW_SCOPE,), "vendor-app", "bad_path_case"),  # upper case only (issue 17 §9)
     ({}, (APIGW_SCOPE,), "vendor-app", "policy_without_path"),
 ])
 def test_policy_table(arguments: dict[str, str], scopes: tuple[str, ...], client: str, verdict: str) -> None:

@@ -242,9 +242,9 @@ def test_prefix_mapping(peers):
     assert call(forwarder(peers), "/oic/HELLO/1.0").status == 200
     assert call(forwarder(peers), "/oic/HELLO/1.0/").status == 200
     no_prefix = forwarder(peers, GATEWAY_PATH_PREFIX="", OIC_PATH_PREFIX="/custom/")
-    assert call(no_prefix, "/A/1/b").status == 200
+    assert call(no_prefix, "/A/1.0/b").status == 200
     assert error(call(forwarder(peers), "/oic")) == (400, "bad_path")  # no integration named
-    assert [r["path"] for r in oic.received] == [f"{REST}/HELLO/1.0", f"{REST}/HELLO/1.0/", "/custom/A/1/b"]
+    assert [r["path"] for r in oic.received] == [f"{REST}/HELLO/1.0", f"{REST}/HELLO/1.0/", "/custom/A/1.0/b"]
 
 
 PROJECT_REST = "/ic/api/integration/v2/flows/rest/project"
@@ -293,7 +293,7 @@ def test_access_rules_apply_to_the_integration_path(peers):
     assert call(fwd, "/oic/READ/1.0/x", "GET").log["rule"] == "get-only"
     assert error(call(fwd, "/oic/READ/1.0/x", "POST")) == (403, "insufficient_scope")
     everything = forwarder(peers, ACCESS_POLICY=json.dumps({"rules": [{"name": "all", "path": "/*"}]}))
-    assert call(everything, "/oic/ANY/2").log["rule"] == "all"
+    assert call(everything, "/oic/ANY/2.0").log["rule"] == "all"
 
 
 # -- headers ------------------------------------------------------------------------------------
@@ -338,7 +338,7 @@ LOCATIONS = LocationRule(OIC_HOST, "/oic", GEN2, PROJ)
     (f"https://10.1.2.3{GEN2}/HELLO/1.0/x", "/oic/HELLO/1.0/x"),
     (f"https://partner.example{GEN2}/HELLO/1.0/x", "/oic/HELLO/1.0/x"),
     # relative, encoded, a trailing slash, a project
-    (f"{GEN2}/HELLO/01.00.0000/x/", "/oic/HELLO/01.00.0000/x/"),
+    (f"{GEN2}/HELLO/2.0/x/", "/oic/HELLO/2.0/x/"),  # the trailing slash kept
     (f"{GEN2}/HELLO%5FWORLD/1.0/a%40b", "/oic/HELLO_WORLD/1.0/a@b"),
     (f"{PROJ}/SALES/ORDERS/1.0/new", "/oic/project/SALES/ORDERS/1.0/new"),
     (f"https://{OIC_HOST}{PROJ}/SALES/ORDERS/1.0", "/oic/project/SALES/ORDERS/1.0"),
@@ -657,3 +657,56 @@ def test_an_answer_the_watchdog_cut_is_a_504_not_a_short_200(peers):
     fwd = OicForwarder(BackendConfig.from_env(env), TokenExchanger.from_env(env), CallerVerifier.from_env(env),
                        session=_AnswersAfterTheDeadline(2.5))
     assert error(call(fwd, budget=2.0)) == (504, "timeout")
+
+
+# -- issue 17 §9: no other spelling of a restricted resource reaches the catch-all -------------
+
+ISSUE_POLICY = json.dumps({"rules": [
+    {"name": "orders-new", "path": "/ORDERS/1.0/new", "client_ids": ["partner-app"]},
+    {"name": "payroll", "path": "/PAYROLL/*", "client_ids": ["hr-app"]},
+    {"name": "sales-payroll", "path": "/project/HR/PAYROLL/*", "client_ids": ["hr-app"]},
+    {"name": "orders-read", "path": "/ORDERS/2.0/*", "methods": ["GET"], "client_ids": ["partner-app"]},
+    {"name": "everyone", "path": "/*", "scopes": [SCOPE]},
+]})
+
+
+@pytest.mark.parametrize("method, url, refusal", [
+    ("POST", "/oic/ORDERS/1.0/new/", (403, "insufficient_scope")),  # decided by the /ORDERS/1.0/new rule
+    ("POST", "/oic/ORDERS/01.00/new", (400, "bad_path")),
+    ("POST", "/oic/ORDERS/1.00.0000/new", (400, "bad_path")),
+    ("POST", "/oic/ORDERS/01.00.0000/new", (400, "bad_path")),
+    ("POST", "/oic/orders/1.0/new", (400, "bad_path")),
+    ("POST", "/oic/payroll/1.0/run", (400, "bad_path")),
+    ("POST", "/oic/PAYROLL/1.0/run/", (403, "insufficient_scope")),
+    ("POST", "/oic/project/hr/PAYROLL/1.0/run", (400, "bad_path")),
+    ("POST", "/oic/project/HR/payroll/1.0/run", (400, "bad_path")),
+    ("HEAD", "/oic/ORDERS/2.0/list", (403, "insufficient_scope")),  # the GET rule covers HEAD
+    ("POST", "/oic/OTHER/1.0/x?integrationInstance=other", (400, "bad_query")),
+    ("POST", "/oic/OTHER/1.0/x?INTEGRATIONINSTANCE=other", (400, "bad_query")),
+    ("GET", "/oic/OTHER/1.0/x?a=1&integrationinstance=other", (400, "bad_query")),
+    ("GET", "/oic/OTHER/1.0/x?a=1;integrationInstance=other", (400, "bad_query")),
+    ("GET", "/oic/OTHER/1.0/x?integration%49nstance=other", (400, "bad_query")),
+    ("GET", "/oic/OTHER/1.0/x?integration%2549nstance=other", (400, "bad_query")),
+    ("GET", "/oic/OTHER/1.0/x?integrationInstance", (400, "bad_query")),
+    ("GET", "/oic/OTHER/1.0/x?+integrationInstance+=other", (400, "bad_query")),
+    ("GET", "/oic/OTHER/1.0/x?WSDL", (400, "bad_query")),
+])
+def test_issue_17_spellings_are_refused_or_decided_by_their_rule(peers, method, url, refusal):
+    _, _, oic = peers
+    fwd = forwarder(peers, ACCESS_POLICY=ISSUE_POLICY)
+    result = call(fwd, url, method)
+    assert error(result) == refusal
+    assert oic.received == []
+
+
+def test_issue_17_what_the_catch_all_may_serve_still_goes_through(peers):
+    _, _, oic = peers
+    fwd = forwarder(peers, ACCESS_POLICY=ISSUE_POLICY)
+    assert call(fwd, "/oic/ORDERS/2.0/list", "POST").log["rule"] == "everyone"
+    assert call(fwd, "/oic/OTHER/1.0/x/?instance=a&integrationInstanceId=b", "GET").log["rule"] == "everyone"
+    partner = forwarder(peers, ACCESS_POLICY=ISSUE_POLICY)
+    granted = call(partner, "/oic/ORDERS/1.0/new/", "POST", token=SIGNER.mint(client_id="partner-app"))
+    assert granted.status == 200 and granted.log["rule"] == "orders-new"
+    assert [r["path"] for r in oic.received] == [
+        f"{REST}/ORDERS/2.0/list", f"{REST}/OTHER/1.0/x/?instance=a&integrationInstanceId=b",
+        f"{REST}/ORDERS/1.0/new/"]  # forwarded as sent, trailing slash included

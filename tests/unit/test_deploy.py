@@ -46,6 +46,10 @@ def terraform_paths() -> set[str]:
         "set_item.value": "routes[].requestPolicies.headerTransformations.setHeaders.items[]",
         "request_filter.value": "routes[].requestPolicies.headerTransformations.filterHeaders",
         "request_filter_item.value": "routes[].requestPolicies.headerTransformations.filterHeaders.items[]",
+        "query_parameter_transformations.value": "routes[].requestPolicies.queryParameterTransformations",
+        "query_filter.value": "routes[].requestPolicies.queryParameterTransformations.filterQueryParameters",
+        "query_filter_item.value":
+            "routes[].requestPolicies.queryParameterTransformations.filterQueryParameters.items[]",
         "response_policies.value": "routes[].responsePolicies",
         "response_headers.value": "routes[].responsePolicies.headerTransformations",
         "response_filter.value": "routes[].responsePolicies.headerTransformations.filterHeaders",

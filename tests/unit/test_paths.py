@@ -108,8 +108,10 @@ LEGITIMATE = [
     ("/HELLO_WORLD/1.0/hello", "/HELLO_WORLD/1.0/hello"),
     ("HELLO_WORLD/1.0/hello", "/HELLO_WORLD/1.0/hello"),  # a path parameter has no leading /
     ("/HELLO_WORLD/1.0", "/HELLO_WORLD/1.0"),
-    ("/HELLO_WORLD/1.0/", "/HELLO_WORLD/1.0/"),
-    ("/HELLO_WORLD/01.00.0000/orders/42/", "/HELLO_WORLD/01.00.0000/orders/42/"),
+    ("/HELLO_WORLD/1.0/", "/HELLO_WORLD/1.0"),  # decided without the trailing slash, forwarded with it
+    ("/HELLO_WORLD/2.1/orders/42/", "/HELLO_WORLD/2.1/orders/42"),
+    ("/HELLO_WORLD/10.0/x", "/HELLO_WORLD/10.0/x"),
+    ("/HELLO_WORLD/0.0/x", "/HELLO_WORLD/0.0/x"),
     ("/OUTL-BA-CCB_STREAM_NOTIF_UPLOAD/1.0/notifications", "/OUTL-BA-CCB_STREAM_NOTIF_UPLOAD/1.0/notifications"),
     ("/ORDERS/2.1/orders/A-1_b.c~d/items", "/ORDERS/2.1/orders/A-1_b.c~d/items"),
     ("/ORDERS/1.0/user@example.com/x:y", "/ORDERS/1.0/user@example.com/x:y"),
@@ -119,10 +121,10 @@ LEGITIMATE = [
     ("/project/SALES/ORDERS/1.0/orders/42", "/project/SALES/ORDERS/1.0/orders/42"),
     ("project/SALES/ORDERS/1.0/orders/42", "/project/SALES/ORDERS/1.0/orders/42"),
     ("/project/SALES/ORDERS/1.0", "/project/SALES/ORDERS/1.0"),
-    ("/project/SALES/ORDERS/1.0/", "/project/SALES/ORDERS/1.0/"),
+    ("/project/SALES/ORDERS/1.0/", "/project/SALES/ORDERS/1.0"),
     ("/project/OUTL-BA-NOTIFICATIONS_HUB/OUTL-BA-NMS_STREAM_NOTIF_UPL/1.0/NMS/Outages",
      "/project/OUTL-BA-NOTIFICATIONS_HUB/OUTL-BA-NMS_STREAM_NOTIF_UPL/1.0/NMS/Outages"),
-    ("/project/P/project/1.0/x", "/project/P/project/1.0/x"),  # an integration 'project' inside a project
+    ("/project/P/PROJECT/1.0/x", "/project/P/PROJECT/1.0/x"),  # an integration 'PROJECT' inside a project
     ("/%70roject/SALES/ORDERS/1.0/x", "/project/SALES/ORDERS/1.0/x"),  # an encoded letter decodes as usual
     ("/project/SALES/ORDERS/1.0/user%40example.com", "/project/SALES/ORDERS/1.0/user@example.com"),
 ]
@@ -146,7 +148,45 @@ def test_attacks_are_refused_with_a_reason(path: str, reason: str) -> None:
 def test_legitimate_paths_pass_in_canonical_form(path: str, canonical: str) -> None:
     checked = integration_path(path)
     assert checked.canonical == canonical
-    assert integration_path(checked.canonical) == checked  # canonical is a fixed point
+    assert integration_path(checked.request_path) == checked  # the canonical path as sent is a fixed point
+    assert checked.request_path.removesuffix("/") == checked.canonical
+    assert checked.flow_path.endswith("/") == path.endswith("/")  # forwarded as sent
+
+
+# Issue 17 §9: spellings OIC may serve as the same resource. Refused, never decided by a later rule.
+NON_CANONICAL = [
+    ("/ORDERS/01.00/new", "bad_path_version"),
+    ("/ORDERS/1.00.0000/new", "bad_path_version"),
+    ("/ORDERS/01.00.0000/new", "bad_path_version"),
+    ("/ORDERS/1/new", "bad_path_version"),
+    ("/ORDERS/1.0.0/new", "bad_path_version"),
+    ("/ORDERS/1.00/new", "bad_path_version"),
+    ("/ORDERS/%30%31.00/new", "bad_path_version"),  # encoded digits decode to 01.00
+    ("/orders/1.0/new", "bad_path_case"),
+    ("/Orders/1.0/new", "bad_path_case"),
+    ("/%6Frders/1.0/new", "bad_path_case"),  # an encoded lower-case letter
+    ("/payroll/1.0/run", "bad_path_case"),
+    ("/project/sales/ORDERS/1.0/new", "bad_path_case"),
+    ("/project/SALES/orders/1.0/new", "bad_path_case"),
+    ("/project/SALES/ORDERS/01.00/new", "bad_path_version"),
+    ("/project/SALES/ORDERS/1.00.0000/new", "bad_path_version"),
+]
+
+
+@pytest.mark.parametrize("path, reason", NON_CANONICAL, ids=[p for p, _ in NON_CANONICAL])
+def test_non_canonical_spellings_are_refused(path: str, reason: str) -> None:
+    with pytest.raises(BadPath) as refused:
+        integration_path(path)
+    assert refused.value.reason == reason
+    assert isinstance(refused.value, TokenRejected) and refused.value.oauth_error == "invalid_request"
+
+
+def test_a_trailing_slash_is_decided_on_the_path_without_it() -> None:
+    checked = integration_path("/ORDERS/1.0/new/")
+    assert checked.canonical == integration_path("/ORDERS/1.0/new").canonical == "/ORDERS/1.0/new"
+    assert checked.flow_path == "/ORDERS/1.0/new/" and checked.request_path == "/ORDERS/1.0/new/"
+    project = integration_path("/project/SALES/ORDERS/1.0/new/")
+    assert project.canonical == "/project/SALES/ORDERS/1.0/new" and project.flow_path == "/SALES/ORDERS/1.0/new/"
 
 
 def test_the_two_shapes_name_different_resources() -> None:
@@ -201,4 +241,4 @@ def test_no_accepted_path_leaves_the_flows_prefix_however_often_it_is_decoded(pa
         assert normalised.startswith("/flows/" + head)
         assert ";" not in text and "\\" not in text and "\x00" not in text
         text = unquote(text)
-    assert integration_path(checked.canonical) == checked
+    assert integration_path(checked.request_path) == checked

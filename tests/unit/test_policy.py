@@ -89,19 +89,20 @@ def test_names_up_to_64_characters():
 
 
 def test_patterns_are_literal_except_the_star():
-    p = policy({"name": "dots", "path": "/A/1.0"}, {"name": "star", "path": "/S/*/x"})
+    p = policy({"name": "dots", "path": "/A/1.0"}, {"name": "dot", "path": "/D/1.0/x.y"},
+               {"name": "star", "path": "/S/*/x"})
     assert verdict(p, "/A/1.0") == "dots"
-    assert verdict(p, "/A/110") == "policy_no_rule"  # the dot is literal
+    assert verdict(p, "/D/1.0/xzy") == "policy_no_rule"  # the dot is literal
     assert verdict(p, "/A/1.0/more") == "policy_no_rule"  # the whole path must match
-    assert verdict(p, "/S/1/b/x") == "star"  # * crosses slashes
-    assert verdict(p, "/S/1/x") == "star"
-    assert verdict(p, "/S/1/x/x") == "star"
-    assert verdict(p, "/S/1/y") == "policy_no_rule"
+    assert verdict(p, "/S/1.0/b/x") == "star"  # * crosses slashes
+    assert verdict(p, "/S/1.0/x") == "star"
+    assert verdict(p, "/S/1.0/x/x") == "star"
+    assert verdict(p, "/S/1.0/y") == "policy_no_rule"
 
 
 def test_rules_match_the_canonical_path():
-    p = policy({"name": "a", "path": "/A/1/b~c"})
-    for path in ("A/1/b%7Ec", "/A/1/b%7ec", "/A/1/b~c"):
+    p = policy({"name": "a", "path": "/A/1.0/b~c"})
+    for path in ("A/1.0/b%7Ec", "/A/1.0/b%7ec", "/A/1.0/b~c"):
         assert verdict(p, path) == "a"
 
 
@@ -115,41 +116,41 @@ def test_a_policy_without_the_path_argument_cannot_decide_a_request():
 def test_methods_are_case_insensitive_and_required_when_listed():
     p = policy({"name": "get", "path": "/A/*", "methods": ["get", "Head"]}, {"name": "any", "path": "/B/*"})
     for method in ("GET", "get", "HEAD", "head"):
-        assert verdict(p, "/A/1/x", method) == "get"
-    assert verdict(p, "/A/1/x", "POST") == "policy_no_rule"
-    assert verdict(p, "/A/1/x") == "policy_no_rule"
+        assert verdict(p, "/A/1.0/x", method) == "get"
+    assert verdict(p, "/A/1.0/x", "POST") == "policy_no_rule"
+    assert verdict(p, "/A/1.0/x") == "policy_no_rule"
     for method in ("POST", "DELETE"):
-        assert verdict(p, "/B/1/x", method) == "any"
-    assert verdict(p, "/B/1/x") == "any"
+        assert verdict(p, "/B/1.0/x", method) == "any"
+    assert verdict(p, "/B/1.0/x") == "any"
 
 
 def test_scopes_and_client_ids_are_any_of():
     p = policy({"name": "a", "path": "/A/*", "scopes": ["s1", "s2"], "client_ids": ["c1", "c2"]})
-    assert verdict(p, "/A/1/x", who=caller(("x", "s2"), "other")) == "a"
-    assert verdict(p, "/A/1/x", who=caller((), "c2")) == "a"
-    assert verdict(p, "/A/1/x", who=caller(("x",), "other")) == "policy_denied"
-    assert verdict(p, "/A/1/x", who=caller((), None)) == "policy_denied"
+    assert verdict(p, "/A/1.0/x", who=caller(("x", "s2"), "other")) == "a"
+    assert verdict(p, "/A/1.0/x", who=caller((), "c2")) == "a"
+    assert verdict(p, "/A/1.0/x", who=caller(("x",), "other")) == "policy_denied"
+    assert verdict(p, "/A/1.0/x", who=caller((), None)) == "policy_denied"
     scopes_only = policy({"name": "s", "path": "/A/*", "scopes": ["s1"]})
-    assert verdict(scopes_only, "/A/1/x", who=caller(("s1",), None)) == "s"
-    assert verdict(scopes_only, "/A/1/x", who=caller((), "s1")) == "policy_denied"
+    assert verdict(scopes_only, "/A/1.0/x", who=caller(("s1",), None)) == "s"
+    assert verdict(scopes_only, "/A/1.0/x", who=caller((), "s1")) == "policy_denied"
     clients_only = policy({"name": "c", "path": "/A/*", "client_ids": ["c1"]})
-    assert verdict(clients_only, "/A/1/x", who=caller((), "c1")) == "c"
-    assert verdict(clients_only, "/A/1/x", who=caller(("c1",), "x")) == "policy_denied"
+    assert verdict(clients_only, "/A/1.0/x", who=caller((), "c1")) == "c"
+    assert verdict(clients_only, "/A/1.0/x", who=caller(("c1",), "x")) == "policy_denied"
 
 
 def test_a_rule_with_neither_lets_any_valid_token_through():
     p = policy({"name": "open", "path": "/A/*"})
-    assert verdict(p, "/A/1/x", who=caller((), None)) == "open"
+    assert verdict(p, "/A/1.0/x", who=caller((), None)) == "open"
 
 
 def test_the_first_matching_rule_decides_even_when_it_refuses():
     p = policy({"name": "first", "path": "/A/*", "scopes": ["admin"]}, {"name": "second", "path": "/A/*"})
     with pytest.raises(InsufficientScope) as caught:
-        p.decide(caller(("user",)), integration_path("/A/1/x"))
+        p.decide(caller(("user",)), integration_path("/A/1.0/x"))
     assert caught.value.reason == "policy_denied" and "first" in str(caught.value)
-    assert verdict(p, "/A/1/x", who=caller(("admin",))) == "first"
+    assert verdict(p, "/A/1.0/x", who=caller(("admin",))) == "first"
     with pytest.raises(InsufficientScope) as none:
-        p.decide(caller(("admin",)), integration_path("/B/1/x"))
+        p.decide(caller(("admin",)), integration_path("/B/1.0/x"))
     assert none.value.reason == "policy_no_rule"
 
 
@@ -226,12 +227,12 @@ def test_a_rule_grants_only_to_tokens_of_its_issuers():
     p = policy_for([IDCS, ENTRA], {"name": "idcs", "path": "/A/*", "client_ids": ["app"], "issuers": [IDCS.issuer]})
     from_idcs = Claims("sub", "app", (), 0.0, 0.0, None, IDCS.issuer, {})
     from_entra = Claims("sub", "app", (), 0.0, 0.0, None, ENTRA.issuer, {})
-    assert p.decide(from_idcs, integration_path("/A/1/x")) == "idcs"
+    assert p.decide(from_idcs, integration_path("/A/1.0/x")) == "idcs"
     with pytest.raises(InsufficientScope):
-        p.decide(from_entra, integration_path("/A/1/x"))
+        p.decide(from_entra, integration_path("/A/1.0/x"))
     anyone = policy_for([IDCS, ENTRA], {"name": "any", "path": "/A/*", "issuers": [IDCS.issuer]})
     with pytest.raises(InsufficientScope):
-        anyone.decide(from_entra, integration_path("/A/1/x"))  # issuers bind even a rule that names no grant
+        anyone.decide(from_entra, integration_path("/A/1.0/x"))  # issuers bind even a rule that names no grant
 
 
 # -- OIC 3 projects --------------------------------------------------------------------------------
@@ -334,3 +335,74 @@ def test_a_gen2_rule_does_not_decide_a_project_route_nor_a_project_rule_a_gen2_o
     assert whole(p, "/project/SALES/ORDERS/1.0/", who=partner) == (False, "sales-orders", False)
     assert whole(p, "/project/SALES/ORDERS/1.0/", who=sales) == (True, "sales-orders", False)
     assert whole(p, "/project/OTHER/ORDERS/1.0/", who=partner) == (False, None, False)
+
+
+# Issue 17 §9: the rules must decide what OIC serves, not a spelling.
+ISSUE_RULES = (
+    {"name": "orders-new", "path": "/ORDERS/1.0/new", "client_ids": ["partner-app"]},
+    {"name": "payroll", "path": "/PAYROLL/*", "client_ids": ["hr-app"]},
+    {"name": "project-payroll", "path": "/project/HR/PAYROLL/*", "client_ids": ["hr-app"]},
+    {"name": "orders-read", "path": "/ORDERS/2.0/*", "methods": ["GET"], "client_ids": ["partner-app"]},
+    {"name": "everyone", "path": "/*", "scopes": ["oic-invoke"]},
+)
+OTHER = caller(("oic-invoke",), "other-app")
+
+
+@pytest.mark.parametrize("path, method, outcome", [
+    ("/ORDERS/1.0/new/", "POST", "policy_denied"),  # the trailing slash: decided by the restrictive rule
+    ("/ORDERS/1.0/new", "POST", "policy_denied"),
+    ("/ORDERS/01.00/new", "POST", "bad_path_version"),
+    ("/ORDERS/1.00.0000/new", "POST", "bad_path_version"),
+    ("/ORDERS/01.00.0000/new", "POST", "bad_path_version"),
+    ("/orders/1.0/new", "POST", "bad_path_case"),
+    ("/payroll/1.0/run", "POST", "bad_path_case"),
+    ("/PAYROLL/1.0/run/", "POST", "policy_denied"),
+    ("/PAYROLL/1.0", "GET", "policy_denied"),
+    ("/project/hr/PAYROLL/1.0/run", "POST", "bad_path_case"),
+    ("/project/HR/payroll/1.0/run", "POST", "bad_path_case"),
+    ("/project/HR/PAYROLL/1.0/run/", "POST", "policy_denied"),
+    ("/ORDERS/2.0/list", "HEAD", "policy_denied"),  # a GET rule covers HEAD
+    ("/ORDERS/2.0/list", "head", "policy_denied"),
+    ("/ORDERS/2.0/list", "GET", "policy_denied"),
+    ("/ORDERS/2.0/list", "POST", "everyone"),  # what the GET rule does not name
+    ("/ORDERS/1.0/other", "POST", "everyone"),
+])
+def test_no_other_spelling_reaches_the_catch_all(path: str, method: str, outcome: str) -> None:
+    p = policy(*ISSUE_RULES)
+    assert verdict(p, path, method, who=OTHER) == outcome
+
+
+def test_the_restrictive_rules_still_grant_their_callers() -> None:
+    p = policy(*ISSUE_RULES)
+    assert verdict(p, "/ORDERS/1.0/new/", "POST", who=caller((), "partner-app")) == "orders-new"
+    assert verdict(p, "/ORDERS/2.0/list", "HEAD", who=caller((), "partner-app")) == "orders-read"
+    assert verdict(p, "/PAYROLL/1.0/run/", "POST", who=caller((), "hr-app")) == "payroll"
+
+
+def test_a_rule_may_name_head_alone() -> None:
+    p = policy({"name": "head", "path": "/A/*", "methods": ["HEAD"]}, {"name": "rest", "path": "/*", "scopes": ["x"]})
+    assert verdict(p, "/A/1.0/x", "HEAD") == "head"
+    assert verdict(p, "/A/1.0/x", "GET") == "policy_denied"  # HEAD does not cover GET
+
+
+def test_a_pattern_ending_in_a_slash_is_refused() -> None:
+    problem = config_problem({"rules": [{"name": "a", "path": "/ORDERS/1.0/new/"}]})
+    assert problem.startswith("rule a: 'path' ends with '/'")
+
+
+def test_a_final_slash_star_matches_the_bare_path() -> None:
+    p = policy({"name": "orders", "path": "/ORDERS/1.0/*", "client_ids": ["partner-app"]},
+               {"name": "everyone", "path": "/*"})
+    assert verdict(p, "/ORDERS/1.0", "GET") == "policy_denied"
+    assert verdict(p, "/ORDERS/1.0/", "GET") == "policy_denied"
+    assert verdict(p, "/ORDERS/1.00", "GET") == "bad_path_version"
+
+
+def test_head_is_get_for_a_route() -> None:
+    get_rule = policy({"name": "get", "path": "/ORDERS/1.0/*", "methods": ["GET"], "client_ids": ["partner-app"]},
+                      {"name": "everyone", "path": "/*"})
+    partner = caller((), "partner-app")
+    assert decide_integration(get_rule, partner, "/ORDERS/1.0/", frozenset({"GET", "HEAD"})).granted
+    assert decide_integration(get_rule, OTHER, "/ORDERS/1.0/", frozenset({"HEAD"})).rule == "get"
+    assert not decide_integration(get_rule, OTHER, "/ORDERS/1.0/", frozenset({"HEAD"})).granted
+    assert decide_integration(get_rule, partner, "/ORDERS/1.0/", frozenset({"GET", "POST"})).partial

@@ -84,23 +84,29 @@ def test_generator_refuses_more_than_fifty(tmp_path: Path, capsys: pytest.Captur
     ({"integrations": [], "x": 1}, 'must be {"integrations": [...]}'),
     ({"integrations": []}, "lists no integration"),
     ({"integrations": ["x"]}, "integration #1 is not an object"),
-    ({"integrations": [{"integration": "A", "version": "1", "methods": ["GET"], "path": "/x"}]},
+    ({"integrations": [{"integration": "A", "version": "1.0", "methods": ["GET"], "path": "/x"}]},
      "integration #1: unknown member(s) path"),
-    ({"integrations": [{"integration": "../A", "version": "1", "methods": ["GET"]}]},
-     "integration #1: 'integration' must be letters, digits, '_' or '-' (e.g. HELLO_WORLD)"),
+    ({"integrations": [{"integration": "../A", "version": "1.0", "methods": ["GET"]}]},
+     "integration #1: 'integration' must be upper-case letters, digits, '_' or '-' (e.g. HELLO_WORLD)"),
+    ({"integrations": [{"integration": "orders", "version": "1.0", "methods": ["GET"]}]},
+     "integration #1: 'integration' must be upper-case letters, digits, '_' or '-' (e.g. HELLO_WORLD)"),
+    ({"integrations": [{"integration": "A", "version": "01.00.0000", "methods": ["GET"]}]},
+     "integration #1: 'version' must be MAJOR.MINOR without leading zeros (e.g. 1.0)"),
+    ({"integrations": [{"integration": "A", "version": "1.0", "methods": ["GET"], "project": "sales"}]},
+     "integration #1: 'project' must be upper-case letters, digits, '_' or '-'"),
     ({"integrations": [{"integration": "A", "version": "1.x", "methods": ["GET"]}]},
-     "integration #1: 'version' must be digits and dots (e.g. 1.0)"),
-    ({"integrations": [{"integration": "A", "version": "1", "methods": ["GET"], "project": "a/b"}]},
-     "integration #1: 'project' must be letters, digits, '_' or '-'"),
-    ({"integrations": [{"integration": "A", "version": "1", "methods": ["get"]}]},
+     "integration #1: 'version' must be MAJOR.MINOR without leading zeros (e.g. 1.0)"),
+    ({"integrations": [{"integration": "A", "version": "1.0", "methods": ["GET"], "project": "a/b"}]},
+     "integration #1: 'project' must be upper-case letters, digits, '_' or '-'"),
+    ({"integrations": [{"integration": "A", "version": "1.0", "methods": ["get"]}]},
      "integration #1: 'methods' must be a non-empty list of distinct upper-case methods of "
      "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"),
-    ({"integrations": [{"integration": "A", "version": "1", "methods": ["ANY"]}]},
+    ({"integrations": [{"integration": "A", "version": "1.0", "methods": ["ANY"]}]},
      "integration #1: 'methods' must be a non-empty list of distinct upper-case methods of "
      "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"),
-    ({"integrations": [{"integration": "A", "version": "1", "methods": ["GET"]}] * 2}, "lists /A/1/ twice"),
-    ({"integrations": [{"integration": "Project", "version": "1", "methods": ["GET"]}]},
-     "integration #1: an integration outside a project cannot be named 'Project': the first path segment "
+    ({"integrations": [{"integration": "A", "version": "1.0", "methods": ["GET"]}] * 2}, "lists /A/1.0/ twice"),
+    ({"integrations": [{"integration": "PROJECT", "version": "1.0", "methods": ["GET"]}]},
+     "integration #1: an integration outside a project cannot be named 'PROJECT': the first path segment "
      "'project' starts the OIC 3 project shape"),
 ])
 def test_malformed_lists_are_refused(document: object, expected: str) -> None:
@@ -109,8 +115,8 @@ def test_malformed_lists_are_refused(document: object, expected: str) -> None:
 
 def test_the_authorizer_setting() -> None:
     assert integrations_from_env({}) is None
-    listed = json.dumps({"integrations": [{"integration": "A", "version": "1", "methods": ["GET"]}]})
-    assert integrations_from_env({"GATEWAY_INTEGRATIONS": listed}) == (Integration("A", "1", ("GET",)),)
+    listed = json.dumps({"integrations": [{"integration": "A", "version": "1.0", "methods": ["GET"]}]})
+    assert integrations_from_env({"GATEWAY_INTEGRATIONS": listed}) == (Integration("A", "1.0", ("GET",)),)
     with pytest.raises(ConfigError) as caught:
         integrations_from_env({"GATEWAY_INTEGRATIONS": "{"})
     assert caught.value.key == "GATEWAY_INTEGRATIONS"
@@ -142,3 +148,19 @@ def test_no_header_list_names_a_protected_header() -> None:
     assert not named & PROTECTED_REQUEST
     assert not {item["name"].lower() for item in response} & PROTECTED_RESPONSE
     assert "retry-after" not in {item["name"].lower() for item in response}
+
+
+def test_routes_block_the_query_parameters_oic_reads() -> None:
+    from multidict import MultiDict
+
+    from local.gateway import _filter_query
+
+    policy = routes.route(Integration("A", "1.0", ("GET",)))["requestPolicies"]["queryParameterTransformations"]
+    assert policy == {"filterQueryParameters": {"type": "BLOCK",
+                                                "items": [{"name": "integrationInstance"}, {"name": "wsdl"}]}}
+    query = MultiDict([("integrationInstance", "x"), ("a", "1"), ("INTEGRATIONINSTANCE", "y"), ("wsdl", "")])
+    # The local gateway compares names exactly (OCI's matching is undocumented): other spellings pass.
+    assert list(_filter_query(policy, query).items()) == [("a", "1"), ("INTEGRATIONINSTANCE", "y")]
+    allow = {"filterQueryParameters": {"type": "ALLOW", "items": [{"name": "a"}]}}
+    assert list(_filter_query(allow, query).items()) == [("a", "1")]
+    assert _filter_query(None, query) is query

@@ -113,6 +113,15 @@ class BadPath(InvalidRequest):
     oauth_error = "invalid_request"
 
 
+class BadQuery(InvalidRequest):
+    """The request's query string carries a parameter OIC's runtime gives
+    meaning to (``oic_gateway.access.query``). The backend function answers
+    400 ``bad_query``. Messages are fixed strings."""
+
+    reason = "bad_query"
+    oauth_error = "invalid_request"
+
+
 class AccessDenied(TokenRejected):
     """A valid token that may not make this call. On the wire: RFC 6750
     ``insufficient_scope`` (HTTP 403 from the backend)."""

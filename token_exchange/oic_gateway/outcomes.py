@@ -22,6 +22,7 @@ from typing import Final, Literal
 from oic_gateway.errors import (
     AccessDenied,
     BadPath,
+    BadQuery,
     CannotDecide,
     ConfigError,
     ExchangeError,
@@ -57,6 +58,7 @@ OUTCOMES: Final[dict[type[BaseException], Outcome]] = {
     TokenRejected: Outcome(401, None, True, DENY),
     AccessDenied: Outcome(403, None, True, DENY),  # insufficient_scope, also for an unmapped subject
     BadPath: Outcome(400, "bad_path", False, DENY),  # the backend refuses the target before any token work
+    BadQuery: Outcome(400, "bad_query", False, DENY),  # a query parameter OIC's runtime reads (access.query)
     CannotDecide: Outcome(502, "cannot_verify_caller", False, CANNOT_DECIDE),
     ExchangeError: Outcome(502, "token_unavailable", False, CANNOT_DECIDE),
     TokenEndpointThrottled: Outcome(503, "token_endpoint_throttled", False, CANNOT_DECIDE),  # and Retry-After

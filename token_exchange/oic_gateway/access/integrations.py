@@ -29,12 +29,11 @@ accepts what ``deployment create`` would not.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from oic_gateway.access.paths import GEN2_FLOWS, OIC_API_ROOT, PROJECT_FLOWS, PROJECT_SEGMENT
+from oic_gateway.access.paths import GEN2_FLOWS, IDENTIFIER, OIC_API_ROOT, PROJECT_FLOWS, PROJECT_SEGMENT, VERSION
 from oic_gateway.errors import ConfigError
 from oic_gateway.settings import json_setting
 
@@ -46,9 +45,9 @@ SCOPE_PREFIX = "oic:"
 # What OIC's REST triggers serve (the methods OCI routes take, less ANY).
 ROUTE_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
-# The same identifiers the path rule accepts (access.paths).
-_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
-_VERSION = re.compile(r"[0-9]{1,4}(?:\.[0-9]{1,4}){0,3}")
+# The same identifiers and version form the path rule accepts (access.paths).
+_IDENTIFIER = IDENTIFIER
+_VERSION = VERSION
 
 
 @dataclass(frozen=True)
@@ -110,11 +109,12 @@ def _entry(key: str, number: int, entry: Any) -> Integration:
         raise ConfigError(key, f"{where}: unknown member(s) {', '.join(unknown)}")
     name, version, project = entry.get("integration"), entry.get("version"), entry.get("project")
     if not isinstance(name, str) or not _IDENTIFIER.fullmatch(name):
-        raise ConfigError(key, f"{where}: 'integration' must be letters, digits, '_' or '-' (e.g. HELLO_WORLD)")
+        raise ConfigError(key, f"{where}: 'integration' must be upper-case letters, digits, '_' or '-' "
+                               "(e.g. HELLO_WORLD)")
     if not isinstance(version, str) or not _VERSION.fullmatch(version):
-        raise ConfigError(key, f"{where}: 'version' must be digits and dots (e.g. 1.0)")
+        raise ConfigError(key, f"{where}: 'version' must be MAJOR.MINOR without leading zeros (e.g. 1.0)")
     if project is not None and (not isinstance(project, str) or not _IDENTIFIER.fullmatch(project)):
-        raise ConfigError(key, f"{where}: 'project' must be letters, digits, '_' or '-'")
+        raise ConfigError(key, f"{where}: 'project' must be upper-case letters, digits, '_' or '-'")
     if project is None and name.lower() == PROJECT_SEGMENT:
         # The path rule reserves the first segment 'project' for the OIC 3 project shape.
         raise ConfigError(key, f"{where}: an integration outside a project cannot be named '{name}': the first "

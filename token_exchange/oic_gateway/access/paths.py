@@ -10,11 +10,9 @@ A caller names an integration in one of two shapes:
 
 The first segment ``project`` is reserved: it always starts the project
 shape, and any other spelling of it (``PROJECT``, ``Project``) is refused, so
-a path can never be read in both shapes by us, the gateway or OIC (OIC
-integration identifiers are upper case by convention; whether OIC matches
-them case-sensitively is undocumented). Anything that could make the OIC URL
-point elsewhere once some hop decodes or normalises it is refused, in both
-shapes alike. Pure: a string in, an ``IntegrationPath`` or ``BadPath`` out.
+a path can never be read in both shapes by us, the gateway or OIC. Anything
+that could make the OIC URL point elsewhere once some hop decodes or
+normalises it is refused, in both shapes alike. Pure: a string in, an ``IntegrationPath`` or ``BadPath`` out.
 
 The path is decoded repeatedly (``%XX``, at most ``MAX_DECODE_ROUNDS`` times,
 until it no longer changes) because nobody documents how many times the hops
@@ -31,17 +29,26 @@ has
 
 and, fully decoded, each segment must be made of an allow-listed set:
 
-* ``INTEGRATION`` and ``PROJECT``: letters, digits, ``_`` and ``-``, starting with a letter or
-  digit, at most 100 (OIC identifiers are upper-case letters, digits, ``_``;
-  shipped flows also use ``-``, e.g. ``OUTL-BA-CCB_STREAM_NOTIF_UPLOAD``);
-* ``VERSION``: digits and dots, starting and ending with a digit, e.g. ``1.0``
-  or ``01.00.0000``;
+* ``INTEGRATION`` and ``PROJECT``: upper-case letters, digits, ``_`` and ``-``,
+  starting with a letter or digit, at most 100 (OIC makes an integration's
+  identifier its name "in upper case"; shipped flows also use ``-``, e.g.
+  ``OUTL-BA-CCB_STREAM_NOTIF_UPLOAD``). A lower-case identifier is refused
+  (``bad_path_case``), not folded: whether OIC matches identifiers
+  case-sensitively is undocumented, so no other spelling may reach a rule;
+* ``VERSION``: one form, ``MAJOR.MINOR`` without leading zeros (``1.0``, the
+  form of REST trigger URLs); ``01.00``, ``1.00.0000`` or ``01.00.0000``
+  (the designer's form) are refused (``bad_path_version``), as nobody
+  documents which of them OIC would serve as ``1.0``;
 * each ``rest`` segment: RFC 3986 ``pchar`` without ``%`` and ``;``, that is
   ASCII letters, digits and ``-._~!$&'()*+,=:@``, sent raw or percent-encoded.
 
 The canonical form (what is matched against access rules) is the fully
-decoded path, ``/project/<PROJECT>/`` included for a project integration:
-with the allow-list above it needs no encoding. ``flow_path`` is what goes
+decoded path without its trailing slash, ``/project/<PROJECT>/`` included for
+a project integration: with the allow-list above it needs no encoding. A
+trailing slash is forwarded as sent (``flow_path``) but decided without it, so
+``/ORDERS/1.0/new/`` meets the rule for ``/ORDERS/1.0/new``: a JAX-RS server
+matches a resource with or without it (JAX-RS 2.1, 3.7.3), and whether OIC's
+REST triggers do too is undocumented. ``flow_path`` is what goes
 after the shape's OIC prefix, ``oic_api_path`` the whole path below
 ``/ic/api/integration`` with OIC's default prefixes (what the route
 topologies' backend URLs start with: ``access.integrations``).
@@ -59,8 +66,10 @@ MAX_PATH_CHARS = 2048
 MAX_DECODE_ROUNDS = 4
 MAX_REST_SEGMENTS = 32
 
-_INTEGRATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")
-_VERSION = re.compile(r"[0-9]{1,4}(?:\.[0-9]{1,4}){0,3}")
+_INTEGRATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")  # the characters; then upper case (IDENTIFIER)
+IDENTIFIER = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,99}")  # an integration or project identifier as OIC writes it
+_VERSION = re.compile(r"[0-9]{1,4}(?:\.[0-9]{1,4}){0,3}")  # the characters; then the one form (VERSION)
+VERSION = re.compile(r"(?:0|[1-9][0-9]{0,3})\.(?:0|[1-9][0-9]{0,3})")  # MAJOR.MINOR, no leading zeros: 1.0
 _REST_SEGMENT = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,=:@]{1,256}")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _ENCODED_SEPARATOR = re.compile(r"%(?:2f|5c|25|00)", re.IGNORECASE)
@@ -90,9 +99,18 @@ class IntegrationPath:
 
     @property
     def canonical(self) -> str:
-        """``[/project/<PROJECT>]/<INTEGRATION>/<VERSION>[/<rest>...][/]``, fully
-        decoded: what access rules match."""
-        return self.flow_path if self.project is None else f"/{PROJECT_SEGMENT}{self.flow_path}"
+        """``[/project/<PROJECT>]/<INTEGRATION>/<VERSION>[/<rest>...]``, fully
+        decoded and without a trailing slash: what access rules match (the
+        path is forwarded with its slash, ``flow_path``; OIC's REST triggers are
+        may serve a path with or without one alike)."""
+        head = () if self.project is None else (PROJECT_SEGMENT, self.project)
+        return "/" + "/".join((*head, self.integration, self.version, *self.rest))
+
+    @property
+    def request_path(self) -> str:
+        """The canonical form with the trailing slash as sent: the caller's path
+        that the forwarder maps to ``flow_path``."""
+        return self.canonical + ("/" if self.trailing_slash else "")
 
     @property
     def oic_api_path(self) -> str:
@@ -128,14 +146,21 @@ def integration_path(raw: str) -> IntegrationPath:
         project = segments[1]
         if not _INTEGRATION.fullmatch(project):
             raise BadPath("the project identifier has characters outside [A-Za-z0-9_-]", reason="bad_path_shape")
+        if not IDENTIFIER.fullmatch(project):
+            raise BadPath("the project identifier is not in upper case", reason="bad_path_case")
         segments = segments[2:]
     if len(segments) < 2:
         raise BadPath("the path is not /<INTEGRATION>/<VERSION>/...", reason="bad_path_shape")
     integration, version, *rest = segments
     if not _INTEGRATION.fullmatch(integration):
         raise BadPath("the integration identifier has characters outside [A-Za-z0-9_-]", reason="bad_path_shape")
+    if not IDENTIFIER.fullmatch(integration):
+        raise BadPath("the integration identifier is not in upper case", reason="bad_path_case")
     if not _VERSION.fullmatch(version):
         raise BadPath("the integration version is not digits and dots, e.g. 1.0", reason="bad_path_shape")
+    if not VERSION.fullmatch(version):
+        raise BadPath("the integration version is not MAJOR.MINOR without leading zeros, e.g. 1.0",
+                      reason="bad_path_version")
     if len(rest) > MAX_REST_SEGMENTS:
         raise BadPath("the path has too many segments", reason="bad_path_shape")
     for segment in rest:

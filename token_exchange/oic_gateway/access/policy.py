@@ -17,15 +17,18 @@ policy is set, a request no rule matches is refused::
 ``path`` is matched against the canonical form of the ``path`` argument,
 which the authorizer has already passed through the one path rule
 (``paths.integration_path``: no traversal, no double encoding, allow-listed
-characters); ``*`` matches anything, slashes included; everything else is
-literal. An OIC 3 integration inside a project has the canonical form
+characters, upper-case identifiers, a ``MAJOR.MINOR`` version, and no
+trailing slash: ``/ORDERS/1.0/new/`` is decided as ``/ORDERS/1.0/new``);
+``*`` matches anything, slashes included, and a final ``/*`` also the path
+without it; everything else is literal. An OIC 3 integration inside a project has the canonical form
 ``/project/<PROJECT>/<INTEGRATION>/<VERSION>/...``, so ``/project/SALES/*``
 names a whole project and ``/project/SALES/ORDERS/*`` one integration in it,
 while ``/ORDERS/*`` names only the Gen2 (project-less) ORDERS: another
 resource. A pattern starting with another spelling of ``project``
 (``/PROJECT/...``) could match nothing the path rule lets through and is
 refused. A rule with ``methods`` needs
-the ``method`` argument and never matches without it. ``scopes`` and
+the ``method`` argument and never matches without it; ``GET`` covers ``HEAD``
+(a rule may name ``HEAD`` alone). ``scopes`` and
 ``client_ids`` are any-of; a rule with neither lets any valid token through.
 ``issuers`` (optional) limits a rule to tokens of those issuers; with several
 trusted key sources it is required on a rule with ``scopes`` or ``client_ids``.
@@ -71,8 +74,18 @@ class Rule:
         """Whether every path ``prefix + s`` matches: a glob ``<head>*`` whose head starts ``prefix``."""
         return self.glob.endswith("*") and "*" not in self.glob[:-1] and prefix.startswith(self.glob[:-1])
 
+    @property
+    def effective_methods(self) -> frozenset[str] | None:
+        """The methods the rule matches: ``GET`` covers ``HEAD`` too (a web tier
+        answers ``HEAD`` with the ``GET`` handler, as JAX-RS does); a rule may
+        still name ``HEAD`` alone."""
+        if self.methods is not None and "GET" in self.methods:
+            return self.methods | {"HEAD"}
+        return self.methods
+
     def matches(self, path: str, method: str | None) -> bool:
-        if self.methods is not None and (method is None or method.upper() not in self.methods):
+        methods = self.effective_methods
+        if methods is not None and (method is None or method.upper() not in methods):
             return False
         return self.pattern.fullmatch(path) is not None
 
@@ -125,11 +138,12 @@ def decide_integration(policy: AccessPolicy, claims: Claims | None, prefix: str,
     "not granted" (fail closed: such a rule needs the function-backend
     topology, which sees the path). ``claims`` None: decide coverage only."""
     for rule in policy.rules:
-        if rule.methods is not None and rule.methods.isdisjoint(methods):
+        rule_methods = rule.effective_methods
+        if rule_methods is not None and rule_methods.isdisjoint(methods):
             continue
         if not rule.could_match_under(prefix):
             continue
-        whole = rule.covers(prefix) and (rule.methods is None or methods <= rule.methods)
+        whole = rule.covers(prefix) and (rule_methods is None or methods <= rule_methods)
         if not whole:
             return IntegrationDecision(False, rule.name, partial=True)
         return IntegrationDecision(claims is not None and rule.grants(claims), rule.name)
@@ -137,6 +151,11 @@ def decide_integration(policy: AccessPolicy, claims: Claims | None, prefix: str,
 
 
 def _glob(pattern: str) -> re.Pattern[str]:
+    """``*`` matches anything; a final ``/*`` also matches the path without it
+    (``/ORDERS/1.0/*`` matches ``/ORDERS/1.0``, which is what ``/ORDERS/1.0/``
+    is decided as: paths are matched without their trailing slash)."""
+    if pattern.endswith("/*"):
+        return re.compile(_glob(pattern[:-2]).pattern + "(?:/.*)?")
     return re.compile(".*".join(re.escape(part) for part in pattern.split("*")))
 
 
@@ -183,6 +202,9 @@ def _rule(key: str, number: int, entry: Any) -> Rule:
     pattern = entry.get("path")
     if not isinstance(pattern, str) or not pattern.startswith("/"):
         raise ConfigError(key, f"rule {name}: 'path' must be a pattern starting with /, e.g. /HELLO_WORLD/*")
+    if pattern.endswith("/"):
+        raise ConfigError(key, f"rule {name}: 'path' ends with '/', which no path can: paths are matched without "
+                               "their trailing slash (write /ORDERS/1.0/new for /ORDERS/1.0/new/)")
     first = pattern[1:].split("/", 1)[0]
     if "*" not in first and first.lower() == PROJECT_SEGMENT and first != PROJECT_SEGMENT:
         raise ConfigError(key, f"rule {name}: 'path' starts with /{first}/, which no path can: an OIC 3 project "

@@ -25,9 +25,11 @@ from urllib.parse import urlsplit
 import requests
 
 from oic_gateway.access.paths import IntegrationPath, integration_path
+from oic_gateway.access.query import check_query
 from oic_gateway.caller import Caller, CallerVerifier
 from oic_gateway.errors import (
     BadPath,
+    BadQuery,
     CannotDecide,
     ConfigError,
     ExchangeError,
@@ -334,7 +336,8 @@ class OicForwarder:
     def _checked_path(self, url: str) -> IntegrationPath | BackendResponse:
         """The request's path after GATEWAY_PATH_PREFIX, through the one path rule
         (``access.paths``); a refusal is 400 ``bad_path``. Its canonical form is
-        what ACCESS_POLICY rules match."""
+        what ACCESS_POLICY rules match. Then its query (``access.query``): a
+        parameter OIC's runtime reads is 400 ``bad_query``."""
         parts = urlsplit(url)
         try:
             if (url.startswith("//") and not parts.scheme) or parts.fragment or "#" in url:
@@ -345,8 +348,10 @@ class OicForwarder:
                 if path != prefix and not path.startswith(prefix + "/"):
                     return json_error(404, "no_route", "the path is outside the configured gateway prefix")
                 path = path[len(prefix):] or "/"
-            return integration_path(path)
-        except BadPath as refused:
+            checked = integration_path(path)
+            check_query(parts.query)
+            return checked
+        except (BadPath, BadQuery) as refused:
             return error_answer(refused)
 
     def _target_url(self, url: str, checked: IntegrationPath) -> str:

@@ -147,7 +147,7 @@ class LocationRule:
                 continue  # a Gen2 path whose first segment is "project": not what the forwarder sends
             if prefix + checked.flow_path != unquote(path):
                 continue
-            return self.gateway_path_prefix + checked.canonical
+            return self.gateway_path_prefix + checked.request_path
         return None
 
     def _refused_host(self, authority: str) -> str:
