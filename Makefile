@@ -109,8 +109,8 @@ fleet: $(STAMP) redis-server ## 8 containers per function, 300 users, with and w
 
 # Exits 1 when it printed a FAIL line; make then adds its own "Error 1" line
 # (and exits 2): `.venv/bin/python -m ops doctor` gives the bare status.
-doctor: $(STAMP) ## explain the configuration in your environment: ARGS="--path /X/1.0/y" [< token]
-	@$(PY) -m ops doctor $(ARGS)
+doctor: $(STAMP) ## explain a configuration (the environment, or ENV=file): ARGS="--path /X/1.0/y" [< token]
+	@$(PY) -m ops doctor $(if $(or $(wildcard $(ENV)),$(filter command line,$(origin ENV))),--env-file $(ENV)) $(ARGS)
 
 # Not part of `make test` (docs/testing.md). MODULES="jws claims" for some modules; ARGS="--sample 55" to
 # sample; niced, so it yields to other work on the machine.

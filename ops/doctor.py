@@ -2,9 +2,12 @@
 what is wrong with a configuration, whether the identity provider answers,
 and why a given token would be accepted or refused.
 
-It reads the configuration exactly as the functions do (the environment),
-reports every wrong key at once, names the key in every fix, and never prints
-a token, a signature or a secret: only claims and key ids.
+It reads the configuration exactly as the functions do: the environment, or
+the same ``KEY=VALUE`` file as ``make invoke`` (``--env-file``), or a
+function's configuration as ``fn inspect function`` or ``oci fn function get``
+prints it (``--function-config``). It reports every wrong key at once, names
+the key in every fix, and never prints a token, a signature or a secret: only
+claims and key ids.
 
 Exit status: 0 when nothing is wrong, 1 when a FAIL line was printed, 2 for
 a usage error (argparse).
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import difflib
 import json
 import re
 import sys
@@ -21,13 +25,14 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from pathlib import Path
+from typing import Any, Literal, TextIO
 
 from authorizer.app import Authorizer, build_authorizer, partial_rules
 from authorizer.context_token import backend_factory
 from oic_gateway import errors
 from oic_gateway.access.paths import integration_path
-from oic_gateway.setting_keys import KEY_NAMES
+from oic_gateway.setting_keys import BY_NAME, KEY_NAMES
 from oic_gateway.settings import Problems
 from oic_gateway.verification import jws
 from oic_gateway.verification.idp import JwksFetcher
@@ -129,9 +134,13 @@ def check_configuration(env: Mapping[str, str], report: Report) -> bool:
             report.warn(f"OIC_SCOPE {item!r} names OIC_BASE_URL's host {runtime_host!r}: that is likely the "
                         "runtime host, not the OIC instance's primary audience (often a GUID-style host), and "
                         "then the token endpoint answers invalid_scope", FIXES["OIC_SCOPE"])
+    check_placeholders(env, report)
+    check_inline_secrets(env, report)
     for key in sorted(env):
         if key.startswith(OUR_PREFIXES) and key not in KNOWN_KEYS:
-            report.warn(f"unknown key {key} (a typo?) is ignored", f"remove {key} or correct its name")
+            meant = nearest_key(key)
+            report.warn(f"unknown key {key} is ignored" + (f": did you mean {meant}?" if meant else " (a typo?)"),
+                        f"rename {key} to {meant}" if meant else f"remove {key} or correct its name")
     if report.failures == before:
         report.ok("configuration: every key is well formed")
         check_partial_rules(env, report)
@@ -152,6 +161,101 @@ def check_partial_rules(env: Mapping[str, str], report: Report) -> None:
                     "so the route topologies refuse that integration to every caller",
                     f"widen rule {rule} in ACCESS_POLICY to {prefix}* with every method the integration lists, or "
                     "use the function-backend topology (no GATEWAY_INTEGRATIONS), which sees the path")
+
+
+# A value still holding a placeholder from the docs: <...>, or a host under the
+# reserved example names (RFC 2606: example, example.com/.net/.org, *.example).
+_ANGLE_PLACEHOLDER = re.compile(r"<[^<>\s]{1,80}>")
+_EXAMPLE_HOST = re.compile(r"(?:^|[/@.])example(?:\.(?:com|net|org))?(?=$|[:/.])", re.IGNORECASE)
+Function = Literal["authorizer", "token-exchange"]
+
+
+def placeholder_in(value: str) -> str | None:
+    """The placeholder a value still holds, if any (never the value itself: it may be a secret)."""
+    found = _ANGLE_PLACEHOLDER.search(value)
+    if found:
+        return found.group(0)
+    for url in re.findall(r"https?://[^\s]+", value):
+        host = url.split("://", 1)[1].split("/", 1)[0]
+        if _EXAMPLE_HOST.search("/" + host.lower().split("@")[-1].rstrip(".")):
+            return "an example host"
+    return None
+
+
+def check_placeholders(env: Mapping[str, str], report: Report) -> None:
+    for key in sorted(env):
+        if key not in KNOWN_KEYS:
+            continue
+        placeholder = None if BY_NAME[key].secret else placeholder_in(env[key])
+        if placeholder is not None:
+            report.fail(f"configuration {key}: still holds the placeholder {placeholder}", _fix_for(key))
+
+
+def nearest_key(key: str) -> str | None:
+    """The known key an unknown one most likely meant."""
+    close = difflib.get_close_matches(key, sorted(KNOWN_KEYS), n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def check_inline_secrets(env: Mapping[str, str], report: Report) -> None:
+    """An inline secret works, but in production it belongs in OCI Vault: the
+    function then holds only the secret's OCID (fn config and Terraform state
+    hold no secret) and picks up a rotation without a redeploy."""
+    for key in sorted(env):
+        setting = BY_NAME.get(key)
+        if setting is None or not setting.secret or not env[key].strip():
+            continue
+        vault_key = key + "_OCID"
+        report.warn(f"{key} is set inline: fine for a trial, but in production a secret belongs in OCI Vault",
+                    f"store it as a Vault secret, set {vault_key} to the secret's OCID and unset {key} "
+                    "(docs/setup-oci.md: Vault)" if vault_key in KNOWN_KEYS else f"unset {key}")
+
+
+def topology(env: Mapping[str, str], function: Function | None, report: Report) -> None:
+    """Say which topology the settings amount to, and warn when the authorizer's
+    OIC_* keys switch on the authorizer-context topology, likely by accident."""
+    exchanges = bool(env.get("OIC_CLIENT_ID", "").strip())
+    backend = bool(env.get("OIC_BASE_URL", "").strip())
+    if function == "token-exchange" or (function is None and backend):
+        report.ok("topology: function backend (this function verifies its caller and calls OIC)")
+        return
+    if exchanges:
+        report.ok("topology: authorizer-context (the authorizer also obtains the OIC token and hands it to the "
+                  "gateway in context.back_end_token)")
+        if function == "authorizer":
+            report.warn("OIC_CLIENT_ID is set on the authorizer: that switches on the authorizer-context topology "
+                        "(the authorizer requests OIC tokens). If you deploy the function backend, that is a "
+                        "mistake",
+                        "for the function backend, unset OIC_CLIENT_ID and the other OIC_* keys on the authorizer "
+                        "and set them on the token-exchange function")
+        return
+    report.ok("topology: the authorizer validates only (the route's backend is the token-exchange function, or "
+              "OIC is called without an OIC token)")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """``KEY=VALUE`` lines, as ``make invoke`` reads them: blank lines and ``#``
+    comments skipped, the value taken as is (no quotes removed), like fn config."""
+    settings: dict[str, str] = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        key, sep, value = stripped.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key.strip()):
+            raise ValueError(f"{path}:{number}: expected KEY=VALUE")
+        settings[key.strip()] = value
+    return settings
+
+
+def read_function_config(path: Path) -> dict[str, str]:
+    """A function's configuration as ``fn inspect function <app> <fn>`` prints it
+    (``{"config": {...}}``) or ``oci fn function get`` (``{"data": {"config": {...}}}``)."""
+    document = json.loads(path.read_text())
+    config = document.get("data", document).get("config") if isinstance(document, dict) else None
+    if not isinstance(config, dict) or not all(isinstance(v, str) for v in config.values()):
+        raise ValueError(f"{path}: no 'config' object of strings (fn inspect function, or oci fn function get)")
+    return {str(k): v for k, v in config.items()}
 
 
 def _host(url: str) -> str:
@@ -375,12 +479,28 @@ def parser() -> argparse.ArgumentParser:
                                        "OIC 3 project integration")
     parser.add_argument("--method", help="the request method (for ACCESS_POLICY rules with methods), e.g. GET")
     parser.add_argument("--subject", help="a domain user to try a user assertion with (OIC_GRANT_TYPE=jwt_bearer)")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--env-file", type=Path, help="read the settings from this KEY=VALUE file (as make invoke "
+                                                      "ENV=file does) instead of the environment")
+    source.add_argument("--function-config", type=Path,
+                        help="read the settings from a function's configuration, as `fn inspect function <app> "
+                             "<fn>` or `oci fn function get --function-id <ocid>` prints it (JSON)")
+    parser.add_argument("--function", choices=["authorizer", "token-exchange"],
+                        help="the function these settings are for (default: told from the settings)")
     return parser
 
 
 def main(argv: list[str], env: Mapping[str, str], stdin: TextIO, out: TextIO) -> int:
     options = parser().parse_args(argv)
+    if options.env_file is not None or options.function_config is not None:
+        try:
+            env = (read_env_file(options.env_file) if options.env_file is not None
+                   else read_function_config(options.function_config))
+        except (OSError, ValueError) as problem:
+            print(f"python -m ops doctor: {problem}", file=sys.stderr)
+            return 2
     report = Report(out)
+    topology(env, options.function, report)
     arguments = {name: value for name, value in (("path", options.path), ("method", options.method)) if value}
     if not check_configuration(env, report):
         report.info(f"done: {report.failures} problem(s)")

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import time
+from typing import Any
 
 import jwt
 import pytest
@@ -33,7 +34,7 @@ def doctor(env: dict[str, str], stdin: str = "", *args: str) -> tuple[int, str]:
 
 @pytest.mark.parametrize("env, expected", [
     ({}, ["FAIL  configuration IDCS_DOMAIN_URL: not set", "fix:"]),
-    ({"IDCS_DOMAIN_URL": "http://idcs.example.com", "TOKEN_AUDIENCES": "x"},
+    ({"IDCS_DOMAIN_URL": "http://idcs.invalid", "TOKEN_AUDIENCES": "x"},
      ["FAIL  configuration IDCS_DOMAIN_URL: must use https://"]),
     ({"JWKS_URL": "https://x/jwk", "TOKEN_AUDIENCES": "x", "CLOCK_SKEW_SECONDS": "600",
       "JWKS_CACHE_SECONDS": "soon"},
@@ -44,10 +45,11 @@ def doctor(env: dict[str, str], stdin: str = "", *args: str) -> tuple[int, str]:
     ({"JWKS_URL": "https://x/jwk", "TOKEN_AUDIENCES": "x", "ACCESS_POLICY": '{"rules": [{"name": "a b"}]}'},
      ["FAIL  configuration ACCESS_POLICY: rule #1: 'name' must be"]),
     ({"JWKS_URL": "https://x/jwk", "TOKEN_AUDIENCES": "x", "TOKEN_AUDIENCE": "y"},
-     ["WARN  unknown key TOKEN_AUDIENCE (a typo?)"]),
+     ["WARN  unknown key TOKEN_AUDIENCE is ignored: did you mean TOKEN_AUDIENCES?",
+      "fix: rename TOKEN_AUDIENCE to TOKEN_AUDIENCES"]),
     ({"JWKS_URL": "https://x/jwk", "TOKEN_AUDIENCES": "x", "OIC_CLIENT_ID": "oic", "OIC_CLIENT_SECRET": "s",
-      "OIC_SCOPE": "https://oic:443urn:opc:resource:consumer::all", "OIC_TOKEN_URL": "https://idcs.example.com/t",
-      "SHARED_CACHE_URL": "redis://cache.example.com:6379", "SHARED_CACHE_TIMOUT_MS": "50"},
+      "OIC_SCOPE": "https://oic:443urn:opc:resource:consumer::all", "OIC_TOKEN_URL": "https://idcs.invalid/t",
+      "SHARED_CACHE_URL": "redis://cache.invalid:6379", "SHARED_CACHE_TIMOUT_MS": "50"},
      ["FAIL  configuration SHARED_CACHE_URL: must use rediss://", "WARN  unknown key SHARED_CACHE_TIMOUT_MS"]),
 ])
 def test_each_misconfiguration(env: dict[str, str], expected: list[str]) -> None:
@@ -59,7 +61,7 @@ def test_each_misconfiguration(env: dict[str, str], expected: list[str]) -> None
 
 
 @pytest.mark.parametrize("env, keys", [
-    ({"IDCS_DOMAIN_URL": "http://idcs.example.com"},
+    ({"IDCS_DOMAIN_URL": "http://idcs.invalid"},
      ["IDCS_DOMAIN_URL: must use https://", "TOKEN_AUDIENCES: not set"]),
     ({"JWKS_URL": "https://x/jwk", "CLOCK_SKEW_SECONDS": "abc"},
      ["CLOCK_SKEW_SECONDS: 'abc' is not an integer", "TOKEN_AUDIENCES: not set"]),
@@ -68,7 +70,7 @@ def test_each_misconfiguration(env: dict[str, str], expected: list[str]) -> None
      ["OIC_SCOPE: not set", "OIC_GRANT_TYPE: 'password' is not one of", "MAX_TOKEN_LIFETIME_SECONDS: 5 is out of range",
       "OIC_TOKEN_URL: not set",
       "OIC_CLIENT_SECRET: not set"]),
-    ({"TOKEN_AUDIENCES": "x", "ACCESS_POLICY": "[", "OIC_BASE_URL": "http://oic.example.com"},
+    ({"TOKEN_AUDIENCES": "x", "ACCESS_POLICY": "[", "OIC_BASE_URL": "http://oic.invalid"},
      ["IDCS_DOMAIN_URL: not set", "ACCESS_POLICY: is not valid JSON", "OIC_BASE_URL: must use https://"]),
 ])
 def test_every_wrong_key_at_once(env: dict[str, str], keys: list[str]) -> None:
@@ -87,7 +89,7 @@ def test_warnings_fdk_debug_and_oic_scope_form() -> None:
     assert "WARN  FDK_DEBUG is set" in output and "bearer tokens included" in output
     assert "WARN  OIC_SCOPE 'urn:opc:resource:consumer::all' is not in IDCS form" in output
     _, output = doctor({**env, "FDK_DEBUG": "",
-                           "OIC_SCOPE": "https://oic.example.com:443urn:opc:resource:consumer::all"})
+                           "OIC_SCOPE": "https://oic.invalid:443urn:opc:resource:consumer::all"})
     assert "FDK_DEBUG" not in output and "IDCS form" not in output
 
 
@@ -95,11 +97,11 @@ def test_a_scope_on_the_runtime_host_is_a_warning_not_an_error() -> None:
     """OIC_SCOPE's host is the instance's primary audience (often a GUID-style host), rarely
     OIC_BASE_URL's runtime host: equal hosts are likely a mistake, so a warning (never a failure)."""
     env = {"JWKS_URL": "https://x/jwk", "TOKEN_AUDIENCES": "x", "OIC_CLIENT_ID": "oic", "OIC_CLIENT_SECRET": "s",
-           "OIC_TOKEN_URL": "https://idcs.example.com/oauth2/v1/token", "OIC_BASE_URL": "https://OIC.example.com",
-           "OIC_SCOPE": "https://oic.example.com:443urn:opc:resource:consumer::all"}
+           "OIC_TOKEN_URL": "https://idcs.invalid/oauth2/v1/token", "OIC_BASE_URL": "https://OIC.invalid",
+           "OIC_SCOPE": "https://oic.invalid:443urn:opc:resource:consumer::all"}
     _, output = doctor(env)
-    assert ("WARN  OIC_SCOPE 'https://oic.example.com:443urn:opc:resource:consumer::all' names OIC_BASE_URL's "
-            "host 'oic.example.com'") in output, output
+    assert ("WARN  OIC_SCOPE 'https://oic.invalid:443urn:opc:resource:consumer::all' names OIC_BASE_URL's "
+            "host 'oic.invalid'") in output, output
     assert "primary audience" in output and "FAIL  configuration" not in output
     assert "OK    configuration: every key is well formed" in output
     _, output = doctor({**env, "OIC_SCOPE": "https://0a1b2c3d.integration.ocp.oraclecloud.com:443urn:opc:resource:"
@@ -161,7 +163,7 @@ def test_unreachable_keys_in_words() -> None:
     code, output = doctor({**env, "JWKS_URL": "https://no-such-host.invalid/jwk"})
     assert code == 1 and "host name not found (DNS lookup failed)" in output
     exchange = {"OIC_TOKEN_URL": "http://127.0.0.1:9/oauth2/v1/token", "OIC_CLIENT_ID": "oic", "OIC_CLIENT_SECRET": "s",
-                "OIC_SCOPE": "https://oic.example.com:443urn:opc:resource:consumer::all"}
+                "OIC_SCOPE": "https://oic.invalid:443urn:opc:resource:consumer::all"}
     code, output = doctor({**env, **exchange})
     assert code == 1 and "FAIL  OIC token:" in output and "connection refused" in output, output
     assert "fix: check OIC_TOKEN_URL" in output
@@ -230,3 +232,81 @@ def test_a_rule_for_part_of_a_listed_route_is_a_warning() -> None:
     _, output = doctor({"JWKS_URL": "https://x/jwk", "TOKEN_AUDIENCES": "x", "ACCESS_POLICY": json.dumps(
         {"rules": [{"name": "orders-new", "path": "/ORDERS/1.0/new"}]})})
     assert "covers only part" not in output  # the function backend sees the path: a sub-path rule is fine
+
+
+# -- an operator's second day (issue 21) -----------------------------------------------------
+
+
+@pytest.mark.parametrize("key, value, placeholder", [
+    ("IDCS_DOMAIN_URL", "https://idcs-<id>.identity.oraclecloud.com", "<id>"),
+    ("TOKEN_AUDIENCES", "https://<apigw-host>/", "<apigw-host>"),
+    ("OIC_SCOPE", "https://<oic-primary-audience>urn:opc:resource:consumer::all", "<oic-primary-audience>"),
+    ("IDCS_DOMAIN_URL", "https://idcs.example.com", "an example host"),
+    ("OIC_BASE_URL", "https://oic.EXAMPLE.org", "an example host"),
+])
+def test_a_placeholder_left_in_a_value_is_an_error_naming_the_key(key: str, value: str, placeholder: str) -> None:
+    env = {"IDCS_DOMAIN_URL": "https://idcs-1.identity.oraclecloud.invalid", "TOKEN_AUDIENCES": "x", key: value}
+    code, output = doctor(env)
+    assert code == 1 and f"FAIL  configuration {key}: still holds the placeholder {placeholder}" in output, output
+    assert "every key is well formed" not in output
+
+
+def test_a_real_looking_value_is_no_placeholder() -> None:
+    from ops.doctor import placeholder_in
+
+    assert placeholder_in("https://idcs-abc123.identity.oraclecloud.com") is None
+    assert placeholder_in("https://counterexample.com/x") is None  # a label that merely contains the word
+    assert placeholder_in("https://partner.example/x") == "an example host"
+
+
+def test_an_inline_secret_is_a_warning_that_says_how_to_use_vault() -> None:
+    env = {"IDCS_DOMAIN_URL": "https://idcs-1.identity.oraclecloud.invalid", "TOKEN_AUDIENCES": "x",
+           "SHARED_CACHE_URL": "rediss://cache.invalid:6379", "SHARED_CACHE_KEY": "A" * 43 + "="}
+    _, output = doctor(env)
+    assert ("WARN  SHARED_CACHE_KEY is set inline: fine for a trial, but in production a secret belongs in OCI Vault"
+            in output), output
+    assert "set SHARED_CACHE_KEY_OCID to the secret's OCID and unset SHARED_CACHE_KEY" in output
+    assert "A" * 43 not in output  # the secret itself is never printed
+
+
+def test_the_settings_file_of_make_invoke_and_a_functions_configuration(tmp_path: Any) -> None:
+    settings = {"IDCS_DOMAIN_URL": "http://idcs.invalid", "TOKEN_AUDIENCES": "x"}
+    env_file = tmp_path / "authorizer.env"
+    env_file.write_text("# the authorizer\n" + "".join(f"{k}={v}\n" for k, v in settings.items()))
+    expected = "FAIL  configuration IDCS_DOMAIN_URL: must use https://"
+    for args in (("--env-file", str(env_file)),):
+        code, output = doctor({}, "", *args)
+        assert code == 1 and expected in output, output
+    for shape in ({"config": settings}, {"data": {"config": settings}}):  # fn inspect / oci fn function get
+        config = tmp_path / "function.json"
+        config.write_text(json.dumps(shape))
+        code, output = doctor({}, "", "--function-config", str(config))
+        assert code == 1 and expected in output, output
+    # The file, not the environment: the environment's settings are not read.
+    code, output = doctor({"IDCS_DOMAIN_URL": "https://idcs.invalid"}, "", "--env-file", str(env_file))
+    assert expected in output
+    bad = tmp_path / "bad.env"
+    bad.write_text("not a setting\n")
+    code, output = doctor({}, "", "--env-file", str(bad))
+    assert code == 2 and "expected KEY=VALUE" in output
+    # make doctor ENV=file reads the same file.
+    made = subprocess.run(["make", "-s", "doctor", f"ENV={env_file}"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert expected in made.stdout, made.stdout + made.stderr
+
+
+@pytest.mark.parametrize("env, function, line, warned", [
+    ({}, None, "OK    topology: the authorizer validates only", False),
+    ({"OIC_CLIENT_ID": "oic-client"}, None, "OK    topology: authorizer-context", False),
+    ({"OIC_CLIENT_ID": "oic-client"}, "authorizer", "OK    topology: authorizer-context", True),
+    ({"OIC_CLIENT_ID": "oic-client", "OIC_BASE_URL": "https://oic.invalid"}, None,
+     "OK    topology: function backend", False),
+    ({"OIC_CLIENT_ID": "oic-client"}, "token-exchange", "OK    topology: function backend", False),
+])
+def test_the_topology_the_settings_amount_to(env: dict[str, str], function: str | None, line: str,
+                                             warned: bool) -> None:
+    base = {"IDCS_DOMAIN_URL": "https://idcs-1.identity.oraclecloud.invalid", "TOKEN_AUDIENCES": "x", **env}
+    _, output = doctor(base, "", *(("--function", function) if function else ()))
+    assert line in output, output
+    assert ("WARN  OIC_CLIENT_ID is set on the authorizer: that switches on the authorizer-context topology"
+            in output) is warned
