@@ -5,11 +5,11 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements-dev.txt | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test lint typecheck unit clean lock bench demo up invoke mint soak doctor fleet mutate routes
+.PHONY: help venv test lint typecheck unit clean lock bench demo up invoke mint soak doctor fleet mutate routes check-deployment
 
 help: ## this list
 	@echo "usage: make <target>"
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z]+):.*## /  \1\t/' | expand -t 13
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 13
 
 venv: $(STAMP) ## create .venv with the pinned tools (about 2 minutes the first time)
 
@@ -111,6 +111,12 @@ fleet: $(STAMP) redis-server ## 8 containers per function, 300 users, with and w
 # (and exits 2): `.venv/bin/python -m ops doctor` gives the bare status.
 doctor: $(STAMP) ## explain a configuration (the environment, or ENV=file): ARGS="--path /X/1.0/y" [< token]
 	@$(PY) -m ops doctor $(if $(or $(wildcard $(ENV)),$(filter command line,$(origin ENV))),--env-file $(ENV)) $(ARGS)
+
+# Calls a deployed gateway as a vendor would (docs/operations.md). TOKEN, CLIENT_ID, CLIENT_SECRET, TOKEN_URL and
+# SCOPE reach the tool through the environment only (make exports command-line variables), never its argv.
+check-deployment: $(STAMP) ## call a deployed gateway as a vendor, say which hop answered: URL=... [TOKEN=... | CLIENT_ID= CLIENT_SECRET= TOKEN_URL= SCOPE=]
+	@test -n "$(URL)" || { echo "usage: make check-deployment URL=https://<gateway-host>/<prefix>/<INTEGRATION>/<VERSION>/<path>" >&2; exit 2; }
+	@$(PY) -m ops check_deployment "$$URL" $(ARGS)
 
 # Not part of `make test` (docs/testing.md). MODULES="jws claims" for some modules; ARGS="--sample 55" to
 # sample; niced, so it yields to other work on the machine.

@@ -63,7 +63,7 @@ def help_targets() -> set[str]:
 
 def test_make_targets_named_in_the_docs_exist() -> None:
     targets = help_targets()
-    assert {"test", "demo", "up", "invoke", "mint", "doctor"} <= targets
+    assert {"test", "demo", "up", "invoke", "mint", "doctor", "check-deployment"} <= targets
     named = {(page.name, target) for page in PAGES for target in MAKE.findall(code(page))}
     unknown = sorted((page, target) for page, target in named if target not in targets)
     assert not unknown, unknown
