@@ -203,15 +203,15 @@ def _date_time() -> tuple[int, int, int, int, int, int]:
 def write_zip(tree: Path, out: Path) -> Path:
     """Sorted entries, fixed times and modes: the same tree gives the same bytes."""
     date_time = _date_time()
-    paths = sorted(tree.rglob("*"), key=lambda p: p.relative_to(tree).as_posix())
+    entries = sorted((path.relative_to(tree).as_posix() + ("/" if path.is_dir() else ""), path)
+                     for path in tree.rglob("*"))
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_suffix(".zip.partial")
     with zipfile.ZipFile(partial, "w") as archive:
-        for path in paths:
-            name = path.relative_to(tree).as_posix()
+        for name, path in entries:
             if path.is_symlink():
                 raise SystemExit(f"{name}: a symlink in the tree")
-            info = zipfile.ZipInfo(name + "/" if path.is_dir() else name, date_time)
+            info = zipfile.ZipInfo(name, date_time)
             info.create_system = 3  # unix, so the modes below hold
             if path.is_dir():
                 info.external_attr = (0o40755 << 16) | 0x10
