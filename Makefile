@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat requirements-dev.txt | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv test lint typecheck unit clean lock bench demo up invoke mint soak doctor fleet mutate routes check-deployment
+.PHONY: help venv test lint typecheck unit clean lock bench demo up invoke mint soak doctor fleet mutate routes check-deployment archive
 
 help: ## this list
 	@echo "usage: make <target>"
@@ -56,6 +56,9 @@ test: $(STAMP) $(NPM_STAMP) redis-server ## ruff, mypy (strict), the import rule
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/pytest -q
+
+archive: $(STAMP) ## code-only archives of both functions, reproducibly: dist/oic-authorizer.zip, dist/oic-token-exchange.zip (docs/setup-oci.md)
+	$(PY) -m ops.archive
 
 lint: $(STAMP) ## ruff and the import rules (docs/architecture.md)
 	$(VENV)/bin/ruff check .
