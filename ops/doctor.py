@@ -219,6 +219,17 @@ def topology(env: Mapping[str, str], function: Function | None, report: Report) 
     if function == "token-exchange" or (function is None and backend):
         report.ok("topology: function backend (this function verifies its caller and calls OIC)")
         return
+    listed = any(env.get(key, "").strip() for key in ("GATEWAY_INTEGRATIONS", "GATEWAY_INTEGRATIONS_FILE"))
+    if not listed and (exchanges or env.get("ACCESS_POLICY", "").strip()):
+        # The shipped route specifications (make routes) let a call through only with the
+        # integration's synthetic scope, which the authorizer answers only from the list.
+        report.warn("GATEWAY_INTEGRATIONS is not set: the shipped authorizer-context and access-policy "
+                    "specifications (make routes) admit a call only with its integration's oic: scope, which the "
+                    "authorizer answers from that list, so every call would get 403; and an ACCESS_POLICY on the "
+                    "authorizer of the function-backend topology refuses every call (it is given no path)",
+                    "set GATEWAY_INTEGRATIONS on the authorizer: fn config function <app> oic-authorizer "
+                    "GATEWAY_INTEGRATIONS \"$(cat deploy/integrations.json)\" (again after each make routes); for "
+                    "the function backend, set ACCESS_POLICY on the token-exchange function instead")
     if exchanges:
         report.ok("topology: authorizer-context (the authorizer also obtains the OIC token and hands it to the "
                   "gateway in context.back_end_token)")

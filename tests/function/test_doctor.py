@@ -310,3 +310,20 @@ def test_the_topology_the_settings_amount_to(env: dict[str, str], function: str 
     assert line in output, output
     assert ("WARN  OIC_CLIENT_ID is set on the authorizer: that switches on the authorizer-context topology"
             in output) is warned
+
+
+@pytest.mark.parametrize("env, warned", [
+    ({"OIC_CLIENT_ID": "oic-client"}, True),
+    ({"ACCESS_POLICY": json.dumps({"rules": [{"name": "all", "path": "/*"}]})}, True),
+    ({"OIC_CLIENT_ID": "oic-client", "GATEWAY_INTEGRATIONS": json.dumps(
+        {"integrations": [{"integration": "HELLO_WORLD", "version": "1.0", "methods": ["GET"]}]})}, False),
+    ({}, False),
+    ({"OIC_CLIENT_ID": "oic-client", "OIC_BASE_URL": "https://oic.invalid"}, False),  # the backend's settings
+])
+def test_the_route_specifications_need_the_integrations_on_the_authorizer(env: dict[str, str],
+                                                                          warned: bool) -> None:
+    base = {"IDCS_DOMAIN_URL": "https://idcs-1.identity.oraclecloud.invalid", "TOKEN_AUDIENCES": "x", **env}
+    _, output = doctor(base)
+    assert ("WARN  GATEWAY_INTEGRATIONS is not set" in output) is warned, output
+    if warned:
+        assert 'GATEWAY_INTEGRATIONS "$(cat deploy/integrations.json)"' in output
