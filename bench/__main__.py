@@ -5,12 +5,17 @@ each is printed as a ratio to a baseline measured in the same run, with the
 calls interleaved so that both see the same noise. Nothing here is a test.
 
     python -m bench            # everything (a few minutes)
-    python -m bench inprocess  # one figure: inprocess, warm, cold, idp, rss, footprint, introspection, backend, fleet
+    python -m bench inprocess  # one step: inprocess, warm, cold, idp, rss, footprint, archive, introspection,
+                               # backend, fleet
+    python -m bench --quick    # every step with tiny counts (seconds): that each runs, not what it measures
+    python -m bench --archives DIR cold archive  # the code-only archives in DIR (default: dist/, rebuilt if stale)
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
+import functools
 import json
 import multiprocessing
 import os
@@ -19,7 +24,9 @@ import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from local.fnrun import FDK, FnProcess  # noqa: E402
+from ops import archive  # noqa: E402
 from tests.servers import JwksServer  # noqa: E402
 from tests.tokens import AUDIENCE, Signer, authorizer_env, single  # noqa: E402
 
@@ -141,7 +149,7 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def bench_warm(n: int = 2000) -> None:
+def bench_warm(n: int = 2000, warmup: int = 200) -> None:
     print(f"warm calls through fdk ({n} per series, interleaved with the trivial handler)", flush=True)
     signer = Signer.generate()
     server = JwksServer([signer.jwk()]).start()
@@ -150,7 +158,7 @@ def bench_warm(n: int = 2000) -> None:
     try:
         repeated = json.dumps(single(signer.mint())).encode()
         distinct = [json.dumps(single(signer.mint())).encode() for _ in range(n)]
-        for _ in range(200):  # warm both (imports, keys, connections)
+        for _ in range(warmup):  # warm both (imports, keys, connections)
             ours.call(repeated)
             trivial.call(repeated)
         for label, bodies, goal in (("repeated token", [repeated] * n, 1.15), ("distinct tokens", distinct, 1.50)):
@@ -176,8 +184,15 @@ def bench_warm(n: int = 2000) -> None:
 # -- 4: cold start -------------------------------------------------------------------
 
 
-def cold_once(func_dir: Path, env: dict[str, str], body: bytes, extra_env: dict[str, str] | None = None) -> float:
-    fn = FnProcess(func_dir, {**env, **(extra_env or {})})
+def cold_once(func_dir: Path, env: dict[str, str], body: bytes, extra_env: dict[str, str] | None = None,
+              tree: Path | None = None) -> float:
+    """Spawn to the first correct decision. ``tree``: an unpacked code-only archive, run as the managed runtime
+    would (the bare interpreter with -S, ``function:python`` only; ops/archive.py RUNTIME_START)."""
+    if tree is None:
+        fn = FnProcess(func_dir, {**env, **(extra_env or {})})
+    else:
+        fn = FnProcess(tree / "function", {**env, **(extra_env or {})}, command=archive.runtime_command(),
+                       pythonpath=f"{tree / 'function'}:{tree / 'python'}")
     started = time.perf_counter()
     fn.start()
     try:
@@ -203,29 +218,40 @@ def oci_imported_by_first_call(func_dir: Path, env: dict[str, str], body: bytes)
 
 
 def bench_cold(runs: int = 7) -> None:
-    print(f"cold starts ({runs} of each, interleaved; process start to first correct decision)", flush=True)
+    print(f"cold starts ({runs} of each, interleaved; process start to first correct decision): the trivial and "
+          "sample-like handlers, the authorizer from the repository and from its code-only archive", flush=True)
     signer = Signer.generate()
     server = JwksServer([signer.jwk()]).start()
+    scratch = tempfile.TemporaryDirectory(prefix="bench-archive")
     try:
+        tree = Path(scratch.name)
+        with zipfile.ZipFile(archives()["oic-authorizer"]) as opened:
+            opened.extractall(tree)  # bytecode included: nothing to write at start
         env = authorizer_env(server.url)
         body = json.dumps(single(signer.mint())).encode()
-        times: dict[str, list[float]] = {"trivial": [], "sample": [], "ours": []}
+        times: dict[str, list[float]] = {"trivial": [], "sample": [], "ours": [], "archive": []}
         cold_once(ROOT, env, body)  # .pyc files written once, as in a built image
         cold_once(HANDLERS / "samplelike", env, body)
+        cold_once(ROOT, env, body, tree=tree)  # the page cache warmed for the tree too
         for _ in range(runs):
             times["trivial"].append(cold_once(HANDLERS / "trivial", env, body))
             times["sample"].append(cold_once(HANDLERS / "samplelike", env, body))
             times["ours"].append(cold_once(ROOT, env, body))
-        t, s, o = (statistics.median(times[k]) * 1e3 for k in ("trivial", "sample", "ours"))
+            times["archive"].append(cold_once(ROOT, env, body, tree=tree))
+        t, s, o, a = (statistics.median(times[k]) * 1e3 for k in ("trivial", "sample", "ours", "archive"))
         row("cold start to first decision (median)", f"{o:.0f} ms", f"trivial {t:.0f} ms; sample-like {s:.0f} ms",
             f"trivial + {o - t:.0f} ms; {o / s:.2f}x sample-like", "<= trivial + 400 ms and <= 0.6x sample-like",
             o - t <= 400 and o / s <= 0.6)
+        row("cold start from the code-only archive tree (median; -S, function:python only)", f"{a:.0f} ms",
+            f"repository tree {o:.0f} ms; trivial {t:.0f} ms", f"{a / o:.2f}x the repository tree; trivial + "
+            f"{a - t:.0f} ms", "no slower than the repository tree (10 % for noise)", a <= o * 1.10)
         imported = oci_imported_by_first_call(ROOT, env, body)
         sample = oci_imported_by_first_call(HANDLERS / "samplelike", env, body)
         row("`oci` imported without *_OCID settings", "yes" if imported else "no",
             f"sample-like: {'yes' if sample else 'no'}", "-", "no", not imported and sample)
     finally:
         server.stop()
+        scratch.cleanup()
 
 
 # -- 5: identity-provider requests ------------------------------------------------------
@@ -281,21 +307,22 @@ baseline = None
 for line in sys.stdin.buffer:
     assert b'"active":true' in authorizer.handle(line.rstrip(b"\\n"))
     count += 1
-    if count == 5000:
+    if count == int(sys.argv[3]):
         baseline = rss_mb()
 print(json.dumps({"count": count, "baseline_mb": baseline, "peak_mb": rss_mb()}))
 """
 
 
-def bench_rss(total: int = 100_000, chunk: int = 2000) -> None:
+def bench_rss(total: int = 100_000, chunk: int = 2000, baseline_at: int = 5000) -> None:
     from cryptography.hazmat.primitives import serialization
 
-    print(f"memory: {total} distinct valid tokens in-process (peak RSS vs after 5,000)", flush=True)
+    print(f"memory: {total} distinct valid tokens in-process (peak RSS vs after {baseline_at:,})", flush=True)
     signer = Signer.generate()
     server = JwksServer([signer.jwk()]).start()
     pem = signer.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                    serialization.NoEncryption())
-    probe = subprocess.Popen([sys.executable, "-c", RSS_PROBE, str(ROOT), json.dumps(authorizer_env(server.url))],
+    probe = subprocess.Popen([sys.executable, "-c", RSS_PROBE, str(ROOT), json.dumps(authorizer_env(server.url)),
+                              str(baseline_at)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=ROOT)
     assert probe.stdin is not None and probe.stdout is not None
     try:
@@ -309,32 +336,34 @@ def bench_rss(total: int = 100_000, chunk: int = 2000) -> None:
         server.stop()
     growth = result["peak_mb"] - result["baseline_mb"]
     row(f"peak RSS after {result['count']} distinct tokens", f"{result['peak_mb']:.0f} MB",
-        f"after 5,000: {result['baseline_mb']:.0f} MB", f"+{growth:.1f} MB", "growth <= 50 MB", growth <= 50)
+        f"after {baseline_at:,}: {result['baseline_mb']:.0f} MB", f"+{growth:.1f} MB", "growth <= 50 MB", growth <= 50)
 
 
 # -- 7: footprint --------------------------------------------------------------------
 
 
-def closure(requirements: Path) -> dict[str, int]:
-    """Installed size (bytes) of each distribution a requirements file pulls in."""
+@functools.cache
+def closure(requirements: Path) -> dict[str, tuple[int, int]]:
+    """Installed size (bytes) and file count of each distribution a requirements file pulls in."""
     from importlib import metadata
 
     from packaging.requirements import Requirement
 
-    def size(dist: metadata.Distribution) -> int:
-        total = 0
+    def size(dist: metadata.Distribution) -> tuple[int, int]:
+        total = files = 0
         for file in dist.files or []:
             path = Path(str(dist.locate_file(file)))
             if path.is_file():
                 total += path.stat().st_size
-        return total
+                files += 1
+        return total, files
 
     # A hashed lock: continuation lines joined, --hash options dropped.
     text = re.sub(r"\\\n", " ", requirements.read_text())
     lines = [re.sub(r"\s--hash=\S+", "", line.split("#")[0]).strip() for line in text.splitlines()]
     pinned = [Requirement(line) for line in lines if line and not line.startswith("-")]
     pending = [r.name for r in pinned if r.marker is None or r.marker.evaluate()]  # universal lock: skip win32 pins
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[int, int]] = {}
     while pending:
         name = pending.pop()
         key = name.lower().replace("_", "-")
@@ -351,19 +380,51 @@ def closure(requirements: Path) -> dict[str, int]:
 
 def bench_footprint() -> None:
     print("function image footprint (installed size of each requirements.txt's closure)", flush=True)
-    tmp = ROOT / ".venv" / "fdk-only.txt"
-    tmp.write_text("fdk\n")
-    fdk_only = sum(closure(tmp).values())
+    with tempfile.TemporaryDirectory() as scratch:
+        fdk_list = Path(scratch) / "fdk-only.txt"
+        fdk_list.write_text("fdk\n")
+        fdk_only = sum(b for b, _ in closure(fdk_list).values())
     for label, path in (("authorizer", ROOT / "requirements.txt"),
                         ("token exchange", ROOT / "token_exchange" / "requirements.txt")):
-        sizes = closure(path)
+        sizes = {name: b for name, (b, _) in closure(path).items()}
         total = sum(sizes.values())
         top = ", ".join(f"{name} {b / 1e6:.0f} MB" for name, b in sorted(sizes.items(), key=lambda x: -x[1])[:3])
         row(f"footprint: {label}", f"{total / 1e6:.0f} MB", f"fdk alone {fdk_only / 1e6:.0f} MB",
             f"{total / fdk_only:.1f}x; largest: {top}", "reported", True)
 
 
-def bench_introspection(n: int = 300) -> None:
+# -- 7b: the code-only archives -------------------------------------------------------------
+
+ARCHIVES: Path | None = None  # --archives: use the zips there as they are
+
+
+@functools.cache
+def archives() -> dict[str, Path]:
+    """The code-only archives: --archives DIR as given, else dist/ (rebuilt first if any input is newer)."""
+    names = [f.name for f in archive.FUNCTIONS]
+    if ARCHIVES is not None:
+        return {name: ARCHIVES / f"{name}.zip" for name in names}
+    if not archive.fresh():
+        print("  dist/ is missing or older than its inputs: building the archives (make archive)", flush=True)
+        return archive.build()
+    return {name: archive.DIST / f"{name}.zip" for name in names}
+
+
+def bench_archive() -> None:
+    print("code-only archives (make archive): zipped, files and unpacked, beside today's tree", flush=True)
+    for function in archive.FUNCTIONS:
+        requirements = function.folder / "requirements.txt"
+        today = closure(requirements).values()
+        today_bytes, today_files = sum(b for b, _ in today), sum(f for _, f in today)
+        zipped, files, unpacked = archive.footprint(archives()[function.name])
+        row(f"code-only archive: {function.name}", f"{zipped / 1e6:.1f} MB zipped, {files:,} files, "
+            f"{unpacked / 1e6:.1f} MB unpacked", f"today's tree ({requirements.relative_to(ROOT)}'s closure as "
+            f"installed here): {today_files:,} files, {today_bytes / 1e6:.0f} MB",
+            f"{files / today_files:.2f}x the files, {unpacked / today_bytes:.2f}x the bytes",
+            "<= 25 MB zipped (direct upload), <= 5,000 files", zipped <= 25_000_000 and files <= 5_000)
+
+
+def bench_introspection(n: int = 300, warmup: int = 50) -> None:
     from local.seed import AUTHORIZER_ID, seeded_stack
 
     print(f"introspection cost: warm calls via fdk, {n} new tokens each, interleaved", flush=True)
@@ -374,7 +435,7 @@ def bench_introspection(n: int = 300) -> None:
                        "INTROSPECTION_CLIENT_SECRET": stack.authorizer_secret}
         with FnProcess(ROOT, env) as plain, FnProcess(ROOT, checked_env) as checked:
             warm = json.dumps(single(stack.vendor_token())).encode()
-            for _ in range(50):
+            for _ in range(warmup):
                 plain.call(warm)
                 checked.call(warm)
             t_plain: list[float] = []
@@ -393,7 +454,7 @@ def bench_introspection(n: int = 300) -> None:
 # -- 8: the backend verifying its caller ---------------------------------------------------
 
 
-def bench_backend(n: int = 2000) -> None:
+def bench_backend(n: int = 2000, warmup: int = 100) -> None:
     """What the token-exchange backend's own verification of its caller costs: in-process
     (a token seen before, and a new one), and a whole warm backend call through fdk (OIC on
     loopback) beside a trivial fdk call, all in the same run."""
@@ -429,7 +490,7 @@ def bench_backend(n: int = 2000) -> None:
         framing = {"Fn-Intent": "httprequest", "Fn-Http-Method": "GET", "Fn-Http-Request-Url": "/HELLO_WORLD/1.0/x",
                    "Fn-Http-H-Authorization": "Bearer " + stack.vendor_token()}
         with FnProcess(ROOT / "token_exchange", env) as backend, FnProcess(HANDLERS / "trivial", {}) as trivial:
-            for _ in range(100):
+            for _ in range(warmup):
                 backend.call(b"", headers=framing)
                 trivial.call(b"")
             oic_token = TokenExchanger.from_env(stack.exchange_env()).token_for().authorization
@@ -517,26 +578,41 @@ def bench_fleet_cache(n: int = 2000, block: int = 100) -> None:
         server.stop()
 
 
-FIGURES: dict[str, Callable[[], None]] = {
-    "inprocess": bench_inprocess,
-    "warm": bench_warm,
-    "cold": bench_cold,
-    "idp": bench_idp,
-    "rss": bench_rss,
-    "footprint": bench_footprint,
-    "introspection": bench_introspection,
-    "backend": bench_backend,
-    "fleet": bench_fleet_cache,
+# Each step, and its counts in --quick mode: every step runs, with figures that mean little.
+FIGURES: dict[str, tuple[Callable[..., None], dict[str, int]]] = {
+    "inprocess": (bench_inprocess, {"n": 100}),
+    "warm": (bench_warm, {"n": 20, "warmup": 10}),
+    "cold": (bench_cold, {"runs": 1}),
+    "idp": (bench_idp, {"clients": 5, "rounds": 2}),
+    "rss": (bench_rss, {"total": 1000, "chunk": 250, "baseline_at": 500}),
+    "footprint": (bench_footprint, {}),
+    "archive": (bench_archive, {}),
+    "introspection": (bench_introspection, {"n": 5, "warmup": 5}),
+    "backend": (bench_backend, {"n": 40, "warmup": 5}),
+    "fleet": (bench_fleet_cache, {"n": 100, "block": 50}),
 }
 
 
-def main() -> int:
-    chosen = sys.argv[1:] or list(FIGURES)
+def main(argv: list[str] | None = None) -> int:
+    global ARCHIVES
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("steps", nargs="*", metavar="step", help="any of: " + ", ".join(FIGURES) + " (default: all)")
+    parser.add_argument("--quick", action="store_true", help="every step with tiny counts (make test runs it)")
+    parser.add_argument("--archives", type=Path, help="the code-only archives to measure (default: dist/)")
+    args = parser.parse_args(argv)
+    ARCHIVES = args.archives
+    unknown = [name for name in args.steps if name not in FIGURES]
+    if unknown:
+        parser.error(f"unknown step(s) {', '.join(unknown)}; the steps: {', '.join(FIGURES)}")
+    chosen = args.steps or list(FIGURES)
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-          f"fdk at {FDK}", flush=True)
+          f"fdk at {FDK}{'; QUICK: tiny counts, figures not meaningful' if args.quick else ''}", flush=True)
     started = time.time()
     for name in chosen:
-        FIGURES[name]()
+        step, quick = FIGURES[name]
+        began = time.time()
+        step(**(quick if args.quick else {}))
+        print(f"  ({name}: {time.time() - began:.1f} s)", flush=True)
     print()
     print("| figure | ours | baseline (same run) | ratio | goal | verdict |")
     print("|---|---|---|---|---|---|")

@@ -194,6 +194,42 @@ def build_tree(function: Function, root: Path, python: Path | None = None) -> Pa
     return root
 
 
+# How the managed runtime starts the handler, as the tests and the bench run an unpacked tree: fdk's console script
+# minus the script (there is no python/bin/), with the interpreter's own site-packages off (-S).
+RUNTIME_START = ("import importlib.util, sys\n"
+                 "if importlib.util.find_spec('sitecustomize'): import sitecustomize\n"
+                 "sys.argv = ['fdk', *sys.argv[1:]]\n"
+                 "from fdk.scripts.fdk import main\n"
+                 "main()")
+
+
+def runtime_command() -> list[str]:
+    """The bare interpreter (outside any virtualenv), ``-S``, RUNTIME_START; then ``func.py handler`` follow."""
+    python: str = getattr(sys, "_base_executable", None) or sys.executable
+    return [python, "-S", "-c", RUNTIME_START]
+
+
+def inputs() -> list[Path]:
+    """Every file an archive is built from."""
+    found = [LOCK, Path(__file__)]
+    for function in FUNCTIONS:
+        for name in function.code:
+            source = (function.folder / name).resolve()
+            if source.is_dir():
+                found.extend(p for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+            else:
+                found.append(source)
+    return found
+
+
+def fresh(out_dir: Path = DIST) -> bool:
+    """Both archives exist and are newer than every input."""
+    zips = [out_dir / f"{function.name}.zip" for function in FUNCTIONS]
+    if not all(z.is_file() for z in zips):
+        return False
+    return min(z.stat().st_mtime for z in zips) >= max(p.stat().st_mtime for p in inputs())
+
+
 def _date_time() -> tuple[int, int, int, int, int, int]:
     epoch = int(os.environ.get("SOURCE_DATE_EPOCH") or 315532800)  # 1980-01-01, zip's earliest
     stamp = time.gmtime(max(epoch, 315532800))

@@ -15,6 +15,14 @@ FUNCTION_OUTPUT: list[str] = []
 
 
 @pytest.fixture(scope="session")
+def archives(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Both code-only archives (ops/archive.py), built once per session (about 20 s with dist/.wheels)."""
+    from ops import archive
+
+    return archive.build(tmp_path_factory.mktemp("dist"))
+
+
+@pytest.fixture(scope="session")
 def signer() -> Signer:
     return Signer.generate("SIGNING_KEY")
 

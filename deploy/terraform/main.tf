@@ -64,8 +64,14 @@ resource "oci_functions_function" "authorizer" {
   display_name       = "oic-authorizer"
   image              = local.images.authorizer
   depends_on         = [terraform_data.function_images]
-  memory_in_mbs      = 256
+  memory_in_mbs      = var.authorizer_memory_in_mbs
   timeout_in_seconds = 30
+  # Provisioned concurrency (provider: provisioned_concurrency_config { strategy = CONSTANT | NONE, count },
+  # internal/service/functions/functions_function_resource.go). NONE when 0, so that turning it off is applied too.
+  provisioned_concurrency_config {
+    strategy = var.authorizer_provisioned_concurrency > 0 ? "CONSTANT" : "NONE"
+    count    = var.authorizer_provisioned_concurrency > 0 ? var.authorizer_provisioned_concurrency : null
+  }
   # In the authorizer-context topology the authorizer also obtains the OIC token.
   config = local.backend_topology ? local.authorizer_config : merge(local.authorizer_config, local.exchange_config, local.routes_config)
 }
@@ -75,8 +81,14 @@ resource "oci_functions_function" "token_exchange" {
   display_name       = "oic-token-exchange"
   image              = local.images.token_exchange
   depends_on         = [terraform_data.function_images]
-  memory_in_mbs      = 512
+  memory_in_mbs      = var.exchange_memory_in_mbs
   timeout_in_seconds = 60
+  # Provisioned concurrency (provider: provisioned_concurrency_config { strategy = CONSTANT | NONE, count },
+  # internal/service/functions/functions_function_resource.go). NONE when 0, so that turning it off is applied too.
+  provisioned_concurrency_config {
+    strategy = var.exchange_provisioned_concurrency > 0 ? "CONSTANT" : "NONE"
+    count    = var.exchange_provisioned_concurrency > 0 ? var.exchange_provisioned_concurrency : null
+  }
   # It verifies its caller with the authorizer's own settings, then exchanges.
   config = merge(local.authorizer_config, local.exchange_config, {
     OIC_BASE_URL        = "https://${var.oic_host}"

@@ -191,3 +191,46 @@ variable "shared_cache_key_ocid" {
   type        = string
   default     = ""
 }
+
+# Provisioned concurrency (docs/setup-oci.md, "Provisioned concurrency"). Oracle's "Reducing Initial Latency Using
+# Provisioned Concurrency" page: the minimum PCU count, and the increment above it, is 40 at 128 MB, 20 at 256 MB
+# and 10 at 512 MB and above. 0 leaves it off (strategy NONE).
+variable "authorizer_memory_in_mbs" {
+  description = "Memory of oic-authorizer in MB (128, 256, 512, 1024, 2048 or 3072); it sets the provisioned concurrency minimum."
+  type        = number
+  default     = 256
+  validation {
+    condition     = contains([128, 256, 512, 1024, 2048, 3072], var.authorizer_memory_in_mbs)
+    error_message = "authorizer_memory_in_mbs must be 128, 256, 512, 1024, 2048 or 3072."
+  }
+}
+
+variable "exchange_memory_in_mbs" {
+  description = "Memory of oic-token-exchange in MB (128, 256, 512, 1024, 2048 or 3072); it sets the provisioned concurrency minimum."
+  type        = number
+  default     = 512
+  validation {
+    condition     = contains([128, 256, 512, 1024, 2048, 3072], var.exchange_memory_in_mbs)
+    error_message = "exchange_memory_in_mbs must be 128, 256, 512, 1024, 2048 or 3072."
+  }
+}
+
+variable "authorizer_provisioned_concurrency" {
+  description = "Provisioned concurrency units (PCUs) kept warm for oic-authorizer; 0 = off. Billed while enabled, used or not: for a steady production route, not a trial."
+  type        = number
+  default     = 0
+  validation {
+    condition     = var.authorizer_provisioned_concurrency >= 0 && var.authorizer_provisioned_concurrency % (var.authorizer_memory_in_mbs < 256 ? 40 : var.authorizer_memory_in_mbs < 512 ? 20 : 10) == 0
+    error_message = "authorizer_provisioned_concurrency must be 0 (off) or a multiple of the minimum for authorizer_memory_in_mbs: 40 at 128 MB, 20 at 256 MB, 10 at 512 MB and above."
+  }
+}
+
+variable "exchange_provisioned_concurrency" {
+  description = "Provisioned concurrency units (PCUs) kept warm for oic-token-exchange; 0 = off. Billed while enabled, used or not."
+  type        = number
+  default     = 0
+  validation {
+    condition     = var.exchange_provisioned_concurrency >= 0 && var.exchange_provisioned_concurrency % (var.exchange_memory_in_mbs < 256 ? 40 : var.exchange_memory_in_mbs < 512 ? 20 : 10) == 0
+    error_message = "exchange_provisioned_concurrency must be 0 (off) or a multiple of the minimum for exchange_memory_in_mbs: 40 at 128 MB, 20 at 256 MB, 10 at 512 MB and above."
+  }
+}

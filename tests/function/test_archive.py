@@ -40,11 +40,6 @@ PYTHON: str = getattr(sys, "_base_executable", None) or sys.executable
 GOALS = {"zipped": 25_000_000, "files": 5_000}  # direct upload limit (Oracle); issue 19's file goal
 
 
-@pytest.fixture(scope="session")
-def archives(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return archive.build(tmp_path_factory.mktemp("dist"))
-
-
 def unpack(zipped: Path, into: Path) -> Path:
     with zipfile.ZipFile(zipped) as opened:
         opened.extractall(into)
@@ -70,16 +65,9 @@ def trees(archives: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -
             path.chmod(stat.S_IRWXU)  # so pytest can clean up
 
 
-# fdk's console script, minus the script: the managed runtime starts the handler itself.
-_AS_THE_RUNTIME = ("import importlib.util, sys\n"
-                   "if importlib.util.find_spec('sitecustomize'): import sitecustomize\n"
-                   "sys.argv = ['fdk', *sys.argv[1:]]\n"
-                   "from fdk.scripts.fdk import main\n"
-                   "main()")
-
-
 def archive_fn(tree: Path, env: dict[str, str]) -> FnProcess:
-    return FnProcess(tree / "function", env, FUNCTION_OUTPUT, command=[PYTHON, "-S", "-c", _AS_THE_RUNTIME],
+    """fdk's console script, minus the script: the managed runtime starts the handler itself."""
+    return FnProcess(tree / "function", env, FUNCTION_OUTPUT, command=archive.runtime_command(),
                      pythonpath=f"{tree / 'function'}:{tree / 'python'}").start()
 
 

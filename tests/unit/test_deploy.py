@@ -212,6 +212,47 @@ def _hcl(path: Any) -> dict[str, Any]:
         parsed: dict[str, Any] = hcl2.load(handle)
     return parsed
 
+# (function, memory MB, PCUs, refused): Oracle's "Reducing Initial Latency Using Provisioned Concurrency" page,
+# minimum = increment = 40 PCUs at 128 MB, 20 at 256 MB, 10 at 512 MB and above.
+PCU_CASES = [("authorizer", 256, 0, False), ("authorizer", 256, 20, False), ("authorizer", 256, 60, False),
+             ("authorizer", 256, 10, True), ("authorizer", 256, 30, True), ("authorizer", 128, 40, False),
+             ("authorizer", 128, 20, True), ("authorizer", 512, 10, False), ("authorizer", 1024, 15, True),
+             ("authorizer", 256, -20, True), ("exchange", 512, 10, False), ("exchange", 512, 5, True),
+             ("exchange", 128, 80, False), ("exchange", 2048, 30, False)]
+
+
+def test_terraform_provisioned_concurrency_honours_the_minimum_per_memory_size(tmp_path: Any) -> None:
+    """Each function's PCU count is 0 (off) or a multiple of its memory size's minimum, refused at plan time.
+    Planned alone (no provider needed), from the very blocks in variables.tf; one init, a plan per case."""
+    terraform = shutil.which("terraform")
+    assert terraform, "terraform is needed for this check"
+    text = (DEPLOY / "terraform" / "variables.tf").read_text()
+    names = [f"{f}_{kind}" for f in ("authorizer", "exchange") for kind in ("memory_in_mbs", "provisioned_concurrency")]
+    blocks = [re.search(rf'(?ms)^variable "{name}" \{{.*?^\}}', text) for name in names]
+    assert all(blocks), names
+    (tmp_path / "pcu.tf").write_text("\n\n".join(b.group(0) for b in blocks if b) + "\n")
+    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "TF_IN_AUTOMATION": "1", "HOME": str(tmp_path),
+           "TF_CLI_CONFIG_FILE": "/dev/null"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([terraform, *args, "-input=false", "-no-color"], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=60, env=env)
+
+    assert run("init").returncode == 0
+    for function, memory, pcus, refused in PCU_CASES:
+        result = run("plan", f"-var={function}_memory_in_mbs={memory}",
+                     f"-var={function}_provisioned_concurrency={pcus}")
+        output = " ".join((result.stdout + result.stderr).split())
+        assert (result.returncode != 0) == refused, (function, memory, pcus, output)
+        assert (f"{function}_provisioned_concurrency must be 0 (off)" in output) == refused, output
+    # A memory size OCI does not offer is refused by its own variable.
+    result = run("plan", "-var=authorizer_memory_in_mbs=384")
+    assert result.returncode != 0 and "authorizer_memory_in_mbs must be" in " ".join(result.stderr.split())
+    main = (DEPLOY / "terraform" / "main.tf").read_text()
+    for function in ("authorizer", "exchange"):
+        assert f"memory_in_mbs      = var.{function}_memory_in_mbs" in main
+        assert f'strategy = var.{function}_provisioned_concurrency > 0 ? "CONSTANT" : "NONE"' in main
+
 
 def _blocks(parsed: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return {name.strip('"'): body for block in parsed.get(kind, []) for name, body in block.items()}
