@@ -91,11 +91,16 @@ def test_generator_refuses_more_than_fifty(tmp_path: Path, capsys: pytest.Captur
     ({"integrations": [{"integration": "orders", "version": "1.0", "methods": ["GET"]}]},
      "integration #1: 'integration' must be upper-case letters, digits, '_' or '-' (e.g. HELLO_WORLD)"),
     ({"integrations": [{"integration": "A", "version": "01.00.0000", "methods": ["GET"]}]},
-     "integration #1: 'version' must be MAJOR.MINOR without leading zeros (e.g. 1.0)"),
+     "integration #1: 'version' must be MAJOR.0 without leading zeros (e.g. 1.0, as OIC's REST trigger URLs carry "
+     "it)"),
     ({"integrations": [{"integration": "A", "version": "1.0", "methods": ["GET"], "project": "sales"}]},
      "integration #1: 'project' must be upper-case letters, digits, '_' or '-'"),
     ({"integrations": [{"integration": "A", "version": "1.x", "methods": ["GET"]}]},
-     "integration #1: 'version' must be MAJOR.MINOR without leading zeros (e.g. 1.0)"),
+     "integration #1: 'version' must be MAJOR.0 without leading zeros (e.g. 1.0, as OIC's REST trigger URLs carry "
+     "it)"),
+    ({"integrations": [{"integration": "A", "version": "1.1", "methods": ["GET"]}]},
+     "integration #1: 'version' must be MAJOR.0 without leading zeros (e.g. 1.0, as OIC's REST trigger URLs carry "
+     "it)"),
     ({"integrations": [{"integration": "A", "version": "1.0", "methods": ["GET"], "project": "a/b"}]},
      "integration #1: 'project' must be upper-case letters, digits, '_' or '-'"),
     ({"integrations": [{"integration": "A", "version": "1.0", "methods": ["get"]}]},

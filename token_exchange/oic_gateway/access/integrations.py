@@ -112,7 +112,8 @@ def _entry(key: str, number: int, entry: Any) -> Integration:
         raise ConfigError(key, f"{where}: 'integration' must be upper-case letters, digits, '_' or '-' "
                                "(e.g. HELLO_WORLD)")
     if not isinstance(version, str) or not _VERSION.fullmatch(version):
-        raise ConfigError(key, f"{where}: 'version' must be MAJOR.MINOR without leading zeros (e.g. 1.0)")
+        raise ConfigError(key, f"{where}: 'version' must be MAJOR.0 without leading zeros (e.g. 1.0, "
+                               "as OIC's REST trigger URLs carry it)")
     if project is not None and (not isinstance(project, str) or not _IDENTIFIER.fullmatch(project)):
         raise ConfigError(key, f"{where}: 'project' must be upper-case letters, digits, '_' or '-'")
     if project is None and name.lower() == PROJECT_SEGMENT:
