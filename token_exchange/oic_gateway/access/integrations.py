@@ -39,8 +39,9 @@ from oic_gateway.settings import json_setting
 
 MAX_ROUTES = 50
 LIMITS_PAGE = "https://docs.oracle.com/iaas/Content/APIGateway/Reference/apigatewaylimits.htm"
-# Every synthetic scope starts with this. A token's own scope with this prefix is
-# never echoed in the authorizer's answer: only the access rules grant one.
+# Every synthetic scope starts with this. A token's own scope with this prefix (in
+# any case), or with white space in it, is never echoed in the authorizer's answer:
+# only the access rules grant one.
 SCOPE_PREFIX = "oic:"
 # What OIC's REST triggers serve (the methods OCI routes take, less ANY).
 ROUTE_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
