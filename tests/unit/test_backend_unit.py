@@ -690,6 +690,11 @@ ISSUE_POLICY = json.dumps({"rules": [
     ("GET", "/oic/OTHER/1.0/x?integrationInstance", (400, "bad_query")),
     ("GET", "/oic/OTHER/1.0/x?+integrationInstance+=other", (400, "bad_query")),
     ("GET", "/oic/OTHER/1.0/x?WSDL", (400, "bad_query")),
+    ("GET", "/oic/OTHER/1.0/x?x%26integrationInstance=foo", (400, "bad_query")),  # decoded, then split again
+    ("GET", "/oic/OTHER/1.0/x?x=1%26integrationInstance%3Dfoo", (400, "bad_query")),
+    ("GET", "/oic/OTHER/1.0/x?wsdl%3D1", (400, "bad_query")),
+    ("GET", "/oic/OTHER/1.0/x?x=1%3Bwsdl", (400, "bad_query")),
+    ("GET", "/oic/OTHER/1.0/x?integrationIn%C5%BFtance=foo", (400, "bad_query")),  # Java folds the long s
 ])
 def test_issue_17_spellings_are_refused_or_decided_by_their_rule(peers, method, url, refusal):
     _, _, oic = peers
