@@ -686,6 +686,7 @@ ISSUE_POLICY = json.dumps({"rules": [
     ("POST", "/oic/ORDERS/01.00/new", (400, "bad_path")),
     ("POST", "/oic/ORDERS/1.00.0000/new", (400, "bad_path")),
     ("POST", "/oic/ORDERS/01.00.0000/new", (400, "bad_path")),
+    ("POST", "/oic/ORDERS/1.1/new", (400, "bad_path")),  # another minor: never decided by the catch-all
     ("POST", "/oic/orders/1.0/new", (400, "bad_path")),
     ("POST", "/oic/payroll/1.0/run", (400, "bad_path")),
     ("POST", "/oic/PAYROLL/1.0/run/", (403, "insufficient_scope")),
