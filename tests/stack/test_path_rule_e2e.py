@@ -119,6 +119,28 @@ def test_attacks_never_reach_oic(e2e: Stack, topology: str, decoding: str, path:
             assert set(answer) == {"error", "request_id"} and answer["error"] == "bad_path" and answer["request_id"]
 
 
+ENCODED_QUERY_NAMES = ["integration%49nstance=other", "INTEGRATIONINSTANCE=other", "x=1%26wsdl",
+                       "integrationIn%C5%BFtance=other"]
+
+
+@pytest.mark.parametrize("decoding", DECODINGS)
+@pytest.mark.parametrize("query", ENCODED_QUERY_NAMES)
+def test_a_query_name_oic_reads_is_refused_by_the_backend_in_any_spelling(e2e: Stack, decoding: str,
+                                                                          query: str) -> None:
+    status, _, body, oic_saw = through(e2e, "fn", decoding, "/HELLO_WORLD/1.0/x?" + query)
+    assert oic_saw == [] and status == 400 and json.loads(body)["error"] == "bad_query"
+
+
+@pytest.mark.parametrize("topology", ["ctx", "acl"])
+def test_the_route_topologies_block_only_the_exact_query_names(e2e: Stack, topology: str) -> None:
+    """docs/oci-fidelity.md: OCI's name matching is undocumented, so the local gateway's BLOCK compares the raw,
+    undecoded name exactly (the attacker's side); only the function backend refuses every spelling."""
+    status, _, _, oic_saw = through(e2e, topology, "decoded", "/HELLO_WORLD/1.0/x?integrationInstance=o&a=1")
+    assert status == 200 and [p.split("?", 1)[1] for p in oic_saw] == ["a=1"]
+    status, _, _, oic_saw = through(e2e, topology, "decoded", "/HELLO_WORLD/1.0/x?integration%49nstance=o&a=1")
+    assert status == 200 and [p.split("?", 1)[1] for p in oic_saw] == ["integration%49nstance=o&a=1"]
+
+
 @pytest.mark.parametrize("decoding", DECODINGS)
 @pytest.mark.parametrize("topology", ["fn"])
 def test_the_issue_10_climb_to_the_design_time_api_is_refused(e2e: Stack, topology: str, decoding: str) -> None:
