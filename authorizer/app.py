@@ -220,7 +220,7 @@ class Authorizer:
             scopes = ",".join(map(_json_string, claims.scopes))
         else:
             # A token's own scope that looks synthetic is never echoed: only the rules grant one.
-            own = [s for s in claims.scopes if not s.startswith(SCOPE_PREFIX)]
+            own = [s for s in claims.scopes if _echoable(s)]
             scopes = ",".join(map(_json_string, (*own, *verified.granted)))
         until = iso_utc(expires_at if expires_at is not None else verified.expires_at)
         body = (
@@ -241,6 +241,14 @@ class Authorizer:
     def _denial(self, rejected: TokenRejected) -> bytes:
         challenge = self.checks.challenge(rejected)
         return json.dumps({"active": False, "wwwAuthenticate": challenge}, separators=(",", ":")).encode()
+
+
+def _echoable(scope: str) -> bool:
+    """A token's own scope that may go back in the answer beside the synthetic
+    ones: none that names ``oic:`` in any case (a hop may fold case) or holds
+    whitespace (a tab, newline, NBSP...: a hop may split on it and read a
+    synthetic scope from the rest)."""
+    return not scope.casefold().startswith(SCOPE_PREFIX) and not any(c.isspace() for c in scope)
 
 
 def granted_scopes(policy: AccessPolicy | None, claims: Claims,

@@ -25,7 +25,8 @@ It does what the OCI documentation says the gateway does, and no more:
   ``${request.path[x]}``, ``${request.headers[x]}``, ``${request.query[x]}``;
   a missing key becomes an empty string;
 * ``queryParameterTransformations`` ``filterQueryParameters`` (``BLOCK`` /
-  ``ALLOW``) on ``HTTP_BACKEND`` routes, names compared exactly (``_filter_query``);
+  ``ALLOW``) on ``HTTP_BACKEND`` routes, on the raw query string: names compared
+  exactly and undecoded (``_filter_query``), the rest forwarded as sent;
 * protected headers (below): a transformation that names one is not applied,
   and a filter (``ALLOW`` or ``BLOCK``) never removes one;
 * ``usagePlans`` (``tokenLocations``) with usage plans and subscribers
@@ -116,7 +117,7 @@ import aiohttp
 import yarl
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
-from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiMapping
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from local.usage_plans import UsagePlans
 
@@ -379,7 +380,7 @@ class LocalGateway:
                 return refused
 
         headers = CIMultiDict((k, v) for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP)
-        query = _filter_query(route.policies.get("queryParameterTransformations"), request.query)
+        query = _filter_query(route.policies.get("queryParameterTransformations"), request.rel_url.raw_query_string)
         self._transform(route.policies.get("headerTransformations"), headers, request, path_params, auth,
                         PROTECTED_REQUEST)
         backend = route.backend
@@ -562,7 +563,7 @@ class LocalGateway:
         return self._session
 
     async def _http_backend(self, backend: dict[str, Any], method: str, headers: CIMultiDict[str],
-                            query: MultiMapping[str], body: bytes, request: web.Request,
+                            query: str, body: bytes, request: web.Request,
                             path_params: dict[str, str], auth: Auth) -> web.StreamResponse:
         url = self._substitute(backend["url"], request, path_params, auth)
         for placeholder, local in self.url_rewrites.items():
@@ -574,8 +575,12 @@ class LocalGateway:
         target: str | yarl.URL = url
         if self.url_normalisation == "verbatim":
             target = yarl.URL(quote(url, safe=_VERBATIM_SAFE), encoded=True)
+        if query:
+            # The caller's query as sent (what was not filtered out), never decoded and encoded again.
+            encoded = str(target if isinstance(target, yarl.URL) else yarl.URL(target))
+            target = yarl.URL(encoded + ("&" if "?" in encoded else "?") + query, encoded=True)
         try:
-            async with self._client().request(method, target, headers=headers, params=query, data=body or None,
+            async with self._client().request(method, target, headers=headers, data=body or None,
                                               timeout=timeout, allow_redirects=False) as upstream:
                 payload = await upstream.read()
                 out = CIMultiDict((k, v) for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP
@@ -664,16 +669,19 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"code": status, "message": message}, status=status)
 
 
-def _filter_query(policy: dict[str, Any] | None, query: MultiMapping[str]) -> MultiMapping[str]:
+def _filter_query(policy: dict[str, Any] | None, raw_query: str) -> str:
     """A route's ``queryParameterTransformations.filterQueryParameters`` (``BLOCK``
-    drops the listed names, ``ALLOW`` keeps only them: FilterQueryParameterPolicy).
-    Whether OCI compares names case-sensitively, or before or after decoding, is
-    undocumented: names are compared exactly as decoded once (the attacker's side).
-    Applied to ``HTTP_BACKEND`` routes (the function backend gets the raw URL and
-    refuses what it must itself)."""
+    drops the listed names, ``ALLOW`` keeps only them: FilterQueryParameterPolicy)
+    on the raw query string. Whether OCI compares names case-sensitively, or before
+    or after decoding, is undocumented: the query is split on ``&``, and each name
+    (before its first ``=``) is compared exactly, undecoded (the attacker's side:
+    ``INTEGRATIONINSTANCE`` and ``integration%49nstance`` pass a ``BLOCK`` of
+    ``integrationInstance``). What is kept goes on as sent. Applied to
+    ``HTTP_BACKEND`` routes (the function backend gets the raw URL and refuses what
+    it must itself)."""
     filters = (policy or {}).get("filterQueryParameters")
-    if not filters:
-        return query
+    if not filters or not raw_query:
+        return raw_query
     names = {item["name"] for item in filters.get("items", [])}
     block = filters.get("type") == "BLOCK"
-    return MultiDict((k, v) for k, v in query.items() if (k in names) != block)
+    return "&".join(pair for pair in raw_query.split("&") if (pair.split("=", 1)[0] in names) != block)

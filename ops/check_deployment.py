@@ -97,10 +97,10 @@ _DESCRIPTIONS: list[tuple[str, str, str]] = [
     ("segment", "the token is malformed (not a compact JWS)",
      "send the access_token as the token endpoint returned it"),
     ("path", "the request's path is refused by the path rule (path refused)",
-     "call /<INTEGRATION>/<VERSION>/<path>: upper-case identifier, MAJOR.MINOR version, no dot segments or "
+     "call /<INTEGRATION>/<VERSION>/<path>: upper-case identifier, MAJOR.0 version, no dot segments or "
      "encoded '/'"),
     ("integration", "the request's path is refused by the path rule (path refused)",
-     "call /<INTEGRATION>/<VERSION>/<path> with an upper-case identifier and a MAJOR.MINOR version"),
+     "call /<INTEGRATION>/<VERSION>/<path> with an upper-case identifier and a MAJOR.0 version"),
 ]
 
 
@@ -226,7 +226,7 @@ def _gateway(answer: Answer) -> Finding:
     if status == 404:
         return Finding("gateway", headline, ["no route of the deployment matches this path"], [
             "the deployment's path prefix is wrong in the URL", "the integration has no route (make routes; "
-            "deploy/integrations.json)", "the identifier or version is misspelled (upper case, MAJOR.MINOR)"])
+            "deploy/integrations.json)", "the identifier or version is misspelled (upper case, MAJOR.0)"])
     if status == 405:
         return Finding("gateway", headline, ["the route does not take this method"], ["the route's methods"])
     if status == 429:

@@ -394,3 +394,20 @@ def test_more_than_fifty_routes_are_refused() -> None:
                                   "apigw-function-backend.json", "apigw-usage-plans.json"])
 def test_every_shipped_specification_passes(name: str) -> None:
     check_specification(json.loads((ROOT / "deploy" / name).read_text()))
+
+
+def test_a_query_block_filter_matches_raw_names_and_forwards_the_rest_as_sent(gateway_for: Any,
+                                                                             echo: EchoServer) -> None:
+    """OCI's name matching is undocumented (docs/oci-fidelity.md): locally a BLOCK drops only the exact, undecoded
+    name, so an encoded or upper-case spelling reaches the HTTP backend (the attacker's side), undecoded."""
+    block = {"filterQueryParameters": {"type": "BLOCK", "items": [{"name": "integrationInstance"}, {"name": "wsdl"}]}}
+    gw = gateway_for(spec(requestPolicies={"queryParameterTransformations": block}))
+    parts = urlsplit(gw.url)
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)  # requests would decode %49
+    conn.request("GET", parts.path + "/HELLO/a?integration%49nstance=x&integrationInstance=y&INTEGRATIONINSTANCE=z"
+                                     "&wsdl&a=%41&b=c%20d", headers={"Authorization": "Bearer client"})
+    response = conn.getresponse()
+    seen = json.loads(response.read())
+    conn.close()
+    assert response.status == 200
+    assert seen["path"] == "/flows/HELLO/a?integration%49nstance=x&INTEGRATIONINSTANCE=z&a=%41&b=c%20d"

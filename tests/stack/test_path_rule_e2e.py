@@ -24,7 +24,7 @@ import pytest
 
 from local.fnrun import ROOT, FnProcess
 from local.gateway import LocalGateway
-from local.oic import DESIGN_TIME, FLOWS, OIC_API_ROOT
+from local.oic import DESIGN_TIME, FLOWS, OIC_API_ROOT, PROJECT_FLOWS
 from local.seed import Seeded
 from local.stack import CONTEXT_SPEC, Stack, gateway_suffix, load_spec, start_stack
 from oic_gateway.access.paths import IntegrationPath, integration_path
@@ -119,6 +119,28 @@ def test_attacks_never_reach_oic(e2e: Stack, topology: str, decoding: str, path:
             assert set(answer) == {"error", "request_id"} and answer["error"] == "bad_path" and answer["request_id"]
 
 
+ENCODED_QUERY_NAMES = ["integration%49nstance=other", "INTEGRATIONINSTANCE=other", "x=1%26wsdl",
+                       "integrationIn%C5%BFtance=other"]
+
+
+@pytest.mark.parametrize("decoding", DECODINGS)
+@pytest.mark.parametrize("query", ENCODED_QUERY_NAMES)
+def test_a_query_name_oic_reads_is_refused_by_the_backend_in_any_spelling(e2e: Stack, decoding: str,
+                                                                          query: str) -> None:
+    status, _, body, oic_saw = through(e2e, "fn", decoding, "/HELLO_WORLD/1.0/x?" + query)
+    assert oic_saw == [] and status == 400 and json.loads(body)["error"] == "bad_query"
+
+
+@pytest.mark.parametrize("topology", ["ctx", "acl"])
+def test_the_route_topologies_block_only_the_exact_query_names(e2e: Stack, topology: str) -> None:
+    """docs/oci-fidelity.md: OCI's name matching is undocumented, so the local gateway's BLOCK compares the raw,
+    undecoded name exactly (the attacker's side); only the function backend refuses every spelling."""
+    status, _, _, oic_saw = through(e2e, topology, "decoded", "/HELLO_WORLD/1.0/x?integrationInstance=o&a=1")
+    assert status == 200 and [p.split("?", 1)[1] for p in oic_saw] == ["a=1"]
+    status, _, _, oic_saw = through(e2e, topology, "decoded", "/HELLO_WORLD/1.0/x?integration%49nstance=o&a=1")
+    assert status == 200 and [p.split("?", 1)[1] for p in oic_saw] == ["integration%49nstance=o&a=1"]
+
+
 @pytest.mark.parametrize("decoding", DECODINGS)
 @pytest.mark.parametrize("topology", ["fn"])
 def test_the_issue_10_climb_to_the_design_time_api_is_refused(e2e: Stack, topology: str, decoding: str) -> None:
@@ -206,7 +228,8 @@ def test_the_route_topologies_leave_the_path_to_the_gateway(e2e: Stack, topology
 
     * ``normalised`` (the gateway's HTTP client removes dot segments, RFC 3986 5.2.4,
       from the URL it builds), either decoding: a caller granted HELLO_WORLD reaches
-      other flows and the design-time API with the OIC token: ``%2e%2e`` survives route
+      other flows (ORDERS, which the ``/acl`` rules deny this caller; a project
+      integration) and the design-time API with the OIC token: ``%2e%2e`` survives route
       matching as text and becomes ``..`` on the way to OIC.
     * ``verbatim`` (the URL sent as built), either decoding: OIC is asked only for paths
       under HELLO_WORLD's prefix, but they carry ``..`` (decoded) or ``%2e%2e`` (raw)
@@ -219,6 +242,19 @@ def test_the_route_topologies_leave_the_path_to_the_gateway(e2e: Stack, topology
     promise before changing it."""
     outside, climbing = escapes(e2e, topology, decoding, normalisation)
     climb = "/HELLO_WORLD/1.0/" + CLIMB_TO_DESIGN_TIME
+    own = FLOWS + "HELLO_WORLD/1.0/"
+    if topology == "acl":  # the rules deny this caller ORDERS: asked for directly, it is refused
+        status, _, _, oic_saw = through(e2e, topology, decoding, "/ORDERS/1.0/x", normalisation)
+        assert status == 403 and oic_saw == []
+    # ... yet a climb from HELLO_WORLD's route reaches ORDERS, and another into a project integration
+    # (v2, another shape) reaches it too: outside HELLO_WORLD's prefix at the gateway (normalised), or
+    # inside it with dot segments that climb out on an OIC that resolves them (verbatim).
+    for path, target in (("/HELLO_WORLD/1.0/%2e%2e/%2e%2e/ORDERS/1.0/x", FLOWS + "ORDERS/1.0/x"),
+                         ("/HELLO_WORLD/1.0/" + "%2e%2e/" * 5 + "v2/flows/rest/project/SALES/QUOTE/1.0/x",
+                          PROJECT_FLOWS + "SALES/QUOTE/1.0/x")):
+        _, _, _, oic_saw = through(e2e, topology, decoding, path, normalisation)
+        assert [resolved(seen) for seen in oic_saw] == [target], (path, oic_saw)
+        assert unquote(oic_saw[0]).startswith(own) == (normalisation == "verbatim"), oic_saw
     if normalisation == "normalised":
         assert outside.get(climb) == [DESIGN_TIME], outside
         assert "/HELLO_WORLD/1.0/%2E%2E/x" in outside

@@ -14,7 +14,7 @@ from authorizer.app import Authorizer, build_authorizer, partial_rules
 from oic_gateway.access.integrations import integrations_from_env
 from oic_gateway.access.policy import access_policy_from_env
 from tests.servers import JwksServer
-from tests.tokens import SCOPE, authorizer_env, multi, single
+from tests.tokens import AUDIENCE, ISSUER, SCOPE, authorizer_env, multi, single
 from tests.unit.test_verifier import SIGNER
 
 LIST = json.dumps({"integrations": [
@@ -100,3 +100,24 @@ def test_partial_rules_are_reported() -> None:
     assert listed is not None
     assert partial_rules(policy, listed) == [("orders-new", "/ORDERS/1.0/")]
     assert partial_rules(None, listed) == []
+
+
+def test_a_token_scope_that_could_read_as_synthetic_is_not_echoed(jwks: JwksServer) -> None:
+    """Whitespace inside a scope (a gateway may split on it) or ``oic:`` in another case (it may fold case)
+    could turn a token's own scope into a synthetic one: such scopes are dropped, the others kept."""
+    authz = authorizer(jwks, ACCESS_POLICY=RULES)
+    own = f"{SCOPE} a\toic:ORDERS/1.0 \xa0oic:ORDERS/1.0 OIC:ORDERS/1.0 Oic:project/SALES/QUOTE/1.0 " \
+          "b\noic:ORDERS/1.0 c\u2028oic:ORDERS/1.0 keep.me"
+    forged = answer(authz, single(SIGNER.mint(scope=own)))
+    assert forged["active"] is True
+    assert forged["scope"] == [SCOPE, "keep.me", "oic:HELLO_WORLD/1.0"]
+
+
+def test_a_roles_entry_that_could_read_as_synthetic_is_not_echoed(jwks: JwksServer) -> None:
+    issuers = json.dumps([{"issuer": ISSUER, "jwks_uri": jwks.url, "audiences": [AUDIENCE],
+                           "scope_claims": ["scope", "roles"]}])
+    authz = build_authorizer({"TRUSTED_ISSUERS": issuers, "REQUIRED_SCOPES": SCOPE, "GATEWAY_INTEGRATIONS": LIST,
+                              "ACCESS_POLICY": RULES})
+    forged = answer(authz, single(SIGNER.mint(scope=SCOPE, roles=["x oic:ORDERS/1.0", "OIC:ORDERS/1.0", "Reader"])))
+    assert forged["active"] is True
+    assert forged["scope"] == [SCOPE, "Reader", "oic:HELLO_WORLD/1.0"]

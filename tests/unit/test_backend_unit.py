@@ -387,6 +387,16 @@ def test_a_rewritten_location_is_what_the_gateway_forwards_back_to_the_same_oic_
     f"https://login.example/sso?redirect_uri=https%3A%2F%2F{OIC_HOST}%2Fic%2Fhome",
     f"https://login.example/sso?redirect_uri=https%253A%252F%252F{OIC_HOST.upper()}",
     "https://login.example/sso?back=https://other.integration.ocp.oraclecloud.com/",
+    # other Oracle realms: government, sovereign and dedicated (oraclecloud8, ...), and oraclecloudapps.com
+    "https://design.integration.us-langley-1.ocp.oraclegovcloud.com/",
+    "https://x.integration.ap-osaka.ocp.oraclecloud8.com/x", "https://x.integration.ocp.oraclecloud20.com/x",
+    "https://x.integration.ocp.oraclegovcloud12.com/x", "https://oicinstance.oraclecloudapps.com/x",
+    "https://idcs-1.identity.oraclecloud8.com/sso?redirect_uri=https%3A%2F%2Fother.integration.ap-osaka.ocp."
+    "oraclecloud8.com%2Fic%2Fhome",
+    "https://login.example/sso?redirect_uri=https%3A%2F%2Fother.integration.ocp.oraclecloud8.com%2Fic%2Fhome",
+    "https://login.example/sso?back=https://design.integration.us-langley-1.ocp.oraclegovcloud.com/",
+    "https://login.example/sso?back=https://oicinstance.oraclecloudapps.com/",
+    f"{GEN2}/HELLO/1.0/x?back=https%3A%2F%2Fidcs-1.identity.oraclecloud8.com",
 ])
 def test_a_location_oic_could_have_meant_is_dropped(location):
     verdict = LOCATIONS.verdict(location)
@@ -396,7 +406,8 @@ def test_a_location_oic_could_have_meant_is_dropped(location):
 @pytest.mark.parametrize("location", [
     "https://partner.example/x", "http://partner.example/", "HTTPS://Partner.Example/moved", "https://partner.example.",
     "https://partner.example:8443/x?y=1#z", "http://0.example/", "https://docs.example/ic-help/x",
-    "https://partner.example/x/ic/home",
+    "https://partner.example/x/ic/home", "https://oracle.example/x", "https://myoraclecloudx.example/x",
+    "https://oraclecloudy.example/",
 ])
 def test_a_location_to_an_unrelated_host_passes_as_it_is(location):
     verdict = LOCATIONS.verdict(location)
@@ -675,6 +686,7 @@ ISSUE_POLICY = json.dumps({"rules": [
     ("POST", "/oic/ORDERS/01.00/new", (400, "bad_path")),
     ("POST", "/oic/ORDERS/1.00.0000/new", (400, "bad_path")),
     ("POST", "/oic/ORDERS/01.00.0000/new", (400, "bad_path")),
+    ("POST", "/oic/ORDERS/1.1/new", (400, "bad_path")),  # another minor: never decided by the catch-all
     ("POST", "/oic/orders/1.0/new", (400, "bad_path")),
     ("POST", "/oic/payroll/1.0/run", (400, "bad_path")),
     ("POST", "/oic/PAYROLL/1.0/run/", (403, "insufficient_scope")),
@@ -690,6 +702,11 @@ ISSUE_POLICY = json.dumps({"rules": [
     ("GET", "/oic/OTHER/1.0/x?integrationInstance", (400, "bad_query")),
     ("GET", "/oic/OTHER/1.0/x?+integrationInstance+=other", (400, "bad_query")),
     ("GET", "/oic/OTHER/1.0/x?WSDL", (400, "bad_query")),
+    ("GET", "/oic/OTHER/1.0/x?x%26integrationInstance=foo", (400, "bad_query")),  # decoded, then split again
+    ("GET", "/oic/OTHER/1.0/x?x=1%26integrationInstance%3Dfoo", (400, "bad_query")),
+    ("GET", "/oic/OTHER/1.0/x?wsdl%3D1", (400, "bad_query")),
+    ("GET", "/oic/OTHER/1.0/x?x=1%3Bwsdl", (400, "bad_query")),
+    ("GET", "/oic/OTHER/1.0/x?integrationIn%C5%BFtance=foo", (400, "bad_query")),  # Java folds the long s
 ])
 def test_issue_17_spellings_are_refused_or_decided_by_their_rule(peers, method, url, refusal):
     _, _, oic = peers

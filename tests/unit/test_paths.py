@@ -109,11 +109,11 @@ LEGITIMATE = [
     ("HELLO_WORLD/1.0/hello", "/HELLO_WORLD/1.0/hello"),  # a path parameter has no leading /
     ("/HELLO_WORLD/1.0", "/HELLO_WORLD/1.0"),
     ("/HELLO_WORLD/1.0/", "/HELLO_WORLD/1.0"),  # decided without the trailing slash, forwarded with it
-    ("/HELLO_WORLD/2.1/orders/42/", "/HELLO_WORLD/2.1/orders/42"),
+    ("/HELLO_WORLD/2.0/orders/42/", "/HELLO_WORLD/2.0/orders/42"),
     ("/HELLO_WORLD/10.0/x", "/HELLO_WORLD/10.0/x"),
     ("/HELLO_WORLD/0.0/x", "/HELLO_WORLD/0.0/x"),
     ("/OUTL-BA-CCB_STREAM_NOTIF_UPLOAD/1.0/notifications", "/OUTL-BA-CCB_STREAM_NOTIF_UPLOAD/1.0/notifications"),
-    ("/ORDERS/2.1/orders/A-1_b.c~d/items", "/ORDERS/2.1/orders/A-1_b.c~d/items"),
+    ("/ORDERS/2.0/orders/A-1_b.c~d/items", "/ORDERS/2.0/orders/A-1_b.c~d/items"),
     ("/ORDERS/1.0/user@example.com/x:y", "/ORDERS/1.0/user@example.com/x:y"),
     ("/ORDERS/1.0/user%40example.com", "/ORDERS/1.0/user@example.com"),  # percent-encoded allowed character
     ("/ORDERS/1.0/a.b/..c/c..", "/ORDERS/1.0/a.b/..c/c.."),  # dots inside a segment are not dot segments
@@ -162,6 +162,12 @@ NON_CANONICAL = [
     ("/ORDERS/1.0.0/new", "bad_path_version"),
     ("/ORDERS/1.00/new", "bad_path_version"),
     ("/ORDERS/%30%31.00/new", "bad_path_version"),  # encoded digits decode to 01.00
+    # OIC serves one minor per major at MAJOR.0 (1.1.0 at /HELLO_WORLD/1.0/): any other minor would alias it,
+    # so /ORDERS/1.1/new must not slip past a rule for /ORDERS/1.0/* to a later catch-all.
+    ("/ORDERS/1.1/new", "bad_path_version"),
+    ("/ORDERS/2.1/orders/42", "bad_path_version"),
+    ("/ORDERS/1.10/new", "bad_path_version"),
+    ("/ORDERS/1.%31/new", "bad_path_version"),  # an encoded digit decodes to 1.1
     ("/orders/1.0/new", "bad_path_case"),
     ("/Orders/1.0/new", "bad_path_case"),
     ("/%6Frders/1.0/new", "bad_path_case"),  # an encoded lower-case letter
@@ -170,6 +176,7 @@ NON_CANONICAL = [
     ("/project/SALES/orders/1.0/new", "bad_path_case"),
     ("/project/SALES/ORDERS/01.00/new", "bad_path_version"),
     ("/project/SALES/ORDERS/1.00.0000/new", "bad_path_version"),
+    ("/project/SALES/ORDERS/1.1/new", "bad_path_version"),
 ]
 
 

@@ -406,3 +406,14 @@ def test_head_is_get_for_a_route() -> None:
     assert decide_integration(get_rule, OTHER, "/ORDERS/1.0/", frozenset({"HEAD"})).rule == "get"
     assert not decide_integration(get_rule, OTHER, "/ORDERS/1.0/", frozenset({"HEAD"})).granted
     assert decide_integration(get_rule, partner, "/ORDERS/1.0/", frozenset({"GET", "POST"})).partial
+
+
+def test_another_minor_version_cannot_reach_a_catch_all_past_the_rule_for_its_major():
+    """OIC serves one minor per major at ``MAJOR.0`` (1.1.0 at ``/HELLO_WORLD/1.0/``): ``/ORDERS/1.1/new``
+    would name the same flow, so it is refused, never decided by ``/*`` after the ``/ORDERS/1.0/*`` rule."""
+    p = policy({"name": "orders", "path": "/ORDERS/1.0/*", "client_ids": ["partner-app"]},
+               {"name": "everyone", "path": "/*"})
+    assert verdict(p, "/ORDERS/1.0/new", who=caller((), "other")) == "policy_denied"
+    for aliased in ("/ORDERS/1.1/new", "/ORDERS/1.9/new", "/project/SALES/ORDERS/1.1/new"):
+        assert verdict(p, aliased, who=caller((), "other")) == "bad_path_version"
+    assert verdict(p, "/ORDERS/2.0/new", who=caller((), "other")) == "everyone"

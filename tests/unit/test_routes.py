@@ -91,11 +91,16 @@ def test_generator_refuses_more_than_fifty(tmp_path: Path, capsys: pytest.Captur
     ({"integrations": [{"integration": "orders", "version": "1.0", "methods": ["GET"]}]},
      "integration #1: 'integration' must be upper-case letters, digits, '_' or '-' (e.g. HELLO_WORLD)"),
     ({"integrations": [{"integration": "A", "version": "01.00.0000", "methods": ["GET"]}]},
-     "integration #1: 'version' must be MAJOR.MINOR without leading zeros (e.g. 1.0)"),
+     "integration #1: 'version' must be MAJOR.0 without leading zeros (e.g. 1.0, as OIC's REST trigger URLs carry "
+     "it)"),
     ({"integrations": [{"integration": "A", "version": "1.0", "methods": ["GET"], "project": "sales"}]},
      "integration #1: 'project' must be upper-case letters, digits, '_' or '-'"),
     ({"integrations": [{"integration": "A", "version": "1.x", "methods": ["GET"]}]},
-     "integration #1: 'version' must be MAJOR.MINOR without leading zeros (e.g. 1.0)"),
+     "integration #1: 'version' must be MAJOR.0 without leading zeros (e.g. 1.0, as OIC's REST trigger URLs carry "
+     "it)"),
+    ({"integrations": [{"integration": "A", "version": "1.1", "methods": ["GET"]}]},
+     "integration #1: 'version' must be MAJOR.0 without leading zeros (e.g. 1.0, as OIC's REST trigger URLs carry "
+     "it)"),
     ({"integrations": [{"integration": "A", "version": "1.0", "methods": ["GET"], "project": "a/b"}]},
      "integration #1: 'project' must be upper-case letters, digits, '_' or '-'"),
     ({"integrations": [{"integration": "A", "version": "1.0", "methods": ["get"]}]},
@@ -151,16 +156,15 @@ def test_no_header_list_names_a_protected_header() -> None:
 
 
 def test_routes_block_the_query_parameters_oic_reads() -> None:
-    from multidict import MultiDict
-
     from local.gateway import _filter_query
 
     policy = routes.route(Integration("A", "1.0", ("GET",)))["requestPolicies"]["queryParameterTransformations"]
     assert policy == {"filterQueryParameters": {"type": "BLOCK",
                                                 "items": [{"name": "integrationInstance"}, {"name": "wsdl"}]}}
-    query = MultiDict([("integrationInstance", "x"), ("a", "1"), ("INTEGRATIONINSTANCE", "y"), ("wsdl", "")])
-    # The local gateway compares names exactly (OCI's matching is undocumented): other spellings pass.
-    assert list(_filter_query(policy, query).items()) == [("a", "1"), ("INTEGRATIONINSTANCE", "y")]
+    query = "integrationInstance=x&a=%41&INTEGRATIONINSTANCE=y&wsdl&integration%49nstance=z&wsdl%3D1&b"
+    # The local gateway compares names exactly and undecoded on the raw query (OCI's matching is undocumented):
+    # other spellings pass, and what passes is forwarded as sent.
+    assert _filter_query(policy, query) == "a=%41&INTEGRATIONINSTANCE=y&integration%49nstance=z&wsdl%3D1&b"
     allow = {"filterQueryParameters": {"type": "ALLOW", "items": [{"name": "a"}]}}
-    assert list(_filter_query(allow, query).items()) == [("a", "1")]
-    assert _filter_query(None, query) is query
+    assert _filter_query(allow, query) == "a=%41"
+    assert _filter_query(None, query) == query and _filter_query(policy, "") == ""

@@ -39,8 +39,9 @@ from oic_gateway.settings import json_setting
 
 MAX_ROUTES = 50
 LIMITS_PAGE = "https://docs.oracle.com/iaas/Content/APIGateway/Reference/apigatewaylimits.htm"
-# Every synthetic scope starts with this. A token's own scope with this prefix is
-# never echoed in the authorizer's answer: only the access rules grant one.
+# Every synthetic scope starts with this. A token's own scope with this prefix (in
+# any case), or with white space in it, is never echoed in the authorizer's answer:
+# only the access rules grant one.
 SCOPE_PREFIX = "oic:"
 # What OIC's REST triggers serve (the methods OCI routes take, less ANY).
 ROUTE_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -112,7 +113,8 @@ def _entry(key: str, number: int, entry: Any) -> Integration:
         raise ConfigError(key, f"{where}: 'integration' must be upper-case letters, digits, '_' or '-' "
                                "(e.g. HELLO_WORLD)")
     if not isinstance(version, str) or not _VERSION.fullmatch(version):
-        raise ConfigError(key, f"{where}: 'version' must be MAJOR.MINOR without leading zeros (e.g. 1.0)")
+        raise ConfigError(key, f"{where}: 'version' must be MAJOR.0 without leading zeros (e.g. 1.0, "
+                               "as OIC's REST trigger URLs carry it)")
     if project is not None and (not isinstance(project, str) or not _IDENTIFIER.fullmatch(project)):
         raise ConfigError(key, f"{where}: 'project' must be upper-case letters, digits, '_' or '-'")
     if project is None and name.lower() == PROJECT_SEGMENT:

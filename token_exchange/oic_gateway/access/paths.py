@@ -35,10 +35,12 @@ and, fully decoded, each segment must be made of an allow-listed set:
   ``OUTL-BA-CCB_STREAM_NOTIF_UPLOAD``). A lower-case identifier is refused
   (``bad_path_case``), not folded: whether OIC matches identifiers
   case-sensitively is undocumented, so no other spelling may reach a rule;
-* ``VERSION``: one form, ``MAJOR.MINOR`` without leading zeros (``1.0``, the
-  form of REST trigger URLs); ``01.00``, ``1.00.0000`` or ``01.00.0000``
-  (the designer's form) are refused (``bad_path_version``), as nobody
-  documents which of them OIC would serve as ``1.0``;
+* ``VERSION``: one form, ``MAJOR.0`` without leading zeros (``1.0``, the
+  form of REST trigger URLs: OIC serves version 1.1.0 at ``/<I>/1.0/``, one
+  minor per major being active); ``1.1`` (another minor, which would alias
+  ``1.0`` past its rule), ``01.00``, ``1.00.0000`` or ``01.00.0000`` (the
+  designer's form) are refused (``bad_path_version``), as nobody documents
+  which of them OIC would serve as ``1.0``;
 * each ``rest`` segment: RFC 3986 ``pchar`` without ``%`` and ``;``, that is
   ASCII letters, digits and ``-._~!$&'()*+,=:@``, sent raw or percent-encoded.
 
@@ -69,7 +71,9 @@ MAX_REST_SEGMENTS = 32
 _INTEGRATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,99}")  # the characters; then upper case (IDENTIFIER)
 IDENTIFIER = re.compile(r"[A-Z0-9][A-Z0-9_-]{0,99}")  # an integration or project identifier as OIC writes it
 _VERSION = re.compile(r"[0-9]{1,4}(?:\.[0-9]{1,4}){0,3}")  # the characters; then the one form (VERSION)
-VERSION = re.compile(r"(?:0|[1-9][0-9]{0,3})\.(?:0|[1-9][0-9]{0,3})")  # MAJOR.MINOR, no leading zeros: 1.0
+# MAJOR.0, no leading zeros: 1.0. OIC's REST trigger URLs carry MAJOR.0 whatever the minor (1.1.0 is served
+# at /HELLO_WORLD/1.0/; one minor per major is active), so a path with another minor could alias that flow.
+VERSION = re.compile(r"(?:0|[1-9][0-9]{0,3})\.0")
 _REST_SEGMENT = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,=:@]{1,256}")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")
 _ENCODED_SEPARATOR = re.compile(r"%(?:2f|5c|25|00)", re.IGNORECASE)
@@ -159,7 +163,7 @@ def integration_path(raw: str) -> IntegrationPath:
     if not _VERSION.fullmatch(version):
         raise BadPath("the integration version is not digits and dots, e.g. 1.0", reason="bad_path_shape")
     if not VERSION.fullmatch(version):
-        raise BadPath("the integration version is not MAJOR.MINOR without leading zeros, e.g. 1.0",
+        raise BadPath("the integration version is not MAJOR.0 without leading zeros, e.g. 1.0",
                       reason="bad_path_version")
     if len(rest) > MAX_REST_SEGMENTS:
         raise BadPath("the path has too many segments", reason="bad_path_shape")

@@ -17,7 +17,7 @@ policy is set, a request no rule matches is refused::
 ``path`` is matched against the canonical form of the ``path`` argument,
 which the authorizer has already passed through the one path rule
 (``paths.integration_path``: no traversal, no double encoding, allow-listed
-characters, upper-case identifiers, a ``MAJOR.MINOR`` version, and no
+characters, upper-case identifiers, a ``MAJOR.0`` version, and no
 trailing slash: ``/ORDERS/1.0/new/`` is decided as ``/ORDERS/1.0/new``);
 ``*`` matches anything, slashes included, and a final ``/*`` also the path
 without it; everything else is literal. An OIC 3 integration inside a project has the canonical form

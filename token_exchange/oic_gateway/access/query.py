@@ -13,9 +13,15 @@ it. Such parameters are refused, whatever their case or encoding:
   shown for OIC's SOAP triggers, not in Oracle's reference).
 
 Whether OIC's runtime reads any other parameter on a REST trigger URL is
-undocumented. A name is compared after ``+`` becomes a space and every layer of
-percent-decoding (``MAX_DECODE_ROUNDS``), stripped and in lower case; ``&`` and
-``;`` both separate parameters (some servers split on either).
+undocumented. The whole query string is decoded again and again (``%XX``, at
+most ``MAX_DECODE_ROUNDS`` times, until it stops changing; more layers are
+refused), and every layer is split again on ``&`` and ``;`` (some servers split
+on either), because decoding can add separators: ``x=1%26wsdl`` is
+``x=1&wsdl`` to a hop that decodes once more. Each name (before the first
+``=``, ``+`` read as a space, stripped) is compared in lower case; a name with
+a non-ASCII character is refused outright, as Java's ``equalsIgnoreCase``
+folds some of them to ASCII letters (``integrationInſtance``,
+``ıntegrationInstance``).
 """
 
 from __future__ import annotations
@@ -34,13 +40,19 @@ _SEPARATOR = re.compile(r"[&;]")
 
 def check_query(query: str) -> None:
     """Raise ``BadQuery`` (a fixed message) when ``query`` (without its ``?``)
-    carries a parameter OIC's runtime gives meaning to."""
-    for pair in _SEPARATOR.split(query):
-        name = pair.split("=", 1)[0].replace("+", " ")
-        for _ in range(MAX_DECODE_ROUNDS + 1):
-            if name.strip().lower() in RESERVED_QUERY_PARAMETERS:
-                raise BadQuery("the query string carries a parameter OIC's runtime reads", reason="bad_query")
-            decoded = unquote(name, errors="replace")
-            if decoded == name:
-                break
-            name = decoded
+    carries a parameter OIC's runtime gives meaning to, at any decoded layer."""
+    layer = query
+    for _ in range(MAX_DECODE_ROUNDS + 1):
+        _check_layer(layer)
+        decoded = unquote(layer, errors="replace")
+        if decoded == layer:
+            return
+        layer = decoded
+    raise BadQuery("the query string is encoded too many times", reason="bad_query")
+
+
+def _check_layer(layer: str) -> None:
+    for pair in _SEPARATOR.split(layer):
+        name = pair.split("=", 1)[0].replace("+", " ").strip()
+        if not name.isascii() or name.lower() in RESERVED_QUERY_PARAMETERS:
+            raise BadQuery("the query string carries a parameter OIC's runtime reads", reason="bad_query")

@@ -16,9 +16,10 @@ is
 Any other ``Location`` is dropped unless it is an absolute ``http(s)`` URL,
 parsed one way only, on a host that can be told apart from OIC's: not OIC's
 host or one below it, not an IP literal (nor a number a WHATWG parser reads
-as IPv4), not ``oraclecloud`` anywhere in the host, no userinfo (RFC 9110
+as IPv4), no Oracle Cloud label in the host (``oraclecloud``,
+``oraclegovcloud``, with or without digits: ``oraclecloud8``; ``oraclecloudapps``), no userinfo (RFC 9110
 4.2.4: never generated), no percent-encoding, backslash, control character,
-space or non-ASCII anywhere, and OIC's host (or ``oraclecloud.``) nowhere in
+space or non-ASCII anywhere, and OIC's host (or such an Oracle Cloud domain) nowhere in
 the value, decoded or not (a login redirect carries OIC's URL in its query).
 A relative reference that is not rewritten is dropped (it would resolve
 against the gateway), and so is a scheme-relative ``//host``.
@@ -44,6 +45,10 @@ _URI_CHARS = re.compile(r"[!#$%&'()*+,\-./0-9:;=?@A-Z\[\]_a-z~]+")
 _HOST = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
 _NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*")  # WHATWG: a last label like this makes the host IPv4
 _PORT = re.compile(r"[0-9]{0,5}")
+# Oracle Cloud's domains in every realm: oraclecloud.com, government (oraclegovcloud.com, .uk...), the sovereign
+# and dedicated realms (oraclecloud8.com, oraclecloud20.com, ...), and oraclecloudapps.com.
+_ORACLE_LABEL = re.compile(r"oracle(?:gov)?cloud(?:[0-9]*|apps)")
+_ORACLE_DOMAIN = re.compile(r"oracle(?:gov)?cloud(?:[0-9]*|apps)\.")
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,7 @@ class LocationRule:
     def _names_oic(self, text: str) -> bool:
         """OIC's host, or an Oracle Cloud host, anywhere in ``text``, decoded or not."""
         folded = (_fully_decoded(text) or text).lower()
-        return self._oic_host in folded or "oraclecloud." in folded
+        return self._oic_host in folded or _ORACLE_DOMAIN.search(folded) is not None
 
     @staticmethod
     def _split(value: str) -> tuple[str, str, str | None] | str:
@@ -168,7 +173,7 @@ class LocationRule:
             return "location_ip_literal"
         if host == self._oic_host or host.endswith("." + self._oic_host):
             return "location_oic_host"
-        if "oraclecloud" in host.split("."):
+        if any(_ORACLE_LABEL.fullmatch(label) for label in host.split(".")):
             return "location_oic_host"
         return ""
 
