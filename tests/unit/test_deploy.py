@@ -421,3 +421,69 @@ def test_a_validate_only_authorizer_does_not_import_requests_at_cold_start() -> 
     result = subprocess.run([_sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60,
                             check=True)
     assert result.stdout.strip() == "[]", result.stdout
+
+
+# -- every attribute of deploy/terraform against the provider's own schema ----------------
+
+SCHEMA = json.loads((ROOT / "tests" / "unit" / "data" / "oci_provider_schema.json").read_text())
+META = {"count", "for_each", "depends_on", "lifecycle", "provider", "provisioner"}
+
+
+def _tf_files() -> list[Any]:
+    return sorted((DEPLOY / "terraform").glob("*.tf"))
+
+
+def _block_paths(body: dict[str, Any], prefix: str = "") -> set[str]:
+    """The attribute paths a resource block sets; a dynamic block counts as the block it generates."""
+    paths: set[str] = set()
+    for key, value in body.items():
+        key = key.strip('"')
+        if key.startswith("__") or (not prefix and key in META):
+            continue
+        if key == "dynamic":
+            for dynamic in value:
+                for name, generated in dynamic.items():
+                    path = f"{prefix}{name.strip(chr(34))}"
+                    paths.add(path)
+                    for content in generated.get("content", []):
+                        paths |= _block_paths(content, path + ".")
+            continue
+        paths.add(prefix + key)
+        if isinstance(value, list) and value and all(isinstance(v, dict) and v.get("__is_block__") for v in value):
+            for block in value:
+                paths |= _block_paths(block, f"{prefix}{key}.")
+    return paths
+
+
+def used_attributes() -> dict[str, set[str]]:
+    used: dict[str, set[str]] = {}
+    for path in _tf_files():
+        parsed = _hcl(path)
+        for kind, prefix in (("resource", ""), ("data", "data.")):
+            for block in parsed.get(kind, []):
+                for resource_type, named in block.items():
+                    for body in named.values():
+                        used.setdefault(prefix + resource_type.strip('"'), set()).update(_block_paths(body))
+    return used
+
+
+def test_every_terraform_attribute_exists_in_the_provider_schema() -> None:
+    """tests/unit/data/oci_provider_schema.json holds each resource's attribute tree as the provider's Go source
+    defines it (python -m ops.provider_schema <oracle/terraform-provider-oci git dir>; the commit is recorded):
+    `terraform init` cannot fetch the provider here, so this stands in for `terraform validate`."""
+    schema = SCHEMA["resources"]
+    used = used_attributes()
+    assert used, "no resources parsed"
+    for resource_type, paths in used.items():
+        if resource_type == "terraform_data":
+            continue
+        assert resource_type in schema, f"{resource_type}: add it to ops/provider_schema.py and regenerate"
+        unknown = paths - set(schema[resource_type]["attributes"])
+        assert not unknown, f"{resource_type}: {sorted(unknown)} not in {schema[resource_type]['source']}"
+
+
+def test_the_schema_check_finds_what_is_wrong() -> None:
+    body = {"compartment_id": "x", "specification": [{"__is_block__": True, "request_policies": [
+        {"__is_block__": True, "rate_limiting": [{"__is_block__": True, "rate_in_request_per_second": 1}]}]}]}
+    unknown = _block_paths(body) - set(SCHEMA["resources"]["oci_apigateway_deployment"]["attributes"])
+    assert unknown == {"specification.request_policies.rate_limiting.rate_in_request_per_second"}
