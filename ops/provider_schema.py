@@ -35,6 +35,7 @@ SOURCES = {
     "oci_core_vcn": "core/core_vcn_resource.go",
     "oci_functions_application": "functions/functions_application_resource.go",
     "oci_functions_function": "functions/functions_function_resource.go",
+    "oci_identity_compartment": "identity/identity_compartment_resource.go",
     "oci_identity_dynamic_group": "identity/identity_dynamic_group_resource.go",
     "oci_identity_policy": "identity/identity_policy_resource.go",
     "oci_logging_log": "logging/logging_log_resource.go",

@@ -14,7 +14,7 @@ output "deployment_ocid" {
 }
 
 output "application_ocid" {
-  description = "The functions application oic-gateway (fn list functions oic-gateway)."
+  description = "The functions application, named name_prefix (fn list functions <name_prefix>)."
   value       = oci_functions_application.oic_gateway.id
 }
 

@@ -25,10 +25,26 @@ variable "compartment_ocid" {
   type        = string
 }
 
+variable "name_prefix" {
+  description = "Prefix of every name this creates (compartment, application, gateway, deployment, dynamic group, policies, secret, log group, topic, alarms), so that two environments coexist in one tenancy, e.g. oic-gw-test and oic-gw-prod."
+  type        = string
+  default     = "oic-gateway"
+  validation {
+    condition     = can(regex("^[A-Za-z][A-Za-z0-9-]{0,39}$", var.name_prefix))
+    error_message = "name_prefix: a letter, then letters, digits or hyphens, at most 40 characters."
+  }
+}
+
 variable "functions_compartment_ocid" {
-  description = "Optional compartment that holds only these two functions: API Gateway's invoke permission is then limited to them."
+  description = "Optional existing compartment that holds only these two functions: API Gateway's invoke permission is then limited to them. Unset: one is created (create_functions_compartment)."
   type        = string
   default     = ""
+}
+
+variable "create_functions_compartment" {
+  description = "With functions_compartment_ocid unset: create <name_prefix>-functions under compartment_ocid for the two functions (true, the default), so the gateway may invoke them only; false puts them in compartment_ocid, where the gateway may invoke every function."
+  type        = bool
+  default     = true
 }
 
 variable "gateway_invoke_resource_type" {

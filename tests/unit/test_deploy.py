@@ -487,3 +487,54 @@ def test_the_schema_check_finds_what_is_wrong() -> None:
         {"__is_block__": True, "rate_limiting": [{"__is_block__": True, "rate_in_request_per_second": 1}]}]}]}
     unknown = _block_paths(body) - set(SCHEMA["resources"]["oci_apigateway_deployment"]["attributes"])
     assert unknown == {"specification.request_policies.rate_limiting.rate_in_request_per_second"}
+
+
+def test_terraform_iam_is_least_privilege_and_names_are_prefixed() -> None:
+    """The dynamic group names the two functions; the secret policy names each secret; the gateway's invoke grant
+    is on the functions' own compartment (created when none is given); every name carries name_prefix."""
+    main = (DEPLOY / "terraform" / "main.tf").read_text()
+    resources = {kind.strip('"') + "." + name.strip('"'): body for block in _hcl(DEPLOY / "terraform" / "main.tf")
+                 ["resource"] for kind, named in block.items() for name, body in named.items()}
+    rule = resources["oci_identity_dynamic_group.functions"]["matching_rule"]
+    assert "resource.id = '${oci_functions_function.authorizer.id}'" in rule
+    assert "resource.id = '${oci_functions_function.token_exchange.id}'" in rule
+    assert "resource.compartment.id" not in rule and "resource.type" not in rule
+    statements = str(resources["oci_identity_policy.functions_read_secrets"]["statements"])
+    assert "where target.secret.id = '${id}'" in statements and "for id in local.secret_ids" in statements
+    assert "secret_ids = compact([oci_vault_secret.oic_client_secret.id, var.shared_cache_key_ocid])" in main
+    assert "oci_identity_compartment.functions[0].id" in main
+    for address in ("oci_identity_dynamic_group.functions", "oci_identity_policy.functions_read_secrets",
+                    "oci_identity_policy.gateway_invokes_functions", "oci_identity_compartment.functions"):
+        assert "${var.name_prefix}" in resources[address]["name"], address
+    assert "${var.name_prefix}" in resources["oci_vault_secret.oic_client_secret"]["secret_name"]
+    for address in ("oci_functions_application.oic_gateway", "oci_apigateway_gateway.oic",
+                    "oci_apigateway_deployment.oic"):
+        assert "var.name_prefix" in resources[address]["display_name"], address
+
+
+# Each optional part and the variable that switches it off: its count / for_each must read that variable.
+OPTIONAL = {
+    "oci_identity_compartment.functions": "var.create_functions_compartment",
+}
+
+
+def _resources() -> dict[str, dict[str, Any]]:
+    found = {}
+    for path in _tf_files():
+        for block in _hcl(path).get("resource", []):
+            for kind, named in block.items():
+                for name, body in named.items():
+                    found[f"{kind.strip(chr(34))}.{name.strip(chr(34))}"] = body
+    return found
+
+
+def test_each_optional_part_has_a_switch() -> None:
+    """Plan-less: parsed with python-hcl2, each optional resource's count or for_each reads its switch, and
+    the switch has a default that a tfvars can override."""
+    resources = _resources()
+    variables = _blocks(_hcl(DEPLOY / "terraform" / "variables.tf"), "variable")
+    for address, switch in OPTIONAL.items():
+        body = resources[address]
+        expression = str(body.get("count", body.get("for_each", "")))
+        assert switch in expression, (address, expression)
+        assert "default" in variables[switch.removeprefix("var.")], switch
