@@ -182,6 +182,17 @@ resource "oci_apigateway_deployment" "oic" {
   }
 
   specification {
+    # The level of the execution log (logs.tf); the logs themselves are OCI Logging resources.
+    logging_policies {
+      access_log {
+        is_enabled = var.enable_logs
+      }
+      execution_log {
+        is_enabled = var.enable_logs
+        log_level  = var.execution_log_level
+      }
+    }
+
     request_policies {
       authentication {
         type                        = local.authentication.type

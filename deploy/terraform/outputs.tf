@@ -32,3 +32,13 @@ output "function_images" {
   description = "The images the functions run: built and pushed by Terraform, or the ones given."
   value       = local.images
 }
+
+output "log_group_ocid" {
+  description = "The log group of the invoke, access and execution logs (null with enable_logs = false): Observability & Management, Logging, Search, this log group."
+  value       = try(oci_logging_log_group.oic[0].id, null)
+}
+
+output "log_ocids" {
+  description = "The logs by name: functions-invoke, gateway-access, gateway-exec (empty with enable_logs = false)."
+  value       = { for name, log in oci_logging_log.service : name => log.id }
+}

@@ -250,3 +250,29 @@ variable "exchange_provisioned_concurrency" {
     error_message = "exchange_provisioned_concurrency must be 0 (off) or a multiple of the minimum for exchange_memory_in_mbs: 40 at 128 MB, 20 at 256 MB, 10 at 512 MB and above."
   }
 }
+
+variable "enable_logs" {
+  description = "Create the log group and its logs (logs.tf): the functions application's invoke log, the deployment's access and execution logs. false: none (the functions' output and the gateway's decisions then reach nobody)."
+  type        = bool
+  default     = true
+}
+
+variable "execution_log_level" {
+  description = "The deployment's execution log level: INFO (a summary of every processing stage), WARN (transient errors) or ERROR (persistent errors only)."
+  type        = string
+  default     = "WARN"
+  validation {
+    condition     = contains(["INFO", "WARN", "ERROR"], var.execution_log_level)
+    error_message = "execution_log_level must be INFO, WARN or ERROR."
+  }
+}
+
+variable "log_retention_days" {
+  description = "How long OCI Logging keeps the logs, in days: 30, 60, 90, 120, 150 or 180 (the provider's retention_duration, in 30-day increments)."
+  type        = number
+  default     = 30
+  validation {
+    condition     = contains([30, 60, 90, 120, 150, 180], var.log_retention_days)
+    error_message = "log_retention_days must be 30, 60, 90, 120, 150 or 180."
+  }
+}

@@ -515,6 +515,8 @@ def test_terraform_iam_is_least_privilege_and_names_are_prefixed() -> None:
 # Each optional part and the variable that switches it off: its count / for_each must read that variable.
 OPTIONAL = {
     "oci_identity_compartment.functions": "var.create_functions_compartment",
+    "oci_logging_log_group.oic": "var.enable_logs",
+    "oci_logging_log.service": "local.service_logs",
 }
 
 
@@ -537,4 +539,19 @@ def test_each_optional_part_has_a_switch() -> None:
         body = resources[address]
         expression = str(body.get("count", body.get("for_each", "")))
         assert switch in expression, (address, expression)
-        assert "default" in variables[switch.removeprefix("var.")], switch
+        if switch.startswith("var."):
+            assert "default" in variables[switch.removeprefix("var.")], switch
+    # The locals that switch a for_each read the variable in turn.
+    assert "service_logs = var.enable_logs ?" in (DEPLOY / "terraform" / "logs.tf").read_text()
+
+
+def test_terraform_logs_are_the_documented_service_logs() -> None:
+    logs = (DEPLOY / "terraform" / "logs.tf").read_text()
+    for service, category, resource in (("functions", "invoke", "oci_functions_application.oic_gateway.id"),
+                                        ("apigateway", "access", "oci_apigateway_deployment.oic.id"),
+                                        ("apigateway", "execution", "oci_apigateway_deployment.oic.id")):
+        assert re.search(rf'service = "{service}", category = "{category}", resource = {re.escape(resource)} }}',
+                         logs), (service, category)
+    assert 'source_type = "OCISERVICE"' in logs and 'log_type           = "SERVICE"' in logs
+    main = (DEPLOY / "terraform" / "main.tf").read_text()
+    assert "log_level  = var.execution_log_level" in main
