@@ -42,3 +42,8 @@ output "log_ocids" {
   description = "The logs by name: functions-invoke, gateway-access, gateway-exec (empty with enable_logs = false)."
   value       = { for name, log in oci_logging_log.service : name => log.id }
 }
+
+output "alarm_topic_ocid" {
+  description = "The Notifications topic the alarms publish to (null with enable_alarms = false): subscribe your on-call channel to it."
+  value       = try(oci_ons_notification_topic.alarms[0].id, null)
+}

@@ -276,3 +276,21 @@ variable "log_retention_days" {
     error_message = "log_retention_days must be 30, 60, 90, 120, 150 or 180."
   }
 }
+
+variable "enable_alarms" {
+  description = "Create the alarms (alarms.tf) and their notification topic <name_prefix>-alarms: gateway 5xx, authorizer 502, each function's errors and throttles. false: none."
+  type        = bool
+  default     = true
+}
+
+variable "alarm_email" {
+  description = "Optional email address subscribed to the alarms' topic (OCI sends a confirmation link first). Empty: no subscription; subscribe PagerDuty, Slack or others to the topic yourself."
+  type        = string
+  default     = ""
+}
+
+variable "alarm_gateway_5xx_per_5m" {
+  description = "The gateway 5xx alarm fires above this many 5xx answers in 5 minutes."
+  type        = number
+  default     = 10
+}

@@ -517,6 +517,9 @@ OPTIONAL = {
     "oci_identity_compartment.functions": "var.create_functions_compartment",
     "oci_logging_log_group.oic": "var.enable_logs",
     "oci_logging_log.service": "local.service_logs",
+    "oci_ons_notification_topic.alarms": "var.enable_alarms",
+    "oci_ons_subscription.email": "var.alarm_email",
+    "oci_monitoring_alarm.chain": "local.alarms",
 }
 
 
@@ -543,6 +546,25 @@ def test_each_optional_part_has_a_switch() -> None:
             assert "default" in variables[switch.removeprefix("var.")], switch
     # The locals that switch a for_each read the variable in turn.
     assert "service_logs = var.enable_logs ?" in (DEPLOY / "terraform" / "logs.tf").read_text()
+    assert "alarms = var.enable_alarms ? merge(" in (DEPLOY / "terraform" / "alarms.tf").read_text()
+    assert "var.enable_alarms && var.alarm_email" in str(resources["oci_ons_subscription.email"]["count"])
+
+
+def test_terraform_alarms_use_the_documented_metrics_and_name_their_log_search() -> None:
+    """oci_apigateway HttpResponses by deploymentId and httpStatusCategory / httpStatusCode; oci_faas
+    FunctionResponseCount by resourceId and responseType (Error, Throttled); every body names a log search."""
+    alarms = (DEPLOY / "terraform" / "alarms.tf").read_text()
+    bodies = re.findall(r'^ +body += "(.*)"$', alarms, re.M)
+    queries = re.findall(r'^ +query += "(.*)"$', alarms, re.M)
+    assert len(bodies) == len(queries) == 4
+    assert all("search \\\"${local.log_path[" in body for body in bodies), bodies
+    assert any('HttpResponses[5m]{${local.deployment_filter}, httpStatusCategory = \\"5xx\\"}' in q for q in queries)
+    assert any('HttpResponses[1m]{${local.deployment_filter}, httpStatusCode = \\"502\\"}' in q for q in queries)
+    for response_type in ("Error", "Throttled"):
+        assert any(f'FunctionResponseCount[1m]{{resourceId = \\"${{id}}\\", responseType = \\"{response_type}\\"}}'
+                   in q for q in queries), response_type
+    assert 'namespace   = "oci_apigateway"' in alarms and 'namespace   = "oci_faas"' in alarms
+    assert "compartment = local.functions_compartment" in alarms  # Functions metrics live with the functions
 
 
 def test_terraform_logs_are_the_documented_service_logs() -> None:
