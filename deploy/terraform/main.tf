@@ -202,6 +202,15 @@ resource "oci_apigateway_deployment" "oic" {
         cache_key                   = try(local.authentication.cacheKey, null)
         token_header                = try(local.authentication.tokenHeader, null)
       }
+      # Per client IP, before the authorizer (a junk token costs an invocation): the specification's, or
+      # rate_limit_per_client_ip; 0 leaves it out.
+      dynamic "rate_limiting" {
+        for_each = var.rate_limit_per_client_ip == 0 ? [] : try([local.spec.requestPolicies.rateLimiting], [])
+        content {
+          rate_key                    = rate_limiting.value.rateKey
+          rate_in_requests_per_second = coalesce(var.rate_limit_per_client_ip, rate_limiting.value.rateInRequestsPerSecond)
+        }
+      }
       # The verified client id (request.auth[client_id]) names the vendor, not a caller-supplied header.
       dynamic "usage_plans" {
         for_each = try([local.spec.requestPolicies.usagePlans], [])

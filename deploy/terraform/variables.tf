@@ -294,3 +294,13 @@ variable "alarm_gateway_5xx_per_5m" {
   type        = number
   default     = 10
 }
+
+variable "rate_limit_per_client_ip" {
+  description = "The deployment's rateLimiting: requests per second per client IP, before the authorizer runs (OCI answers 429 above it). null: the specification's own (100 in every deploy/apigw-*.json); 0: none."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.rate_limit_per_client_ip == null || try(var.rate_limit_per_client_ip >= 0, false)
+    error_message = "rate_limit_per_client_ip must be null (the specification's), 0 (off) or a positive number of requests per second."
+  }
+}

@@ -55,6 +55,7 @@ def terraform_paths() -> set[str]:
         "response_filter.value": "routes[].responsePolicies.headerTransformations.filterHeaders",
         "response_filter_item.value": "routes[].responsePolicies.headerTransformations.filterHeaders.items[]",
         "usage_plans.value": "requestPolicies.usagePlans",
+        "rate_limiting.value": "requestPolicies.rateLimiting",
     }
     paths = set()
     for alias, json_path in aliases.items():
@@ -577,3 +578,14 @@ def test_terraform_logs_are_the_documented_service_logs() -> None:
     assert 'source_type = "OCISERVICE"' in logs and 'log_type           = "SERVICE"' in logs
     main = (DEPLOY / "terraform" / "main.tf").read_text()
     assert "log_level  = var.execution_log_level" in main
+
+
+@pytest.mark.parametrize("spec_path", SPECS, ids=lambda p: p.name)
+def test_every_topology_limits_the_rate_per_client_ip(spec_path: Any) -> None:
+    """A junk bearer string is a new authorizer cache key, so an invocation: every specification limits the rate per
+    client IP before the authorizer runs; Terraform passes it through, or rate_limit_per_client_ip overrides it."""
+    assert json.loads(spec_path.read_text())["requestPolicies"]["rateLimiting"] == {
+        "rateKey": "CLIENT_IP", "rateInRequestsPerSecond": 100}
+    main = (DEPLOY / "terraform" / "main.tf").read_text()
+    assert "coalesce(var.rate_limit_per_client_ip, rate_limiting.value.rateInRequestsPerSecond)" in main
+    assert "for_each = var.rate_limit_per_client_ip == 0 ? [] :" in main
