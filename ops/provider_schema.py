@@ -30,6 +30,7 @@ SOURCES = {
     "oci_core_network_security_group": "core/core_network_security_group_resource.go",
     "oci_core_network_security_group_security_rule": "core/core_network_security_group_security_rule_resource.go",
     "oci_core_route_table": "core/core_route_table_resource.go",
+    "oci_core_security_list": "core/core_security_list_resource.go",
     "oci_core_service_gateway": "core/core_service_gateway_resource.go",
     "oci_core_subnet": "core/core_subnet_resource.go",
     "oci_core_vcn": "core/core_vcn_resource.go",

@@ -71,7 +71,9 @@ resource "oci_identity_compartment" "functions" {
 resource "oci_functions_application" "oic_gateway" {
   compartment_id = local.functions_compartment
   display_name   = var.name_prefix
-  subnet_ids     = [var.subnet_ocid]
+  subnet_ids     = [local.functions_subnet]
+  # The created network's group (network.tf); none with subnets of your own.
+  network_security_group_ids = local.create_network ? [oci_core_network_security_group.chain["functions"].id] : null
 }
 
 resource "oci_functions_function" "authorizer" {
@@ -160,8 +162,10 @@ resource "oci_identity_policy" "gateway_invokes_functions" {
 resource "oci_apigateway_gateway" "oic" {
   compartment_id = var.compartment_ocid
   endpoint_type  = "PUBLIC"
-  subnet_id      = var.subnet_ocid
+  subnet_id      = local.gateway_subnet
   display_name   = var.name_prefix
+  # The created network's group (network.tf); none with subnets of your own.
+  network_security_group_ids = local.create_network ? [oci_core_network_security_group.chain["gateway"].id] : null
 }
 
 resource "oci_apigateway_deployment" "oic" {

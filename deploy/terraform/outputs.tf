@@ -47,3 +47,12 @@ output "alarm_topic_ocid" {
   description = "The Notifications topic the alarms publish to (null with enable_alarms = false): subscribe your on-call channel to it."
   value       = try(oci_ons_notification_topic.alarms[0].id, null)
 }
+
+output "subnets" {
+  description = "The subnets the gateway and the functions run in: the given ones, or those of the created VCN (network.tf; vcn is null when none was created)."
+  value = {
+    vcn       = try(oci_core_vcn.oic[0].id, null)
+    gateway   = local.gateway_subnet
+    functions = local.functions_subnet
+  }
+}

@@ -58,8 +58,37 @@ variable "gateway_invoke_resource_type" {
 }
 
 variable "subnet_ocid" {
-  description = "Subnet for the functions application and the gateway."
+  description = "An existing subnet for both the gateway and the functions application (it must be public for a PUBLIC gateway and reach the identity domain and OIC). Leave it and the two below empty to have Terraform create the network (network.tf)."
   type        = string
+  default     = ""
+}
+
+variable "gateway_subnet_ocid" {
+  description = "An existing public subnet for the gateway (with functions_subnet_ocid; instead of subnet_ocid)."
+  type        = string
+  default     = ""
+}
+
+variable "functions_subnet_ocid" {
+  description = "An existing private subnet for the functions, with a route to the identity domain and OIC (a NAT gateway) and to Vault and the container registry (a service gateway)."
+  type        = string
+  default     = ""
+  validation {
+    condition     = (var.gateway_subnet_ocid == "") == (var.functions_subnet_ocid == "") && !(var.subnet_ocid != "" && var.functions_subnet_ocid != "")
+    error_message = "Give subnet_ocid alone, or gateway_subnet_ocid and functions_subnet_ocid together, or none of them (Terraform then creates the network)."
+  }
+}
+
+variable "vcn_cidr" {
+  description = "The created VCN's CIDR (no subnet given): the gateway's subnet is its x.x.1.0/24, the functions' its x.x.2.0/24 (for a /16)."
+  type        = string
+  default     = "10.20.0.0/16"
+}
+
+variable "gateway_ingress_cidr" {
+  description = "Who may reach the gateway on 443 in the created network: 0.0.0.0/0 (the default, a public API), or the vendors' egress range."
+  type        = string
+  default     = "0.0.0.0/0"
 }
 
 variable "topology" {

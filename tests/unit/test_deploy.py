@@ -521,6 +521,11 @@ OPTIONAL = {
     "oci_ons_notification_topic.alarms": "var.enable_alarms",
     "oci_ons_subscription.email": "var.alarm_email",
     "oci_monitoring_alarm.chain": "local.alarms",
+    **{f"oci_core_{kind}": "local.create_network" for kind in (
+        "vcn.oic", "internet_gateway.oic", "nat_gateway.oic", "service_gateway.oic", "route_table.gateway",
+        "route_table.functions", "security_list.none", "subnet.gateway", "subnet.functions")},
+    "oci_core_network_security_group.chain": "local.network",
+    "oci_core_network_security_group_security_rule.chain": "local.nsg_rules",
 }
 
 
@@ -549,6 +554,30 @@ def test_each_optional_part_has_a_switch() -> None:
     assert "service_logs = var.enable_logs ?" in (DEPLOY / "terraform" / "logs.tf").read_text()
     assert "alarms = var.enable_alarms ? merge(" in (DEPLOY / "terraform" / "alarms.tf").read_text()
     assert "var.enable_alarms && var.alarm_email" in str(resources["oci_ons_subscription.email"]["count"])
+    network = (DEPLOY / "terraform" / "network.tf").read_text()
+    assert ('create_network = var.subnet_ocid == "" && var.gateway_subnet_ocid == "" && var.functions_subnet_ocid == ""'
+            in network)
+    assert "network = local.create_network ?" in network and "nsg_rules = local.create_network ?" in network
+    assert all(variables[name]["default"].strip('"') == ""
+               for name in ("subnet_ocid", "gateway_subnet_ocid", "functions_subnet_ocid"))
+
+
+def test_the_created_network_allows_only_what_the_chain_needs() -> None:
+    """Only TCP 443: into the gateway from gateway_ingress_cidr, out of the gateway, out of the functions (NAT) and to
+    the Oracle Services Network (service gateway); nothing into the functions; no security-list rule."""
+    network = (DEPLOY / "terraform" / "network.tf").read_text()
+    rules = dict(re.findall(r'^    ([a-z0-9-]+) += (\[.*\])$', network, re.M))
+    assert rules == {
+        "gateway-in-443": '["gateway", "INGRESS", var.gateway_ingress_cidr, "CIDR_BLOCK"]',
+        "gateway-out-443": '["gateway", "EGRESS", "0.0.0.0/0", "CIDR_BLOCK"]',
+        "functions-out-443": '["functions", "EGRESS", "0.0.0.0/0", "CIDR_BLOCK"]',
+        "functions-out-service": '["functions", "EGRESS", local.all_services.cidr_block, "SERVICE_CIDR_BLOCK"]',
+    }
+    assert network.count("min = 443") == 1 and 'protocol                  = "6"' in network
+    security_list = _resources()["oci_core_security_list.none"]
+    assert not {"ingress_security_rules", "egress_security_rules"} & set(security_list)
+    assert network.count("security_list_ids          = [oci_core_security_list.none[0].id]") == 2
+    assert "prohibit_public_ip_on_vnic = true" in network  # the functions' subnet is private
 
 
 def test_terraform_alarms_use_the_documented_metrics_and_name_their_log_search() -> None:
