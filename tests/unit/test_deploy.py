@@ -618,3 +618,17 @@ def test_every_topology_limits_the_rate_per_client_ip(spec_path: Any) -> None:
     main = (DEPLOY / "terraform" / "main.tf").read_text()
     assert "coalesce(var.rate_limit_per_client_ip, rate_limiting.value.rateInRequestsPerSecond)" in main
     assert "for_each = var.rate_limit_per_client_ip == 0 ? [] :" in main
+
+
+def test_the_example_tfvars_is_complete_and_cites_what_exists() -> None:
+    """Every variable appears in the example, set or commented; no file cites the README's missing Terraform
+    section; the pointer is to docs/setup-oci.md's."""
+    example = (DEPLOY / "terraform" / "terraform.tfvars.example").read_text()
+    named = set(re.findall(r"^#? ?([a-z0-9_]+) += ", example, re.M))
+    variables = set(_blocks(_hcl(DEPLOY / "terraform" / "variables.tf"), "variable"))
+    assert variables <= named, sorted(variables - named)
+    assert named <= variables, sorted(named - variables)
+    for path in [*_tf_files(), DEPLOY / "terraform" / "terraform.tfvars.example"]:
+        assert "Deploy with Terraform" not in path.read_text(), path.name
+    assert '"B. Terraform"' in example and "### B. Terraform" in (ROOT / "docs" / "setup-oci.md").read_text()
+    assert "usage-plans" in example.split("topology =")[0]  # the topology comment names all four
