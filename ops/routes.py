@@ -43,6 +43,11 @@ OIC_HOST = "https://<oic-host>"
 # one, so Retry-After, which OCI passes anyway, is not in the response list.
 REQUEST_HEADERS = ("Authorization", "Accept", "Accept-Language", "Content-Type", "Content-Language", "If-Match",
                    "If-None-Match", "If-Modified-Since", "If-Unmodified-Since")
+# Requests per second per client IP, at the API level, before the authorizer: every distinct junk bearer string is
+# a new authorizer cache key, so a function invocation that costs money. OCI answers 429 above it ("Limiting the
+# Number of Requests to API Gateway Back Ends", apigatewaylimitingbackendaccess.htm). Terraform's
+# rate_limit_per_client_ip overrides it per deployment.
+RATE_LIMITING = {"rateKey": "CLIENT_IP", "rateInRequestsPerSecond": 100}
 RESPONSE_HEADERS = ("Content-Type", "Content-Language", "Content-Disposition", "Cache-Control", "Expires", "ETag",
                     "Last-Modified")
 
@@ -87,7 +92,8 @@ def specification(integrations: tuple[Integration, ...]) -> dict[str, Any]:
                 "isAnonymousAccessAllowed": False,
                 "parameters": {"token": "request.headers[Authorization]"},
                 "cacheKey": ["token"],
-            }
+            },
+            "rateLimiting": dict(RATE_LIMITING),
         },
         "routes": [route(item) for item in integrations],
     }

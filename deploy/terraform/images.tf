@@ -5,7 +5,7 @@
 # again whenever a source file or a func.yaml version changes. Without it,
 # give pre-built images.
 # Needs, on the machine running terraform: the fn CLI, Docker, and a
-# `docker login <region-key>.ocir.io` (README: "Deploy with Terraform").
+# `docker login <region-key>.ocir.io` (docs/setup-oci.md: "B. Terraform").
 
 locals {
   function_dirs = { authorizer = "${path.module}/../..", token_exchange = "${path.module}/../../token_exchange" }

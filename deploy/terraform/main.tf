@@ -31,8 +31,13 @@ locals {
   )
   authentication = local.spec.requestPolicies.authentication
   # Where the functions live. A compartment that holds only them is the
-  # narrowest scope OCI policy syntax documents for "these functions".
-  functions_compartment = var.functions_compartment_ocid != "" ? var.functions_compartment_ocid : var.compartment_ocid
+  # narrowest scope OCI policy syntax documents for "these functions" (the
+  # Functions policy reference lists no target.function.* variable): given, or
+  # created below (create_functions_compartment), or, both off, the gateway's.
+  functions_compartment = (var.functions_compartment_ocid != "" ? var.functions_compartment_ocid
+  : var.create_functions_compartment ? oci_identity_compartment.functions[0].id : var.compartment_ocid)
+  # The Vault secrets the functions read: the policy names each one.
+  secret_ids = compact([oci_vault_secret.oic_client_secret.id, var.shared_cache_key_ocid])
 
   authorizer_config = merge({
     IDCS_DOMAIN_URL = var.idcs_domain_url
@@ -53,10 +58,22 @@ locals {
   })
 }
 
+# A compartment of its own for the two functions, so that API Gateway's invoke
+# grant covers them only (functions_compartment_ocid unset).
+resource "oci_identity_compartment" "functions" {
+  count          = var.functions_compartment_ocid == "" && var.create_functions_compartment ? 1 : 0
+  compartment_id = var.compartment_ocid
+  name           = "${var.name_prefix}-functions"
+  description    = "The ${var.name_prefix} gateway's two functions only (API Gateway may invoke what is here)"
+  enable_delete  = true
+}
+
 resource "oci_functions_application" "oic_gateway" {
   compartment_id = local.functions_compartment
-  display_name   = "oic-gateway"
-  subnet_ids     = [var.subnet_ocid]
+  display_name   = var.name_prefix
+  subnet_ids     = [local.functions_subnet]
+  # The created network's group (network.tf); none with subnets of your own.
+  network_security_group_ids = local.create_network ? [oci_core_network_security_group.chain["functions"].id] : null
 }
 
 resource "oci_functions_function" "authorizer" {
@@ -100,26 +117,31 @@ resource "oci_vault_secret" "oic_client_secret" {
   compartment_id = var.compartment_ocid
   vault_id       = var.vault_ocid
   key_id         = var.vault_key_ocid
-  secret_name    = "oic-client-secret"
+  secret_name    = "${var.name_prefix}-oic-client-secret"
   secret_content {
     content_type = "BASE64"
     content      = base64encode(var.oic_client_secret)
   }
 }
 
+# These two functions only: resource.id of each ("Writing Matching Rules to Define Dynamic Groups",
+# https://docs.oracle.com/iaas/Content/Identity/dynamicgroups/Writing_Matching_Rules_to_Define_Dynamic_Groups.htm:
+# "resource OCID (for other resources)").
 resource "oci_identity_dynamic_group" "functions" {
   compartment_id = var.tenancy_ocid
-  name           = "oic-gateway-functions"
-  description    = "The OIC gateway functions (resource principals)"
-  matching_rule  = "ALL {resource.type = 'fnfunc', resource.compartment.id = '${local.functions_compartment}'}"
+  name           = "${var.name_prefix}-functions"
+  description    = "The ${var.name_prefix} gateway's two functions (resource principals)"
+  matching_rule  = "ANY {resource.id = '${oci_functions_function.authorizer.id}', resource.id = '${oci_functions_function.token_exchange.id}'}"
 }
 
+# Only the secrets in use, one statement each (Vault's target.secret.id variable,
+# https://docs.oracle.com/iaas/Content/Identity/policyreference/keypolicyreference.htm).
 resource "oci_identity_policy" "functions_read_secrets" {
   compartment_id = var.compartment_ocid
-  name           = "oic-gateway-functions-read-secrets"
-  description    = "The functions read their secrets from Vault"
-  statements = [
-    "Allow dynamic-group ${oci_identity_dynamic_group.functions.name} to read secret-bundles in compartment id ${var.compartment_ocid}",
+  name           = "${var.name_prefix}-functions-read-secrets"
+  description    = "The ${var.name_prefix} functions read their own secrets from Vault, no others"
+  statements = [for id in local.secret_ids :
+    "Allow dynamic-group ${oci_identity_dynamic_group.functions.name} to read secret-bundles in compartment id ${var.compartment_ocid} where target.secret.id = '${id}'"
   ]
 }
 
@@ -130,7 +152,7 @@ resource "oci_identity_policy" "functions_read_secrets" {
 # "fn-invocation" narrows it to InvokeFunction (unverified: docs/setup-oci.md).
 resource "oci_identity_policy" "gateway_invokes_functions" {
   compartment_id = local.functions_compartment
-  name           = "oic-gateway-invokes-functions"
+  name           = "${var.name_prefix}-invokes-functions"
   description    = "API gateways of the gateway compartment may invoke the functions of the functions compartment"
   statements = [
     "Allow any-user to use ${var.gateway_invoke_resource_type} in compartment id ${local.functions_compartment} where ALL {request.principal.type = 'ApiGateway', request.resource.compartment.id = '${var.compartment_ocid}'}",
@@ -140,15 +162,17 @@ resource "oci_identity_policy" "gateway_invokes_functions" {
 resource "oci_apigateway_gateway" "oic" {
   compartment_id = var.compartment_ocid
   endpoint_type  = "PUBLIC"
-  subnet_id      = var.subnet_ocid
-  display_name   = "oic-gateway"
+  subnet_id      = local.gateway_subnet
+  display_name   = var.name_prefix
+  # The created network's group (network.tf); none with subnets of your own.
+  network_security_group_ids = local.create_network ? [oci_core_network_security_group.chain["gateway"].id] : null
 }
 
 resource "oci_apigateway_deployment" "oic" {
   compartment_id = var.compartment_ocid
   gateway_id     = oci_apigateway_gateway.oic.id
   path_prefix    = var.path_prefix
-  display_name   = "oic-${var.topology}"
+  display_name   = "${var.name_prefix}-${var.topology}"
 
   lifecycle {
     precondition {
@@ -162,6 +186,17 @@ resource "oci_apigateway_deployment" "oic" {
   }
 
   specification {
+    # The level of the execution log (logs.tf); the logs themselves are OCI Logging resources.
+    logging_policies {
+      access_log {
+        is_enabled = var.enable_logs
+      }
+      execution_log {
+        is_enabled = var.enable_logs
+        log_level  = var.execution_log_level
+      }
+    }
+
     request_policies {
       authentication {
         type                        = local.authentication.type
@@ -170,6 +205,15 @@ resource "oci_apigateway_deployment" "oic" {
         parameters                  = try(local.authentication.parameters, null)
         cache_key                   = try(local.authentication.cacheKey, null)
         token_header                = try(local.authentication.tokenHeader, null)
+      }
+      # Per client IP, before the authorizer (a junk token costs an invocation): the specification's, or
+      # rate_limit_per_client_ip; 0 leaves it out.
+      dynamic "rate_limiting" {
+        for_each = var.rate_limit_per_client_ip == 0 ? [] : try([local.spec.requestPolicies.rateLimiting], [])
+        content {
+          rate_key                    = rate_limiting.value.rateKey
+          rate_in_requests_per_second = coalesce(var.rate_limit_per_client_ip, rate_limiting.value.rateInRequestsPerSecond)
+        }
       }
       # The verified client id (request.auth[client_id]) names the vendor, not a caller-supplied header.
       dynamic "usage_plans" {

@@ -14,7 +14,7 @@ output "deployment_ocid" {
 }
 
 output "application_ocid" {
-  description = "The functions application oic-gateway (fn list functions oic-gateway)."
+  description = "The functions application, named name_prefix (fn list functions <name_prefix>)."
   value       = oci_functions_application.oic_gateway.id
 }
 
@@ -31,4 +31,28 @@ output "token_exchange_function_ocid" {
 output "function_images" {
   description = "The images the functions run: built and pushed by Terraform, or the ones given."
   value       = local.images
+}
+
+output "log_group_ocid" {
+  description = "The log group of the invoke, access and execution logs (null with enable_logs = false): Observability & Management, Logging, Search, this log group."
+  value       = try(oci_logging_log_group.oic[0].id, null)
+}
+
+output "log_ocids" {
+  description = "The logs by name: functions-invoke, gateway-access, gateway-exec (empty with enable_logs = false)."
+  value       = { for name, log in oci_logging_log.service : name => log.id }
+}
+
+output "alarm_topic_ocid" {
+  description = "The Notifications topic the alarms publish to (null with enable_alarms = false): subscribe your on-call channel to it."
+  value       = try(oci_ons_notification_topic.alarms[0].id, null)
+}
+
+output "subnets" {
+  description = "The subnets the gateway and the functions run in: the given ones, or those of the created VCN (network.tf; vcn is null when none was created)."
+  value = {
+    vcn       = try(oci_core_vcn.oic[0].id, null)
+    gateway   = local.gateway_subnet
+    functions = local.functions_subnet
+  }
 }

@@ -25,10 +25,26 @@ variable "compartment_ocid" {
   type        = string
 }
 
+variable "name_prefix" {
+  description = "Prefix of every name this creates (compartment, application, gateway, deployment, dynamic group, policies, secret, log group, topic, alarms), so that two environments coexist in one tenancy, e.g. oic-gw-test and oic-gw-prod."
+  type        = string
+  default     = "oic-gateway"
+  validation {
+    condition     = can(regex("^[A-Za-z][A-Za-z0-9-]{0,39}$", var.name_prefix))
+    error_message = "name_prefix: a letter, then letters, digits or hyphens, at most 40 characters."
+  }
+}
+
 variable "functions_compartment_ocid" {
-  description = "Optional compartment that holds only these two functions: API Gateway's invoke permission is then limited to them."
+  description = "Optional existing compartment that holds only these two functions: API Gateway's invoke permission is then limited to them. Unset: one is created (create_functions_compartment)."
   type        = string
   default     = ""
+}
+
+variable "create_functions_compartment" {
+  description = "With functions_compartment_ocid unset: create <name_prefix>-functions under compartment_ocid for the two functions (true, the default), so the gateway may invoke them only; false puts them in compartment_ocid, where the gateway may invoke every function."
+  type        = bool
+  default     = true
 }
 
 variable "gateway_invoke_resource_type" {
@@ -42,8 +58,37 @@ variable "gateway_invoke_resource_type" {
 }
 
 variable "subnet_ocid" {
-  description = "Subnet for the functions application and the gateway."
+  description = "An existing subnet for both the gateway and the functions application (it must be public for a PUBLIC gateway and reach the identity domain and OIC). Leave it and the two below empty to have Terraform create the network (network.tf)."
   type        = string
+  default     = ""
+}
+
+variable "gateway_subnet_ocid" {
+  description = "An existing public subnet for the gateway (with functions_subnet_ocid; instead of subnet_ocid)."
+  type        = string
+  default     = ""
+}
+
+variable "functions_subnet_ocid" {
+  description = "An existing private subnet for the functions, with a route to the identity domain and OIC (a NAT gateway) and to Vault and the container registry (a service gateway)."
+  type        = string
+  default     = ""
+  validation {
+    condition     = (var.gateway_subnet_ocid == "") == (var.functions_subnet_ocid == "") && !(var.subnet_ocid != "" && var.functions_subnet_ocid != "")
+    error_message = "Give subnet_ocid alone, or gateway_subnet_ocid and functions_subnet_ocid together, or none of them (Terraform then creates the network)."
+  }
+}
+
+variable "vcn_cidr" {
+  description = "The created VCN's CIDR (no subnet given): the gateway's subnet is its x.x.1.0/24, the functions' its x.x.2.0/24 (for a /16)."
+  type        = string
+  default     = "10.20.0.0/16"
+}
+
+variable "gateway_ingress_cidr" {
+  description = "Who may reach the gateway on 443 in the created network: 0.0.0.0/0 (the default, a public API), or the vendors' egress range."
+  type        = string
+  default     = "0.0.0.0/0"
 }
 
 variable "topology" {
@@ -232,5 +277,59 @@ variable "exchange_provisioned_concurrency" {
   validation {
     condition     = var.exchange_provisioned_concurrency >= 0 && var.exchange_provisioned_concurrency % (var.exchange_memory_in_mbs < 256 ? 40 : var.exchange_memory_in_mbs < 512 ? 20 : 10) == 0
     error_message = "exchange_provisioned_concurrency must be 0 (off) or a multiple of the minimum for exchange_memory_in_mbs: 40 at 128 MB, 20 at 256 MB, 10 at 512 MB and above."
+  }
+}
+
+variable "enable_logs" {
+  description = "Create the log group and its logs (logs.tf): the functions application's invoke log, the deployment's access and execution logs. false: none (the functions' output and the gateway's decisions then reach nobody)."
+  type        = bool
+  default     = true
+}
+
+variable "execution_log_level" {
+  description = "The deployment's execution log level: INFO (a summary of every processing stage), WARN (transient errors) or ERROR (persistent errors only)."
+  type        = string
+  default     = "WARN"
+  validation {
+    condition     = contains(["INFO", "WARN", "ERROR"], var.execution_log_level)
+    error_message = "execution_log_level must be INFO, WARN or ERROR."
+  }
+}
+
+variable "log_retention_days" {
+  description = "How long OCI Logging keeps the logs, in days: 30, 60, 90, 120, 150 or 180 (the provider's retention_duration, in 30-day increments)."
+  type        = number
+  default     = 30
+  validation {
+    condition     = contains([30, 60, 90, 120, 150, 180], var.log_retention_days)
+    error_message = "log_retention_days must be 30, 60, 90, 120, 150 or 180."
+  }
+}
+
+variable "enable_alarms" {
+  description = "Create the alarms (alarms.tf) and their notification topic <name_prefix>-alarms: gateway 5xx, authorizer 502, each function's errors and throttles. false: none."
+  type        = bool
+  default     = true
+}
+
+variable "alarm_email" {
+  description = "Optional email address subscribed to the alarms' topic (OCI sends a confirmation link first). Empty: no subscription; subscribe PagerDuty, Slack or others to the topic yourself."
+  type        = string
+  default     = ""
+}
+
+variable "alarm_gateway_5xx_per_5m" {
+  description = "The gateway 5xx alarm fires above this many 5xx answers in 5 minutes."
+  type        = number
+  default     = 10
+}
+
+variable "rate_limit_per_client_ip" {
+  description = "The deployment's rateLimiting: requests per second per client IP, before the authorizer runs (OCI answers 429 above it). null: the specification's own (100 in every deploy/apigw-*.json); 0: none."
+  type        = number
+  default     = null
+  validation {
+    condition     = var.rate_limit_per_client_ip == null || try(var.rate_limit_per_client_ip >= 0, false)
+    error_message = "rate_limit_per_client_ip must be null (the specification's), 0 (off) or a positive number of requests per second."
   }
 }

@@ -55,6 +55,7 @@ def terraform_paths() -> set[str]:
         "response_filter.value": "routes[].responsePolicies.headerTransformations.filterHeaders",
         "response_filter_item.value": "routes[].responsePolicies.headerTransformations.filterHeaders.items[]",
         "usage_plans.value": "requestPolicies.usagePlans",
+        "rate_limiting.value": "requestPolicies.rateLimiting",
     }
     paths = set()
     for alias, json_path in aliases.items():
@@ -421,3 +422,213 @@ def test_a_validate_only_authorizer_does_not_import_requests_at_cold_start() -> 
     result = subprocess.run([_sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60,
                             check=True)
     assert result.stdout.strip() == "[]", result.stdout
+
+
+# -- every attribute of deploy/terraform against the provider's own schema ----------------
+
+SCHEMA = json.loads((ROOT / "tests" / "unit" / "data" / "oci_provider_schema.json").read_text())
+META = {"count", "for_each", "depends_on", "lifecycle", "provider", "provisioner"}
+
+
+def _tf_files() -> list[Any]:
+    return sorted((DEPLOY / "terraform").glob("*.tf"))
+
+
+def _block_paths(body: dict[str, Any], prefix: str = "") -> set[str]:
+    """The attribute paths a resource block sets; a dynamic block counts as the block it generates."""
+    paths: set[str] = set()
+    for key, value in body.items():
+        key = key.strip('"')
+        if key.startswith("__") or (not prefix and key in META):
+            continue
+        if key == "dynamic":
+            for dynamic in value:
+                for name, generated in dynamic.items():
+                    path = f"{prefix}{name.strip(chr(34))}"
+                    paths.add(path)
+                    for content in generated.get("content", []):
+                        paths |= _block_paths(content, path + ".")
+            continue
+        paths.add(prefix + key)
+        if isinstance(value, list) and value and all(isinstance(v, dict) and v.get("__is_block__") for v in value):
+            for block in value:
+                paths |= _block_paths(block, f"{prefix}{key}.")
+    return paths
+
+
+def used_attributes() -> dict[str, set[str]]:
+    used: dict[str, set[str]] = {}
+    for path in _tf_files():
+        parsed = _hcl(path)
+        for kind, prefix in (("resource", ""), ("data", "data.")):
+            for block in parsed.get(kind, []):
+                for resource_type, named in block.items():
+                    for body in named.values():
+                        used.setdefault(prefix + resource_type.strip('"'), set()).update(_block_paths(body))
+    return used
+
+
+def test_every_terraform_attribute_exists_in_the_provider_schema() -> None:
+    """tests/unit/data/oci_provider_schema.json holds each resource's attribute tree as the provider's Go source
+    defines it (python -m ops.provider_schema <oracle/terraform-provider-oci git dir>; the commit is recorded):
+    `terraform init` cannot fetch the provider here, so this stands in for `terraform validate`."""
+    schema = SCHEMA["resources"]
+    used = used_attributes()
+    assert used, "no resources parsed"
+    for resource_type, paths in used.items():
+        if resource_type == "terraform_data":
+            continue
+        assert resource_type in schema, f"{resource_type}: add it to ops/provider_schema.py and regenerate"
+        unknown = paths - set(schema[resource_type]["attributes"])
+        assert not unknown, f"{resource_type}: {sorted(unknown)} not in {schema[resource_type]['source']}"
+
+
+def test_the_schema_check_finds_what_is_wrong() -> None:
+    body = {"compartment_id": "x", "specification": [{"__is_block__": True, "request_policies": [
+        {"__is_block__": True, "rate_limiting": [{"__is_block__": True, "rate_in_request_per_second": 1}]}]}]}
+    unknown = _block_paths(body) - set(SCHEMA["resources"]["oci_apigateway_deployment"]["attributes"])
+    assert unknown == {"specification.request_policies.rate_limiting.rate_in_request_per_second"}
+
+
+def test_terraform_iam_is_least_privilege_and_names_are_prefixed() -> None:
+    """The dynamic group names the two functions; the secret policy names each secret; the gateway's invoke grant
+    is on the functions' own compartment (created when none is given); every name carries name_prefix."""
+    main = (DEPLOY / "terraform" / "main.tf").read_text()
+    resources = {kind.strip('"') + "." + name.strip('"'): body for block in _hcl(DEPLOY / "terraform" / "main.tf")
+                 ["resource"] for kind, named in block.items() for name, body in named.items()}
+    rule = resources["oci_identity_dynamic_group.functions"]["matching_rule"]
+    assert "resource.id = '${oci_functions_function.authorizer.id}'" in rule
+    assert "resource.id = '${oci_functions_function.token_exchange.id}'" in rule
+    assert "resource.compartment.id" not in rule and "resource.type" not in rule
+    statements = str(resources["oci_identity_policy.functions_read_secrets"]["statements"])
+    assert "where target.secret.id = '${id}'" in statements and "for id in local.secret_ids" in statements
+    assert "secret_ids = compact([oci_vault_secret.oic_client_secret.id, var.shared_cache_key_ocid])" in main
+    assert "oci_identity_compartment.functions[0].id" in main
+    for address in ("oci_identity_dynamic_group.functions", "oci_identity_policy.functions_read_secrets",
+                    "oci_identity_policy.gateway_invokes_functions", "oci_identity_compartment.functions"):
+        assert "${var.name_prefix}" in resources[address]["name"], address
+    assert "${var.name_prefix}" in resources["oci_vault_secret.oic_client_secret"]["secret_name"]
+    for address in ("oci_functions_application.oic_gateway", "oci_apigateway_gateway.oic",
+                    "oci_apigateway_deployment.oic"):
+        assert "var.name_prefix" in resources[address]["display_name"], address
+
+
+# Each optional part and the variable that switches it off: its count / for_each must read that variable.
+OPTIONAL = {
+    "oci_identity_compartment.functions": "var.create_functions_compartment",
+    "oci_logging_log_group.oic": "var.enable_logs",
+    "oci_logging_log.service": "local.service_logs",
+    "oci_ons_notification_topic.alarms": "var.enable_alarms",
+    "oci_ons_subscription.email": "var.alarm_email",
+    "oci_monitoring_alarm.chain": "local.alarms",
+    **{f"oci_core_{kind}": "local.create_network" for kind in (
+        "vcn.oic", "internet_gateway.oic", "nat_gateway.oic", "service_gateway.oic", "route_table.gateway",
+        "route_table.functions", "security_list.none", "subnet.gateway", "subnet.functions")},
+    "oci_core_network_security_group.chain": "local.network",
+    "oci_core_network_security_group_security_rule.chain": "local.nsg_rules",
+}
+
+
+def _resources() -> dict[str, dict[str, Any]]:
+    found = {}
+    for path in _tf_files():
+        for block in _hcl(path).get("resource", []):
+            for kind, named in block.items():
+                for name, body in named.items():
+                    found[f"{kind.strip(chr(34))}.{name.strip(chr(34))}"] = body
+    return found
+
+
+def test_each_optional_part_has_a_switch() -> None:
+    """Plan-less: parsed with python-hcl2, each optional resource's count or for_each reads its switch, and
+    the switch has a default that a tfvars can override."""
+    resources = _resources()
+    variables = _blocks(_hcl(DEPLOY / "terraform" / "variables.tf"), "variable")
+    for address, switch in OPTIONAL.items():
+        body = resources[address]
+        expression = str(body.get("count", body.get("for_each", "")))
+        assert switch in expression, (address, expression)
+        if switch.startswith("var."):
+            assert "default" in variables[switch.removeprefix("var.")], switch
+    # The locals that switch a for_each read the variable in turn.
+    assert "service_logs = var.enable_logs ?" in (DEPLOY / "terraform" / "logs.tf").read_text()
+    assert "alarms = var.enable_alarms ? merge(" in (DEPLOY / "terraform" / "alarms.tf").read_text()
+    assert "var.enable_alarms && var.alarm_email" in str(resources["oci_ons_subscription.email"]["count"])
+    network = (DEPLOY / "terraform" / "network.tf").read_text()
+    assert ('create_network = var.subnet_ocid == "" && var.gateway_subnet_ocid == "" && var.functions_subnet_ocid == ""'
+            in network)
+    assert "network = local.create_network ?" in network and "nsg_rules = local.create_network ?" in network
+    assert all(variables[name]["default"].strip('"') == ""
+               for name in ("subnet_ocid", "gateway_subnet_ocid", "functions_subnet_ocid"))
+
+
+def test_the_created_network_allows_only_what_the_chain_needs() -> None:
+    """Only TCP 443: into the gateway from gateway_ingress_cidr, out of the gateway, out of the functions (NAT) and to
+    the Oracle Services Network (service gateway); nothing into the functions; no security-list rule."""
+    network = (DEPLOY / "terraform" / "network.tf").read_text()
+    rules = dict(re.findall(r'^    ([a-z0-9-]+) += (\[.*\])$', network, re.M))
+    assert rules == {
+        "gateway-in-443": '["gateway", "INGRESS", var.gateway_ingress_cidr, "CIDR_BLOCK"]',
+        "gateway-out-443": '["gateway", "EGRESS", "0.0.0.0/0", "CIDR_BLOCK"]',
+        "functions-out-443": '["functions", "EGRESS", "0.0.0.0/0", "CIDR_BLOCK"]',
+        "functions-out-service": '["functions", "EGRESS", local.all_services.cidr_block, "SERVICE_CIDR_BLOCK"]',
+    }
+    assert network.count("min = 443") == 1 and 'protocol                  = "6"' in network
+    security_list = _resources()["oci_core_security_list.none"]
+    assert not {"ingress_security_rules", "egress_security_rules"} & set(security_list)
+    assert network.count("security_list_ids          = [oci_core_security_list.none[0].id]") == 2
+    assert "prohibit_public_ip_on_vnic = true" in network  # the functions' subnet is private
+
+
+def test_terraform_alarms_use_the_documented_metrics_and_name_their_log_search() -> None:
+    """oci_apigateway HttpResponses by deploymentId and httpStatusCategory / httpStatusCode; oci_faas
+    FunctionResponseCount by resourceId and responseType (Error, Throttled); every body names a log search."""
+    alarms = (DEPLOY / "terraform" / "alarms.tf").read_text()
+    bodies = re.findall(r'^ +body += "(.*)"$', alarms, re.M)
+    queries = re.findall(r'^ +query += "(.*)"$', alarms, re.M)
+    assert len(bodies) == len(queries) == 4
+    assert all("search \\\"${local.log_path[" in body for body in bodies), bodies
+    assert any('HttpResponses[5m]{${local.deployment_filter}, httpStatusCategory = \\"5xx\\"}' in q for q in queries)
+    assert any('HttpResponses[1m]{${local.deployment_filter}, httpStatusCode = \\"502\\"}' in q for q in queries)
+    for response_type in ("Error", "Throttled"):
+        assert any(f'FunctionResponseCount[1m]{{resourceId = \\"${{id}}\\", responseType = \\"{response_type}\\"}}'
+                   in q for q in queries), response_type
+    assert 'namespace   = "oci_apigateway"' in alarms and 'namespace   = "oci_faas"' in alarms
+    assert "compartment = local.functions_compartment" in alarms  # Functions metrics live with the functions
+
+
+def test_terraform_logs_are_the_documented_service_logs() -> None:
+    logs = (DEPLOY / "terraform" / "logs.tf").read_text()
+    for service, category, resource in (("functions", "invoke", "oci_functions_application.oic_gateway.id"),
+                                        ("apigateway", "access", "oci_apigateway_deployment.oic.id"),
+                                        ("apigateway", "execution", "oci_apigateway_deployment.oic.id")):
+        assert re.search(rf'service = "{service}", category = "{category}", resource = {re.escape(resource)} }}',
+                         logs), (service, category)
+    assert 'source_type = "OCISERVICE"' in logs and 'log_type           = "SERVICE"' in logs
+    main = (DEPLOY / "terraform" / "main.tf").read_text()
+    assert "log_level  = var.execution_log_level" in main
+
+
+@pytest.mark.parametrize("spec_path", SPECS, ids=lambda p: p.name)
+def test_every_topology_limits_the_rate_per_client_ip(spec_path: Any) -> None:
+    """A junk bearer string is a new authorizer cache key, so an invocation: every specification limits the rate per
+    client IP before the authorizer runs; Terraform passes it through, or rate_limit_per_client_ip overrides it."""
+    assert json.loads(spec_path.read_text())["requestPolicies"]["rateLimiting"] == {
+        "rateKey": "CLIENT_IP", "rateInRequestsPerSecond": 100}
+    main = (DEPLOY / "terraform" / "main.tf").read_text()
+    assert "coalesce(var.rate_limit_per_client_ip, rate_limiting.value.rateInRequestsPerSecond)" in main
+    assert "for_each = var.rate_limit_per_client_ip == 0 ? [] :" in main
+
+
+def test_the_example_tfvars_is_complete_and_cites_what_exists() -> None:
+    """Every variable appears in the example, set or commented; no file cites the README's missing Terraform
+    section; the pointer is to docs/setup-oci.md's."""
+    example = (DEPLOY / "terraform" / "terraform.tfvars.example").read_text()
+    named = set(re.findall(r"^#? ?([a-z0-9_]+) += ", example, re.M))
+    variables = set(_blocks(_hcl(DEPLOY / "terraform" / "variables.tf"), "variable"))
+    assert variables <= named, sorted(variables - named)
+    assert named <= variables, sorted(named - variables)
+    for path in [*_tf_files(), DEPLOY / "terraform" / "terraform.tfvars.example"]:
+        assert "Deploy with Terraform" not in path.read_text(), path.name
+    assert '"B. Terraform"' in example and "### B. Terraform" in (ROOT / "docs" / "setup-oci.md").read_text()
+    assert "usage-plans" in example.split("topology =")[0]  # the topology comment names all four
