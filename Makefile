@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed-$(shell cat requirements-dev.txt | cksum | cut -d' 
 
 help: ## this list
 	@echo "usage: make <target>"
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## /  \1\t/' | expand -t 13
+	@awk -F ':.*## ' '/^[a-z-]+:.*## / { printf "  %-17s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
 venv: $(STAMP) ## create .venv with the pinned tools (about 2 minutes the first time)
 
@@ -67,7 +67,7 @@ lint: $(STAMP) ## ruff and the import rules (docs/architecture.md)
 typecheck: $(STAMP) ## mypy (strict) only
 	$(VENV)/bin/mypy
 
-unit: $(STAMP) ## the pure core's tests only (seconds)
+unit: $(STAMP) ## the pure core's tests only (under a minute)
 	$(VENV)/bin/pytest -q tests/unit
 
 # deploy/integrations.json is the one list; make test fails while these are stale (tests/unit/test_routes.py).
