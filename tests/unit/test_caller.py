@@ -231,7 +231,7 @@ def test_a_claimed_subject_is_compared_by_value_also_through_an_instance(jwks: J
 
 def test_the_clock_is_given_by_name_only(jwks: JwksServer) -> None:
     with pytest.raises(TypeError):
-        CallerVerifier(settings(authorizer_env(jwks.url)), Clock())  # type: ignore[misc]
+        CallerVerifier(settings(authorizer_env(jwks.url)), Clock())  # type: ignore[call-arg]
 
 
 def test_settings_and_callers_cannot_be_changed(jwks: JwksServer) -> None:
