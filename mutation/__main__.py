@@ -42,7 +42,8 @@ HERE = ROOT / "mutation"
 WORK = ROOT / ".mutation"
 COSMIC_RAY = str(Path(sys.executable).with_name("cosmic-ray"))
 # What the fast tests import: the code under test and the test helpers.
-COPIED = ("token_exchange", "oic_gateway", "tests", "local", "authorizer", "ops", "pyproject.toml")
+# deploy: the route generator's integration list and the specifications it checks (tests/unit/test_routes.py)
+COPIED = ("token_exchange", "oic_gateway", "tests", "local", "authorizer", "ops", "deploy", "pyproject.toml")
 IGNORED = shutil.ignore_patterns("__pycache__", "node_modules", ".hypothesis", "*.pyc")
 TIMED_OUT = "[mutation: the test run timed out]"  # printed by forkserver.run
 SAMPLE_SEED = 13

@@ -1,3 +1,5 @@
+import threading
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -577,3 +579,146 @@ def test_a_fetch_cut_by_its_callers_deadline_does_not_refuse_the_next_caller():
     with pytest.raises(KeysUnavailable, match="HTTP 503"):
         ks2.get("k1", deadline=clock.now + 10)
     assert ks2._fetch.calls == 1
+
+
+# -- the deadline arithmetic, seen through a recording lock and the fake clock -------------------------------
+
+
+class RecordingLock:
+    """The single-flight lock, recording the wait each caller asks for."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.timeouts: list[float] = []
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if blocking:
+            self.timeouts.append(timeout)
+        return self._lock.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self._lock.release()
+
+
+def test_without_a_deadline_a_caller_waits_for_a_fetch_in_progress_for_the_lock_wait() -> None:
+    clock, fetch, lock = FakeClock(), ScriptedFetch(K1), RecordingLock()
+    ks, _ = store(fetch, clock, fetch_lock=lock)
+    ks.get("k1")
+    assert lock.timeouts == [5.0]  # the default: five seconds from now, whatever the clock reads
+    other, _ = store(fetch, FakeClock(3.0), fetch_lock=lock, lock_wait_seconds=1.5)
+    other.hydrate()
+    assert lock.timeouts == [5.0, 1.5]
+
+
+def test_with_a_deadline_the_wait_is_what_is_left_of_it_and_never_negative() -> None:
+    clock, fetch, lock = FakeClock(1000.0), ScriptedFetch(K1), RecordingLock()
+    ks, _ = store(fetch, clock, fetch_lock=lock)
+    ks.get("k1", deadline=1002.5)
+    assert lock.timeouts == [2.5]
+    late, _ = store(fetch, clock, fetch_lock=lock)
+    lock.timeouts.clear()
+    assert late.get("k1", deadline=999.0) is K1  # the lock is free: taken at once
+    assert lock.timeouts == [0.0]  # not -1 (wait forever), not a second more
+
+
+def test_hydrate_waits_the_lock_wait_from_now() -> None:
+    lock = RecordingLock()
+    ks, _ = store(ScriptedFetch(K1), FakeClock(7.0), fetch_lock=lock)
+    ks.hydrate()
+    assert lock.timeouts == [5.0]
+
+
+def test_a_store_without_a_lock_of_its_own_makes_one() -> None:
+    ks, _ = store(ScriptedFetch(K1), FakeClock())
+    assert ks.get("k1") is K1 and ks.get("k1") is K1
+
+
+def test_keys_are_unusable_from_the_exact_end_of_their_stale_window() -> None:
+    clock, fetch = FakeClock(), ScriptedFetch(K1)
+    ks, _ = store(fetch, clock)
+    ks.get("k1")
+    clock.now = ks.status().usable_until
+    fetch.failing = True
+    with pytest.raises(KeysUnavailable):
+        ks.get("k1")
+    with pytest.raises(KeysUnavailable):
+        ks.get("k1")  # that failure was with nothing usable: backed off, no second fetch
+    assert fetch.calls == 2
+
+
+class DefectFetch(ScriptedFetch):
+    """Raises a defect (or, with ``defect=False``, a FetchError), at a chosen time on the clock."""
+
+    def __init__(self, clock: FakeClock, *keys, defect: bool = True) -> None:
+        super().__init__(*keys)
+        self.clock = clock
+        self.defect = defect
+        self.fail_at: float | None = None
+
+    def __call__(self, deadline: float | None = None) -> KeySet:
+        self.calls += 1
+        if self.failing:
+            if self.fail_at is not None:
+                self.clock.now = self.fail_at
+            if not self.defect:
+                raise FetchError("http://idp/jwk: timed out")
+            raise RuntimeError("a bug with a secret in its text")
+        return KeySet(dict(self.keys))
+
+
+def test_a_defect_with_nothing_usable_backs_off_like_a_failed_fetch() -> None:
+    clock = FakeClock()
+    fetch = DefectFetch(clock, K1)
+    fetch.failing = True
+    ks, _ = store(fetch, clock)
+    with pytest.raises(KeysUnavailable, match="RuntimeError"):
+        ks.get("k1")
+    with pytest.raises(KeysUnavailable):
+        ks.get("k1")
+    assert fetch.calls == 1 and "secret" not in str(ks.status().last_error)
+
+
+def test_a_defect_while_keys_are_still_usable_does_not_back_off_the_next_fetch() -> None:
+    clock = FakeClock()
+    fetch = DefectFetch(clock, K1)
+    ks, spawned = store(fetch, clock)
+    ks.get("k1")
+    clock.now += 901  # stale, still usable: a background refresh
+    fetch.failing = True
+    ks.get("k1")
+    spawned.pop()()
+    clock.now = ks.status().usable_until  # now nothing is usable, within a second of that failure
+    fetch.failing = False
+    assert ks.get("k1") is K1 and fetch.calls == 3
+
+
+@pytest.mark.parametrize("defect", [False, True])
+def test_a_fetch_that_fails_exactly_at_the_slack_before_its_deadline_ran_out_of_time(defect: bool) -> None:
+    """Out of time from OUT_OF_TIME_SLACK_SECONDS before the deadline, inclusive: the next caller still fetches."""
+    from oic_gateway.verification.keystore import OUT_OF_TIME_SLACK_SECONDS
+
+    clock = FakeClock(1000.0)
+    fetch = DefectFetch(clock, K1, defect=defect)
+    fetch.failing = True
+    ks, _ = store(fetch, clock)
+    deadline = 1003.0
+    fetch.fail_at = deadline - OUT_OF_TIME_SLACK_SECONDS
+    with pytest.raises(KeysUnavailable):
+        ks.get("k1", deadline=deadline)
+    fetch.failing = False
+    assert ks.get("k1") is K1 and fetch.calls == 2
+
+
+@pytest.mark.parametrize("defect", [False, True])
+def test_a_fetch_that_fails_before_the_slack_is_a_failure_of_the_key_source(defect: bool) -> None:
+    clock = FakeClock(1000.0)
+    fetch = DefectFetch(clock, K1, defect=defect)
+    fetch.failing = True
+    ks, _ = store(fetch, clock)
+    fetch.fail_at = 1003.0 - 0.02  # two slacks before the deadline
+    with pytest.raises(KeysUnavailable):
+        ks.get("k1", deadline=1003.0)
+    fetch.failing = False
+    with pytest.raises(KeysUnavailable):
+        ks.get("k1")  # backed off: the source failed with time to spare
+    assert fetch.calls == 1

@@ -66,3 +66,37 @@ def test_the_families() -> None:
     assert outcome_of(errors.SecretUnavailable("x")).error_code(errors.SecretUnavailable("x")) == "token_unavailable"
     assert outcome_of(errors.FetchError("x")).authorizer == DEFECT
     assert outcome_of(KeyError("a bug")).error_code(KeyError()) == "internal_error"
+
+
+def test_the_table_is_exactly_this() -> None:
+    """Every family's answer, pinned field by field: a status, a code or a challenge changed is a contract change."""
+    from oic_gateway.outcomes import INTERNAL, Outcome
+
+    assert {
+        errors.TokenRejected: Outcome(401, None, True, DENY),
+        errors.AccessDenied: Outcome(403, None, True, DENY),
+        errors.BadPath: Outcome(400, "bad_path", False, DENY),
+        errors.BadQuery: Outcome(400, "bad_query", False, DENY),
+        errors.CannotDecide: Outcome(502, "cannot_verify_caller", False, CANNOT_DECIDE),
+        errors.ExchangeError: Outcome(502, "token_unavailable", False, CANNOT_DECIDE),
+        errors.TokenEndpointThrottled: Outcome(503, "token_endpoint_throttled", False, CANNOT_DECIDE),
+        errors.ConfigError: Outcome(502, "configuration_error", False, CANNOT_DECIDE),
+        errors.InternalError: INTERNAL,
+    } == OUTCOMES
+    assert Outcome(502, "internal_error", False, DEFECT) == INTERNAL
+    assert outcome_of(ValueError("a bug")) is INTERNAL
+
+
+def test_an_outcome_cannot_be_changed() -> None:
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        OUTCOMES[errors.TokenRejected].status = 200  # type: ignore[misc]
+
+
+def test_a_refusal_answers_its_own_rfc_6750_code() -> None:
+    rejected = outcome_of(errors.InvalidSignature("x"))
+    assert rejected.error_code(errors.InvalidSignature("x")) == "invalid_token"
+    assert rejected.error_code(errors.MissingToken("x")) == "missing_token"
+    assert rejected.error_code(KeyError("not a refusal")) == "missing_token"
+    assert outcome_of(errors.BadPath("x")).error_code(errors.BadPath("x")) == "bad_path"

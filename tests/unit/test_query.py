@@ -60,3 +60,32 @@ def test_a_query_encoded_too_many_times_is_refused() -> None:
         deep = deep.replace("%", "%25").replace("=", "%3D")
     with pytest.raises(BadQuery):
         check_query("x=1%26" + deep)
+
+
+def _encoded(text: str, times: int) -> str:
+    for _ in range(times):
+        text = text.replace("%", "%25").replace("=", "%3D").replace("&", "%26")
+    return text
+
+
+def test_the_decoding_limit_is_exact() -> None:
+    """A query encoded MAX_DECODE_ROUNDS times is read to its last layer; once more is refused."""
+    from oic_gateway.access.paths import MAX_DECODE_ROUNDS
+
+    check_query("x=1%26" + _encoded("a=1", MAX_DECODE_ROUNDS - 1))  # MAX_DECODE_ROUNDS decodings to plain text
+    check_query(_encoded("x=1&a=2", MAX_DECODE_ROUNDS))
+    with pytest.raises(BadQuery, match="encoded too many times"):
+        check_query(_encoded("x=1&a=2", MAX_DECODE_ROUNDS + 1))
+    with pytest.raises(BadQuery, match="parameter OIC's runtime reads"):
+        check_query(_encoded("x=1&wsdl", MAX_DECODE_ROUNDS))  # found in the last layer read
+
+
+@pytest.mark.parametrize("query", ["discount=100%", "a=%zz", "a=%", "q=50%25off%"])
+def test_a_percent_that_decodes_to_nothing_new_passes(query: str) -> None:
+    check_query(query)  # unquote leaves it as it is: the query has stopped changing
+
+
+def test_every_decoded_layer_is_checked_whatever_it_sorts_before() -> None:
+    # "%21" decodes to "!", which sorts before "%": the decoded layer is still read.
+    with pytest.raises(BadQuery):
+        check_query("%21%26wsdl")

@@ -168,3 +168,33 @@ def test_routes_block_the_query_parameters_oic_reads() -> None:
     allow = {"filterQueryParameters": {"type": "ALLOW", "items": [{"name": "a"}]}}
     assert _filter_query(allow, query) == "a=%41"
     assert _filter_query(None, query) == query and _filter_query(policy, "") == ""
+
+
+METHODS_PROBLEM = ("'methods' must be a non-empty list of distinct upper-case methods of "
+                   "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT")
+
+
+@pytest.mark.parametrize("methods", [[], ["GET", "GET"], ["GET", "POST", "GET"], "GET", None])
+def test_methods_must_be_a_non_empty_list_of_distinct_methods(methods: object) -> None:
+    entry = {"integration": "A", "version": "1.0", "methods": methods}
+    assert problem({"integrations": [entry]}) == "integration #1: " + METHODS_PROBLEM
+
+
+def test_a_wrong_entry_is_named_by_its_place_in_the_list() -> None:
+    good = {"integration": "A", "version": "1.0", "methods": ["GET"]}
+    for number in (2, 3, 4):
+        entries = [dict(good, integration=f"I{n}") for n in range(number - 1)] + [{"integration": "x"}]
+        assert problem({"integrations": entries}).startswith(f"integration #{number}: ")
+
+
+def test_only_project_itself_is_reserved_outside_a_project() -> None:
+    listed = parse_integrations("LIST", {"integrations": [
+        {"integration": name, "version": "1.0", "methods": ["GET"]} for name in ("QUOTE", "ZED", "PROJECTS")]})
+    assert [item.integration for item in listed] == ["QUOTE", "ZED", "PROJECTS"]
+
+
+def test_an_entry_cannot_be_changed() -> None:
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Integration("A", "1.0", ("GET",)).version = "2.0"  # type: ignore[misc]

@@ -151,7 +151,7 @@ class LocationRule:
             if (checked.project is None) != (head == ""):
                 continue  # a Gen2 path whose first segment is "project": not what the forwarder sends
             if prefix + checked.flow_path != unquote(path):
-                continue
+                continue  # defence in depth: the path rule's flow_path is this path, decoded
             return self.gateway_path_prefix + checked.request_path
         return None
 

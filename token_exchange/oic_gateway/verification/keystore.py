@@ -37,6 +37,7 @@ import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from oic_gateway.errors import FetchError, KeysUnavailable, UnknownKey
 from oic_gateway.verification.jwk import KeySet, SigningKey
@@ -46,6 +47,14 @@ OUT_OF_TIME_SLACK_SECONDS = 0.01
 Fetch = Callable[[float | None], KeySet]  # the call's deadline on the store's clock, or None
 Clock = Callable[[], float]
 Spawn = Callable[[Callable[[], None]], None]
+
+
+class FetchLock(Protocol):
+    """The single-flight lock (``threading.Lock``; a test's recording lock sees each wait it is asked for)."""
+
+    def acquire(self, blocking: bool = ..., timeout: float = ...) -> bool: ...
+
+    def release(self) -> None: ...
 
 
 def spawn_thread(work: Callable[[], None]) -> None:
@@ -77,6 +86,7 @@ class KeyStore:
         spawn: Spawn = spawn_thread,
         jitter: Callable[[], float] = random.random,
         lock_wait_seconds: float = 5.0,
+        fetch_lock: FetchLock | None = None,
     ) -> None:
         self._fetch = fetch
         self._clock = clock
@@ -89,7 +99,7 @@ class KeyStore:
         self._jitter = jitter
         self._lock_wait = lock_wait_seconds
         self._lock = threading.Lock()
-        self._fetch_lock = threading.Lock()  # single flight
+        self._fetch_lock: FetchLock = threading.Lock() if fetch_lock is None else fetch_lock  # single flight
         self._keys: dict[str, SigningKey] = {}
         self._fetched_at: float | None = None
         self._fresh_until = float("-inf")
