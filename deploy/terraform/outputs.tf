@@ -56,3 +56,8 @@ output "subnets" {
     functions = local.functions_subnet
   }
 }
+
+output "access_policy" {
+  description = "The ACCESS_POLICY the functions were given (vendors' rules, or access_policy; empty: none): terraform output -raw access_policy | jq."
+  value       = local.access_policy
+}

@@ -114,12 +114,16 @@ variable "integrations_file" {
 }
 
 variable "access_policy" {
-  description = "ACCESS_POLICY JSON for the access-policy topology (rules by path, scopes and client ids)."
+  description = "ACCESS_POLICY JSON (rules by path, scopes and client ids), for rules vendors cannot say (scopes, issuers, sub-paths); empty: the rules vendors build (vendors.tf), if any."
   type        = string
   default     = ""
   validation {
-    condition     = var.topology != "access-policy" || can(jsondecode(var.access_policy).rules)
-    error_message = "topology = \"access-policy\" needs access_policy: the ACCESS_POLICY JSON, {\"rules\": [...]} (README: Per-integration access rules)."
+    condition     = var.topology != "access-policy" || can(jsondecode(var.access_policy).rules) || anytrue([for name, vendor in var.vendors : length(vendor.integrations) > 0])
+    error_message = "topology = \"access-policy\" needs access rules: the vendors' integrations, or access_policy, the ACCESS_POLICY JSON, {\"rules\": [...]} (README: Per-integration access rules)."
+  }
+  validation {
+    condition     = var.access_policy == "" || alltrue([for name, vendor in var.vendors : length(vendor.integrations) == 0])
+    error_message = "access_policy: with it set, the vendors' integrations would be ignored; give the rules in one place (vendors, or access_policy)."
   }
 }
 
@@ -213,7 +217,7 @@ variable "usage_plans" {
 }
 
 variable "subscribers" {
-  description = "usage-plans topology: vendor name -> its client ids in the identity domain (the verified client_id is the client token, at most 5 per subscriber, as OCI allows) and its tier. The clients of one subscriber share its limits."
+  description = "Superseded by vendors (kept for existing configurations): usage-plans topology, subscriber name -> its client ids in the identity domain (the verified client_id is the client token, at most 5 per subscriber, as OCI allows) and its tier. Merged with the subscribers vendors make; a name may not be in both."
   type = map(object({
     client_ids = list(string)
     usage_plan = string
@@ -222,6 +226,54 @@ variable "subscribers" {
   validation {
     condition     = alltrue([for name, subscriber in var.subscribers : length(subscriber.client_ids) <= 5])
     error_message = "A subscriber holds at most 5 clients (API Gateway usage plans); split the vendor's client ids over several subscribers."
+  }
+}
+
+variable "vendors" {
+  description = "Vendor name -> what it is, one entry each (vendors.tf): its client ids in the identity domain (client_ids), its usage-plans tier (usage_plan, a key of usage_plans), the integrations it may call (integrations: INTEGRATION/VERSION or project/PROJECT/INTEGRATION/VERSION, each in the integrations list) and, optionally, only some methods of one (methods, function-backend and usage-plans topologies). From it Terraform builds the usage-plan subscribers and the ACCESS_POLICY rules."
+  type = map(object({
+    client_ids   = optional(list(string), [])
+    usage_plan   = optional(string)
+    integrations = optional(list(string), [])
+    methods      = optional(map(list(string)), {})
+  }))
+  default = {}
+  validation {
+    condition     = alltrue([for name, vendor in var.vendors : can(regex("^[A-Za-z][A-Za-z0-9_-]{0,39}$", name))])
+    error_message = "vendors: each name is a letter, then letters, digits, '_' or '-', at most 40 characters (it names the vendor's subscriber and client app)."
+  }
+  validation {
+    condition     = alltrue([for name, vendor in var.vendors : length(vendor.client_ids) <= 5])
+    error_message = "vendors: a vendor holds at most 5 clients (an API Gateway subscriber's limit)."
+  }
+  validation {
+    condition     = alltrue([for name, vendor in var.vendors : length(vendor.client_ids) > 0])
+    error_message = "vendors: give each vendor its client_ids."
+  }
+  validation {
+    condition     = alltrue(flatten([for name, vendor in var.vendors : [for i in vendor.integrations : contains(keys(local.integration_methods), i)]]))
+    error_message = "vendors: an integration is not in the integrations list (deploy/integrations.json or integrations_file); name it INTEGRATION/VERSION, or project/PROJECT/INTEGRATION/VERSION for one inside a project."
+  }
+  validation {
+    condition = alltrue(flatten([for name, vendor in var.vendors : [for i, methods in vendor.methods :
+    contains(vendor.integrations, i) && length(methods) > 0 && length(setsubtract([for m in methods : upper(m)], lookup(local.integration_methods, i, []))) == 0]]))
+    error_message = "vendors: methods names an integration of the vendor's integrations, with some of the methods the list gives that integration."
+  }
+  validation {
+    condition     = contains(["function-backend", "usage-plans"], var.topology) || alltrue([for name, vendor in var.vendors : length(vendor.methods) == 0])
+    error_message = "vendors: methods needs the function-backend or usage-plans topology; per integration, the authorizer can only grant a route's every method (a rule for some refuses the integration to everyone: docs/security.md)."
+  }
+  validation {
+    condition     = alltrue([for name, vendor in var.vendors : vendor.usage_plan == null || contains(keys(var.usage_plans), coalesce(vendor.usage_plan, "-"))])
+    error_message = "vendors: usage_plan names a key of usage_plans."
+  }
+  validation {
+    condition     = var.topology != "usage-plans" || alltrue([for name, vendor in var.vendors : vendor.usage_plan != null || contains(keys(var.subscribers), name)])
+    error_message = "vendors: the usage-plans topology refuses a client no subscriber names: give each vendor its usage_plan."
+  }
+  validation {
+    condition     = length(setintersection(keys(var.subscribers), [for name, vendor in var.vendors : name if vendor.usage_plan != null])) == 0
+    error_message = "vendors: a vendor with a usage_plan is also in subscribers; keep it in one of them."
   }
 }
 
