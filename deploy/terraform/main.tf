@@ -38,8 +38,6 @@ locals {
   : var.create_functions_compartment ? oci_identity_compartment.functions[0].id : var.compartment_ocid)
   # The Vault secrets the functions read: the policy names each one.
   secret_ids = compact([oci_vault_secret.oic_client_secret.id, var.shared_cache_key_ocid])
-  # No client app is created here (identity domain apps: existing ones, by id).
-  created_vendor_client_ids = {}
 
   # The verifier's keys, which both functions read alike.
   authorizer_config = {
@@ -55,7 +53,7 @@ locals {
   routes_config = local.backend_topology ? {} : { GATEWAY_INTEGRATIONS = jsonencode(local.integrations) }
   exchange_config = merge({
     IDCS_DOMAIN_URL        = var.idcs_domain_url
-    OIC_CLIENT_ID          = var.oic_client_id
+    OIC_CLIENT_ID          = local.oic_client_id
     OIC_CLIENT_SECRET_OCID = oci_vault_secret.oic_client_secret.id
     OIC_SCOPE              = var.oic_scope
     # The fleet-wide token cache (OCI Cache), when one is given: README "At fleet scale".
@@ -127,7 +125,7 @@ resource "oci_vault_secret" "oic_client_secret" {
   secret_name    = "${var.name_prefix}-oic-client-secret"
   secret_content {
     content_type = "BASE64"
-    content      = base64encode(var.oic_client_secret)
+    content      = base64encode(local.oic_client_secret)
   }
 }
 

@@ -174,15 +174,41 @@ variable "oic_host" {
   type        = string
 }
 
-variable "oic_client_id" {
-  description = "Client id of the OIC confidential app."
+variable "create_identity_apps" {
+  description = "Create the identity-domain apps (identity.tf): the gateway's resource server (audience: the first of token_audiences; scopes: required_scopes), a client app per vendor, the functions' OIC app and its grant of OIC's ServiceInvoker role (needs oic_instance_app_id). false (the default): make them in the console (docs/setup-oci.md step 1) and give oic_client_id, oic_client_secret and each vendor's client_ids."
+  type        = bool
+  default     = false
+}
+
+variable "oic_instance_app_id" {
+  description = "With create_identity_apps: the id of the OIC instance's app in the identity domain (Oracle Cloud Services, the instance's app), whose ServiceInvoker role the functions' OIC app is granted."
   type        = string
+  default     = ""
+  validation {
+    condition     = !var.create_identity_apps || var.oic_instance_app_id != ""
+    error_message = "create_identity_apps = true needs oic_instance_app_id: the OIC instance's app in the identity domain (Oracle Cloud Services)."
+  }
+}
+
+variable "oic_client_id" {
+  description = "Client id of the OIC confidential app (without create_identity_apps, which creates it)."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.create_identity_apps || var.oic_client_id != ""
+    error_message = "Give oic_client_id (the OIC confidential app's client id), or set create_identity_apps = true."
+  }
 }
 
 variable "oic_client_secret" {
-  description = "Its client secret; stored in OCI Vault, never in function configuration."
+  description = "Its client secret (without create_identity_apps); stored in OCI Vault, never in function configuration."
   type        = string
   sensitive   = true
+  default     = ""
+  validation {
+    condition     = var.create_identity_apps || var.oic_client_secret != ""
+    error_message = "Give oic_client_secret (the OIC confidential app's secret), or set create_identity_apps = true."
+  }
 }
 
 variable "oic_scope" {
@@ -230,7 +256,7 @@ variable "subscribers" {
 }
 
 variable "vendors" {
-  description = "Vendor name -> what it is, one entry each (vendors.tf): its client ids in the identity domain (client_ids), its usage-plans tier (usage_plan, a key of usage_plans), the integrations it may call (integrations: INTEGRATION/VERSION or project/PROJECT/INTEGRATION/VERSION, each in the integrations list) and, optionally, only some methods of one (methods, function-backend and usage-plans topologies). From it Terraform builds the usage-plan subscribers and the ACCESS_POLICY rules."
+  description = "Vendor name -> what it is, one entry each (vendors.tf): its client ids in the identity domain (client_ids; with create_identity_apps, a client app is created for it as well), its usage-plans tier (usage_plan, a key of usage_plans), the integrations it may call (integrations: INTEGRATION/VERSION or project/PROJECT/INTEGRATION/VERSION, each in the integrations list) and, optionally, only some methods of one (methods, function-backend and usage-plans topologies). From it Terraform builds the usage-plan subscribers and the ACCESS_POLICY rules."
   type = map(object({
     client_ids   = optional(list(string), [])
     usage_plan   = optional(string)
@@ -243,12 +269,12 @@ variable "vendors" {
     error_message = "vendors: each name is a letter, then letters, digits, '_' or '-', at most 40 characters (it names the vendor's subscriber and client app)."
   }
   validation {
-    condition     = alltrue([for name, vendor in var.vendors : length(vendor.client_ids) <= 5])
-    error_message = "vendors: a vendor holds at most 5 clients (an API Gateway subscriber's limit)."
+    condition     = alltrue([for name, vendor in var.vendors : length(vendor.client_ids) + (var.create_identity_apps ? 1 : 0) <= 5])
+    error_message = "vendors: a vendor holds at most 5 clients (an API Gateway subscriber's limit), the client app create_identity_apps makes included."
   }
   validation {
-    condition     = alltrue([for name, vendor in var.vendors : length(vendor.client_ids) > 0])
-    error_message = "vendors: give each vendor its client_ids."
+    condition     = alltrue([for name, vendor in var.vendors : length(vendor.client_ids) > 0 || var.create_identity_apps])
+    error_message = "vendors: give each vendor its client_ids, or set create_identity_apps = true to create its client app."
   }
   validation {
     condition     = alltrue(flatten([for name, vendor in var.vendors : [for i in vendor.integrations : contains(keys(local.integration_methods), i)]]))

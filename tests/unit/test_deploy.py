@@ -527,6 +527,9 @@ OPTIONAL = {
     "oci_ons_notification_topic.alarms": "var.enable_alarms",
     "oci_ons_subscription.email": "var.alarm_email",
     "oci_monitoring_alarm.chain": "local.alarms",
+    **{f"oci_identity_domains_{kind}": "local.identity_apps" for kind in (
+        "app.gateway", "app.oic_client", "grant.oic_service_invoker")},
+    "oci_identity_domains_app.vendor": "var.create_identity_apps",
     **{f"oci_core_{kind}": "local.create_network" for kind in (
         "vcn.oic", "internet_gateway.oic", "nat_gateway.oic", "service_gateway.oic", "route_table.gateway",
         "route_table.functions", "security_list.none", "subnet.gateway", "subnet.functions")},
@@ -642,7 +645,7 @@ def test_the_example_tfvars_is_complete_and_cites_what_exists() -> None:
 
 # -- vendors as data (vendors.tf): evaluated by terraform itself, without the provider ----------------
 
-VENDOR_VARIABLES = ("vendors", "subscribers", "usage_plans", "topology", "access_policy")
+VENDOR_VARIABLES = ("vendors", "subscribers", "usage_plans", "topology", "access_policy", "create_identity_apps")
 
 
 def _vendor_module(tmp_path: Any, created: dict[str, str] | None = None) -> Any:
@@ -756,6 +759,8 @@ def test_vendors_make_the_access_rules_and_the_subscribers(tmp_path: Any) -> Non
     ('{ a = { client_ids = ["c"], integrations = ["ORDERS/1.0"], methods = { "ORDERS/1.0" = ["GET"] } } }',
      'topology = "authorizer-context"', "methods needs the function-backend or usage-plans topology"),
     ('{ a = { client_ids = ["c"], usage_plan = "gold" } }', "", "usage_plan names a key of usage_plans"),
+    ('{ a = { client_ids = ["1", "2", "3", "4", "5"] } }', "create_identity_apps = true", "at most 5 clients"),
+    ("{ a = {} }", "create_identity_apps = true", None),
     ('{ a = { client_ids = ["c"] } }', 'topology = "usage-plans"', "give each vendor its usage_plan"),
     ('{ a = { client_ids = ["c"], integrations = ["ORDERS/1.0"] } }',
      'access_policy = "{\\"rules\\": []}"', "give the rules in one place"),
@@ -773,3 +778,33 @@ def test_vendors_are_validated_at_plan_time(tmp_path: Any, vendors: str, extra: 
     assert (result.returncode != 0) == (message is not None), output
     if message:
         assert message in output, output
+
+
+def test_identity_apps_grant_what_the_chain_needs_and_secrets_leave_only_as_sensitive_outputs() -> None:
+    """create_identity_apps: the gateway's resource server holds the audience and scopes the functions check; each
+    vendor's app and the OIC app are confidential clients with client_credentials only, allowed the gateway's
+    scopes and OIC's scope respectively; the grant is OIC's ServiceInvoker app role, to the OIC app; a client secret
+    appears only in a sensitive output and in the Vault secret."""
+    resources = _resources()
+    identity = (DEPLOY / "terraform" / "identity.tf").read_text()
+    gateway, vendor, oic = (resources[f"oci_identity_domains_app.{name}"]
+                            for name in ("gateway", "vendor", "oic_client"))
+    assert gateway["is_oauth_resource"] is True and "local.gateway_audience" in str(gateway["audience"])
+    assert 'gateway_audience = trimspace(split(",", var.token_audiences)[0])' in identity
+    assert 'gateway_scopes   = compact(split(" ", var.required_scopes))' in identity
+    for app in (vendor, oic):
+        assert app["client_type"] == '"confidential"' and app["is_oauth_client"] is True
+        assert app["allowed_grants"] == ['"client_credentials"']
+    assert '"${local.gateway_audience}${allowed_scopes.value}"' in str(vendor["dynamic"])
+    assert "var.oic_scope" in str(oic["allowed_scopes"])
+    grant = resources["oci_identity_domains_grant.oic_service_invoker"]
+    assert grant["grant_mechanism"] == '"ADMINISTRATOR_TO_APP"' and grant["grantee"][0]["type"] == '"App"'
+    assert grant["entitlement"][0]["attribute_name"] == '"appRoles"'
+    assert 'displayName eq \\"ServiceInvoker\\"' in identity
+    main = (DEPLOY / "terraform" / "main.tf").read_text()
+    assert "OIC_CLIENT_ID          = local.oic_client_id" in main
+    assert "content      = base64encode(local.oic_client_secret)" in main
+    outputs = _blocks(_hcl(DEPLOY / "terraform" / "outputs.tf"), "output")
+    for name, body in outputs.items():
+        assert ("client_secret" in str(body["value"])) == (name == "vendor_credentials"), name
+    assert outputs["vendor_credentials"]["sensitive"] is True
