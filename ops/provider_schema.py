@@ -37,6 +37,8 @@ SOURCES = {
     "oci_functions_application": "functions/functions_application_resource.go",
     "oci_functions_function": "functions/functions_function_resource.go",
     "oci_identity_compartment": "identity/identity_compartment_resource.go",
+    "oci_identity_domains_app": "identity_domains/identity_domains_app_resource.go",
+    "oci_identity_domains_grant": "identity_domains/identity_domains_grant_resource.go",
     "oci_identity_dynamic_group": "identity/identity_dynamic_group_resource.go",
     "oci_identity_policy": "identity/identity_policy_resource.go",
     "oci_logging_log": "logging/logging_log_resource.go",
@@ -47,6 +49,7 @@ SOURCES = {
     "oci_vault_secret": "vault/vault_secret_resource.go",
     # data sources
     "data.oci_core_services": "core/core_services_data_source.go",
+    "data.oci_identity_domains_app_roles": "identity_domains/identity_domains_app_roles_data_source.go",
 }
 
 SCHEMA_MAP = re.compile(r"map\[string\]\*schema\.Schema\{")

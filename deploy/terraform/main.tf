@@ -39,16 +39,21 @@ locals {
   # The Vault secrets the functions read: the policy names each one.
   secret_ids = compact([oci_vault_secret.oic_client_secret.id, var.shared_cache_key_ocid])
 
-  authorizer_config = merge({
+  # The verifier's keys, which both functions read alike.
+  authorizer_config = {
     IDCS_DOMAIN_URL = var.idcs_domain_url
     TOKEN_AUDIENCES = var.token_audiences
     REQUIRED_SCOPES = var.required_scopes
-  }, var.access_policy == "" ? {} : { ACCESS_POLICY = var.access_policy })
+  }
+  # The access rules (vendors.tf): the backend always enforces them on the path it forwards; the authorizer only
+  # where it decides per integration (GATEWAY_INTEGRATIONS). The function-backend topology's authorizer gets no
+  # path, and would refuse every call under a policy.
+  policy_config = local.access_policy == "" ? {} : { ACCESS_POLICY = local.access_policy }
   # The authorizer alone reads the list (the backend sees the path itself).
   routes_config = local.backend_topology ? {} : { GATEWAY_INTEGRATIONS = jsonencode(local.integrations) }
   exchange_config = merge({
     IDCS_DOMAIN_URL        = var.idcs_domain_url
-    OIC_CLIENT_ID          = var.oic_client_id
+    OIC_CLIENT_ID          = local.oic_client_id
     OIC_CLIENT_SECRET_OCID = oci_vault_secret.oic_client_secret.id
     OIC_SCOPE              = var.oic_scope
     # The fleet-wide token cache (OCI Cache), when one is given: README "At fleet scale".
@@ -90,7 +95,7 @@ resource "oci_functions_function" "authorizer" {
     count    = var.authorizer_provisioned_concurrency > 0 ? var.authorizer_provisioned_concurrency : null
   }
   # In the authorizer-context topology the authorizer also obtains the OIC token.
-  config = local.backend_topology ? local.authorizer_config : merge(local.authorizer_config, local.exchange_config, local.routes_config)
+  config = local.backend_topology ? local.authorizer_config : merge(local.authorizer_config, local.policy_config, local.exchange_config, local.routes_config)
 }
 
 resource "oci_functions_function" "token_exchange" {
@@ -110,7 +115,7 @@ resource "oci_functions_function" "token_exchange" {
   config = merge(local.authorizer_config, local.exchange_config, {
     OIC_BASE_URL        = "https://${var.oic_host}"
     GATEWAY_PATH_PREFIX = var.path_prefix
-  })
+  }, local.policy_config)
 }
 
 resource "oci_vault_secret" "oic_client_secret" {
@@ -120,7 +125,7 @@ resource "oci_vault_secret" "oic_client_secret" {
   secret_name    = "${var.name_prefix}-oic-client-secret"
   secret_content {
     content_type = "BASE64"
-    content      = base64encode(var.oic_client_secret)
+    content      = base64encode(local.oic_client_secret)
   }
 }
 
@@ -332,7 +337,8 @@ resource "oci_apigateway_deployment" "oic" {
 }
 
 # Per-vendor quotas (topology usage-plans): one usage plan per tier, one
-# subscriber per vendor whose client token is its client id in the identity domain.
+# subscriber per vendor (local.subscribers: var.vendors with a usage_plan, and var.subscribers)
+# whose client tokens are its client ids in the identity domain.
 resource "oci_apigateway_usage_plan" "tier" {
   for_each       = var.topology == "usage-plans" ? var.usage_plans : {}
   compartment_id = var.compartment_ocid
@@ -361,7 +367,7 @@ resource "oci_apigateway_usage_plan" "tier" {
 }
 
 resource "oci_apigateway_subscriber" "vendor" {
-  for_each       = var.topology == "usage-plans" ? var.subscribers : {}
+  for_each       = var.topology == "usage-plans" ? local.subscribers : {}
   compartment_id = var.compartment_ocid
   display_name   = each.key
   usage_plans    = [oci_apigateway_usage_plan.tier[each.value.usage_plan].id]

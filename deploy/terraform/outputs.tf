@@ -56,3 +56,28 @@ output "subnets" {
     functions = local.functions_subnet
   }
 }
+
+output "access_policy" {
+  description = "The ACCESS_POLICY the functions were given (vendors' rules, or access_policy; empty: none): terraform output -raw access_policy | jq."
+  value       = local.access_policy
+}
+
+output "vendor_credentials" {
+  description = "With create_identity_apps: each vendor's client_id, client_secret, token_url and scope (sensitive): terraform output -json vendor_credentials | jq '.\"<vendor>\"', handed over on a secure channel only (docs/setup-oci.md)."
+  sensitive   = true
+  value = { for name, app in oci_identity_domains_app.vendor : name => {
+    client_id     = app.name
+    client_secret = app.client_secret
+    token_url     = local.token_url
+    scope         = join(" ", [for s in local.gateway_scopes : "${local.gateway_audience}${s}"])
+  } }
+}
+
+output "identity_apps" {
+  description = "With create_identity_apps: the ids of the gateway's resource-server app and the functions' OIC app, and the OIC app's client id (null otherwise)."
+  value = var.create_identity_apps ? {
+    gateway_app_id = oci_identity_domains_app.gateway[0].id
+    oic_app_id     = oci_identity_domains_app.oic_client[0].id
+    oic_client_id  = oci_identity_domains_app.oic_client[0].name
+  } : null
+}

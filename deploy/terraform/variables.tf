@@ -114,12 +114,16 @@ variable "integrations_file" {
 }
 
 variable "access_policy" {
-  description = "ACCESS_POLICY JSON for the access-policy topology (rules by path, scopes and client ids)."
+  description = "ACCESS_POLICY JSON (rules by path, scopes and client ids), for rules vendors cannot say (scopes, issuers, sub-paths); empty: the rules vendors build (vendors.tf), if any."
   type        = string
   default     = ""
   validation {
-    condition     = var.topology != "access-policy" || can(jsondecode(var.access_policy).rules)
-    error_message = "topology = \"access-policy\" needs access_policy: the ACCESS_POLICY JSON, {\"rules\": [...]} (README: Per-integration access rules)."
+    condition     = var.topology != "access-policy" || can(jsondecode(var.access_policy).rules) || anytrue([for name, vendor in var.vendors : length(vendor.integrations) > 0])
+    error_message = "topology = \"access-policy\" needs access rules: the vendors' integrations, or access_policy, the ACCESS_POLICY JSON, {\"rules\": [...]} (README: Per-integration access rules)."
+  }
+  validation {
+    condition     = var.access_policy == "" || alltrue([for name, vendor in var.vendors : length(vendor.integrations) == 0])
+    error_message = "access_policy: with it set, the vendors' integrations would be ignored; give the rules in one place (vendors, or access_policy)."
   }
 }
 
@@ -170,15 +174,41 @@ variable "oic_host" {
   type        = string
 }
 
-variable "oic_client_id" {
-  description = "Client id of the OIC confidential app."
+variable "create_identity_apps" {
+  description = "Create the identity-domain apps (identity.tf): the gateway's resource server (audience: the first of token_audiences; scopes: required_scopes), a client app per vendor, the functions' OIC app and its grant of OIC's ServiceInvoker role (needs oic_instance_app_id). false (the default): make them in the console (docs/setup-oci.md step 1) and give oic_client_id, oic_client_secret and each vendor's client_ids."
+  type        = bool
+  default     = false
+}
+
+variable "oic_instance_app_id" {
+  description = "With create_identity_apps: the id of the OIC instance's app in the identity domain (Oracle Cloud Services, the instance's app), whose ServiceInvoker role the functions' OIC app is granted."
   type        = string
+  default     = ""
+  validation {
+    condition     = !var.create_identity_apps || var.oic_instance_app_id != ""
+    error_message = "create_identity_apps = true needs oic_instance_app_id: the OIC instance's app in the identity domain (Oracle Cloud Services)."
+  }
+}
+
+variable "oic_client_id" {
+  description = "Client id of the OIC confidential app (without create_identity_apps, which creates it)."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.create_identity_apps || var.oic_client_id != ""
+    error_message = "Give oic_client_id (the OIC confidential app's client id), or set create_identity_apps = true."
+  }
 }
 
 variable "oic_client_secret" {
-  description = "Its client secret; stored in OCI Vault, never in function configuration."
+  description = "Its client secret (without create_identity_apps); stored in OCI Vault, never in function configuration."
   type        = string
   sensitive   = true
+  default     = ""
+  validation {
+    condition     = var.create_identity_apps || var.oic_client_secret != ""
+    error_message = "Give oic_client_secret (the OIC confidential app's secret), or set create_identity_apps = true."
+  }
 }
 
 variable "oic_scope" {
@@ -213,7 +243,7 @@ variable "usage_plans" {
 }
 
 variable "subscribers" {
-  description = "usage-plans topology: vendor name -> its client ids in the identity domain (the verified client_id is the client token, at most 5 per subscriber, as OCI allows) and its tier. The clients of one subscriber share its limits."
+  description = "Superseded by vendors (kept for existing configurations): usage-plans topology, subscriber name -> its client ids in the identity domain (the verified client_id is the client token, at most 5 per subscriber, as OCI allows) and its tier. Merged with the subscribers vendors make; a name may not be in both."
   type = map(object({
     client_ids = list(string)
     usage_plan = string
@@ -222,6 +252,54 @@ variable "subscribers" {
   validation {
     condition     = alltrue([for name, subscriber in var.subscribers : length(subscriber.client_ids) <= 5])
     error_message = "A subscriber holds at most 5 clients (API Gateway usage plans); split the vendor's client ids over several subscribers."
+  }
+}
+
+variable "vendors" {
+  description = "Vendor name -> what it is, one entry each (vendors.tf): its client ids in the identity domain (client_ids; with create_identity_apps, a client app is created for it as well), its usage-plans tier (usage_plan, a key of usage_plans), the integrations it may call (integrations: INTEGRATION/VERSION or project/PROJECT/INTEGRATION/VERSION, each in the integrations list) and, optionally, only some methods of one (methods, function-backend and usage-plans topologies). From it Terraform builds the usage-plan subscribers and the ACCESS_POLICY rules."
+  type = map(object({
+    client_ids   = optional(list(string), [])
+    usage_plan   = optional(string)
+    integrations = optional(list(string), [])
+    methods      = optional(map(list(string)), {})
+  }))
+  default = {}
+  validation {
+    condition     = alltrue([for name, vendor in var.vendors : can(regex("^[A-Za-z][A-Za-z0-9_-]{0,39}$", name))])
+    error_message = "vendors: each name is a letter, then letters, digits, '_' or '-', at most 40 characters (it names the vendor's subscriber and client app)."
+  }
+  validation {
+    condition     = alltrue([for name, vendor in var.vendors : length(vendor.client_ids) + (var.create_identity_apps ? 1 : 0) <= 5])
+    error_message = "vendors: a vendor holds at most 5 clients (an API Gateway subscriber's limit), the client app create_identity_apps makes included."
+  }
+  validation {
+    condition     = alltrue([for name, vendor in var.vendors : length(vendor.client_ids) > 0 || var.create_identity_apps])
+    error_message = "vendors: give each vendor its client_ids, or set create_identity_apps = true to create its client app."
+  }
+  validation {
+    condition     = alltrue(flatten([for name, vendor in var.vendors : [for i in vendor.integrations : contains(keys(local.integration_methods), i)]]))
+    error_message = "vendors: an integration is not in the integrations list (deploy/integrations.json or integrations_file); name it INTEGRATION/VERSION, or project/PROJECT/INTEGRATION/VERSION for one inside a project."
+  }
+  validation {
+    condition = alltrue(flatten([for name, vendor in var.vendors : [for i, methods in vendor.methods :
+    contains(vendor.integrations, i) && length(methods) > 0 && length(setsubtract([for m in methods : upper(m)], lookup(local.integration_methods, i, []))) == 0]]))
+    error_message = "vendors: methods names an integration of the vendor's integrations, with some of the methods the list gives that integration."
+  }
+  validation {
+    condition     = contains(["function-backend", "usage-plans"], var.topology) || alltrue([for name, vendor in var.vendors : length(vendor.methods) == 0])
+    error_message = "vendors: methods needs the function-backend or usage-plans topology; per integration, the authorizer can only grant a route's every method (a rule for some refuses the integration to everyone: docs/security.md)."
+  }
+  validation {
+    condition     = alltrue([for name, vendor in var.vendors : vendor.usage_plan == null || contains(keys(var.usage_plans), coalesce(vendor.usage_plan, "-"))])
+    error_message = "vendors: usage_plan names a key of usage_plans."
+  }
+  validation {
+    condition     = var.topology != "usage-plans" || alltrue([for name, vendor in var.vendors : vendor.usage_plan != null || contains(keys(var.subscribers), name)])
+    error_message = "vendors: the usage-plans topology refuses a client no subscriber names: give each vendor its usage_plan."
+  }
+  validation {
+    condition     = length(setintersection(keys(var.subscribers), [for name, vendor in var.vendors : name if vendor.usage_plan != null])) == 0
+    error_message = "vendors: a vendor with a usage_plan is also in subscribers; keep it in one of them."
   }
 }
 

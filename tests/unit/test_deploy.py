@@ -275,7 +275,8 @@ def test_terraform_outputs_variables_and_example() -> None:
     policy_check = json.dumps(variables["access_policy"]["validation"])
     assert "var.topology" in policy_check and "access-policy" in policy_check and "jsondecode" in policy_check
 
-    example = {name.strip('"') for name in _hcl(DEPLOY / "terraform" / "terraform.tfvars.example")} - {"__comments__"}
+    example = {name.strip('"') for name in _hcl(DEPLOY / "terraform" / "terraform.tfvars.example")} - {"__comments__",
+                                                                                            "__inline_comments__"}
     required = {name for name, body in variables.items() if "default" not in body}
     assert required <= set(example) <= set(variables), (required - set(example), set(example) - set(variables))
 
@@ -289,6 +290,11 @@ def test_terraform_outputs_variables_and_example() -> None:
     # (usage-plans is the function-backend topology with quotas: local.backend_topology covers both.)
     assert 'local.backend_topology ? local.authorizer_config : merge(' in main
     assert 'backend_topology = contains(["function-backend", "usage-plans"], var.topology)' in main
+    # The access rules reach the backend always, the authorizer only where it decides per integration: the
+    # function-backend topology's authorizer gets no path argument and would refuse every call under a policy.
+    assert "merge(local.authorizer_config, local.policy_config, local.exchange_config, local.routes_config)" in main
+    assert "}, local.policy_config)" in main
+    assert "ACCESS_POLICY" not in main.split("authorizer_config = {")[1].split("}")[0]
     script = (DEPLOY / "build-images.sh").read_text()
     commands = [line for line in script.splitlines() if not line.lstrip().startswith("#")]
     assert any("fn build" in line for line in commands) and any("docker push" in line for line in commands)
@@ -521,6 +527,9 @@ OPTIONAL = {
     "oci_ons_notification_topic.alarms": "var.enable_alarms",
     "oci_ons_subscription.email": "var.alarm_email",
     "oci_monitoring_alarm.chain": "local.alarms",
+    **{f"oci_identity_domains_{kind}": "local.identity_apps" for kind in (
+        "app.gateway", "app.oic_client", "grant.oic_service_invoker")},
+    "oci_identity_domains_app.vendor": "var.create_identity_apps",
     **{f"oci_core_{kind}": "local.create_network" for kind in (
         "vcn.oic", "internet_gateway.oic", "nat_gateway.oic", "service_gateway.oic", "route_table.gateway",
         "route_table.functions", "security_list.none", "subnet.gateway", "subnet.functions")},
@@ -632,3 +641,170 @@ def test_the_example_tfvars_is_complete_and_cites_what_exists() -> None:
         assert "Deploy with Terraform" not in path.read_text(), path.name
     assert '"B. Terraform"' in example and "### B. Terraform" in (ROOT / "docs" / "setup-oci.md").read_text()
     assert "usage-plans" in example.split("topology =")[0]  # the topology comment names all four
+
+
+# -- vendors as data (vendors.tf): evaluated by terraform itself, without the provider ----------------
+
+VENDOR_VARIABLES = ("vendors", "subscribers", "usage_plans", "topology", "access_policy", "create_identity_apps")
+
+
+def _vendor_module(tmp_path: Any, created: dict[str, str] | None = None) -> Any:
+    """A copy of vendors.tf's locals and the variables they read, with the integrations list and the created apps'
+    client ids as plain locals: `terraform init` needs no provider for it."""
+    variables = (DEPLOY / "terraform" / "variables.tf").read_text()
+    blocks = [re.search(rf'(?ms)^variable "{name}" \{{.*?^\}}', variables) for name in VENDOR_VARIABLES]
+    assert all(blocks), VENDOR_VARIABLES
+    vendors_locals = re.search(r"(?ms)^locals \{.*?^\}", (DEPLOY / "terraform" / "vendors.tf").read_text())
+    assert vendors_locals is not None
+    stub = (f"locals {{\n  integrations = jsondecode(file({json.dumps(str(DEPLOY / 'integrations.json'))}))\n"
+            f"  created_vendor_client_ids = {json.dumps(created or {})}\n}}\n")
+    (tmp_path / "vendors.tf").write_text("\n\n".join([*(b.group(0) for b in blocks if b), vendors_locals.group(0),
+                                                      stub]) + "\n")
+    return tmp_path
+
+
+def _terraform(folder: Any, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    terraform = shutil.which("terraform")
+    assert terraform, "terraform is needed for this check"
+    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "TF_IN_AUTOMATION": "1", "HOME": str(folder),
+           "TF_CLI_CONFIG_FILE": "/dev/null"}
+    return subprocess.run([terraform, *args, "-no-color"], cwd=folder, capture_output=True, text=True, timeout=120,
+                          env=env, input=stdin)
+
+
+VENDORS_TFVARS = """
+topology    = "usage-plans"
+usage_plans = { gold = { requests_per_second = 50 }, bronze = { requests_per_second = 2 } }
+subscribers = { legacy = { client_ids = ["legacy-1"], usage_plan = "bronze" } }
+vendors = {
+  acme = { client_ids = ["acme-1", "acme-2"], usage_plan = "gold",
+           integrations = ["HELLO_WORLD/1.0", "project/SALES/QUOTE/1.0"] }
+  globex = { client_ids = ["globex-1"], usage_plan = "bronze", integrations = ["ORDERS/1.0", "HELLO_WORLD/1.0"],
+             methods = { "ORDERS/1.0" = ["get"] } }
+  initech = { client_ids = ["initech-1"], usage_plan = "bronze", integrations = ["ORDERS/1.0"] }
+}
+"""
+
+
+def _console(folder: Any, expression: str, tfvars: str) -> Any:
+    (folder / "terraform.tfvars").write_text(tfvars)
+    result = _terraform(folder, "console", stdin=f"jsonencode({expression})\n")
+    assert result.returncode == 0 and "Error" not in result.stderr, result.stderr
+    return json.loads(json.loads(result.stdout.strip()))
+
+
+def test_vendors_make_the_access_rules_and_the_subscribers(tmp_path: Any) -> None:
+    """From one entry per vendor: ACCESS_POLICY rules in the list's order (a rule per method some vendor is limited
+    to, before the integration's rule for the others), as access/policy.py reads them, deciding as the entries say;
+    and one subscriber per vendor beside var.subscribers."""
+    from oic_gateway.access.paths import integration_path
+    from oic_gateway.access.policy import access_policy_from_env
+    from oic_gateway.errors import NotGranted
+    from oic_gateway.verification.claims import Claims
+
+    folder = _vendor_module(tmp_path)
+    assert _terraform(folder, "init", "-input=false").returncode == 0
+    policy_json = json.loads(_console(folder, "local.access_policy", VENDORS_TFVARS))
+    assert policy_json == {"rules": [
+        {"name": "HELLO_WORLD-1.0", "path": "/HELLO_WORLD/1.0/*", "client_ids": ["acme-1", "acme-2", "globex-1"]},
+        {"name": "ORDERS-1.0-GET", "path": "/ORDERS/1.0/*", "methods": ["GET"],
+         "client_ids": ["initech-1", "globex-1"]},
+        {"name": "ORDERS-1.0", "path": "/ORDERS/1.0/*", "client_ids": ["initech-1"]},
+        {"name": "project-SALES-QUOTE-1.0", "path": "/project/SALES/QUOTE/1.0/*", "client_ids": ["acme-1", "acme-2"]},
+    ]}
+    policy = access_policy_from_env({"ACCESS_POLICY": json.dumps(policy_json)})
+    assert policy is not None
+
+    def allowed(client_id: str, path: str, method: str) -> bool:
+        try:
+            policy.decide(Claims("sub", client_id, (), 0.0, 0.0, None, "iss", {}), integration_path(path), method)
+        except NotGranted:
+            return False
+        return True
+
+    assert allowed("acme-2", "/HELLO_WORLD/1.0/hi", "POST") and allowed("globex-1", "/HELLO_WORLD/1.0/hi", "GET")
+    assert not allowed("acme-1", "/ORDERS/1.0/x", "GET")
+    assert allowed("globex-1", "/ORDERS/1.0/x", "GET") and not allowed("globex-1", "/ORDERS/1.0/x", "POST")
+    assert allowed("initech-1", "/ORDERS/1.0/x", "POST") and allowed("initech-1", "/ORDERS/1.0/x", "GET")
+    assert allowed("acme-1", "/project/SALES/QUOTE/1.0/q", "GET")
+    assert not allowed("globex-1", "/project/SALES/QUOTE/1.0/q", "GET")
+    assert _console(folder, "local.subscribers", VENDORS_TFVARS) == {
+        "legacy": {"client_ids": ["legacy-1"], "usage_plan": "bronze"},
+        "acme": {"client_ids": ["acme-1", "acme-2"], "usage_plan": "gold"},
+        "globex": {"client_ids": ["globex-1"], "usage_plan": "bronze"},
+        "initech": {"client_ids": ["initech-1"], "usage_plan": "bronze"},
+    }
+    # Removing a vendor is one line: its rules and subscriber go with it; no integrations, no policy.
+    one_less = "\n".join(line for line in VENDORS_TFVARS.splitlines() if not line.startswith("  initech ="))
+    rules = json.loads(_console(folder, "local.access_policy", one_less))["rules"]
+    assert [r["name"] for r in rules] == ["HELLO_WORLD-1.0", "ORDERS-1.0-GET", "project-SALES-QUOTE-1.0"]
+    assert _console(folder, "local.access_policy", 'vendors = { a = { client_ids = ["a"] } }') == ""
+    given = '{"rules": [{"name": "x", "path": "/ORDERS/*", "scopes": ["s"]}]}'
+    assert _console(folder, "local.access_policy", f"access_policy = {json.dumps(given)}") == given
+    # A created client app (create_identity_apps) counts as one of the vendor's clients.
+    (tmp_path / "created").mkdir()
+    folder2 = _vendor_module(tmp_path / "created", {"acme": "acme-app"})
+    assert _terraform(folder2, "init", "-input=false").returncode == 0
+    assert _console(folder2, "local.vendor_client_ids", VENDORS_TFVARS)["acme"] == ["acme-1", "acme-2", "acme-app"]
+
+
+@pytest.mark.parametrize(("vendors", "extra", "message"), [
+    ('{ "1bad" = { client_ids = ["c"] } }', "", "each name is a letter"),
+    ('{ a = { client_ids = ["1", "2", "3", "4", "5", "6"] } }', "", "at most 5 clients"),
+    ("{ a = {} }", "", "give each vendor its client_ids"),
+    ('{ a = { client_ids = ["c"], integrations = ["NOPE/1.0"] } }', "", "not in the integrations list"),
+    ('{ a = { client_ids = ["c"], integrations = ["SALES/QUOTE/1.0"] } }', "", "not in the integrations list"),
+    ('{ a = { client_ids = ["c"], integrations = ["ORDERS/1.0"], methods = { "ORDERS/1.0" = ["DELETE"] } } }',
+     'topology = "function-backend"', "some of the methods the list gives"),
+    ('{ a = { client_ids = ["c"], integrations = ["ORDERS/1.0"], methods = { "ORDERS/1.0" = ["GET"] } } }',
+     'topology = "authorizer-context"', "methods needs the function-backend or usage-plans topology"),
+    ('{ a = { client_ids = ["c"], usage_plan = "gold" } }', "", "usage_plan names a key of usage_plans"),
+    ('{ a = { client_ids = ["1", "2", "3", "4", "5"] } }', "create_identity_apps = true", "at most 5 clients"),
+    ("{ a = {} }", "create_identity_apps = true", None),
+    ('{ a = { client_ids = ["c"] } }', 'topology = "usage-plans"', "give each vendor its usage_plan"),
+    ('{ a = { client_ids = ["c"], integrations = ["ORDERS/1.0"] } }',
+     'access_policy = "{\\"rules\\": []}"', "give the rules in one place"),
+    ('{ a = { client_ids = ["c"], integrations = ["ORDERS/1.0"], methods = { "ORDERS/1.0" = ["GET"] } } }',
+     'topology = "usage-plans"\nusage_plans = { g = { requests_per_second = 1 } }\n'
+     'subscribers = { a = { client_ids = ["x"], usage_plan = "g" } }',
+     None),
+])
+def test_vendors_are_validated_at_plan_time(tmp_path: Any, vendors: str, extra: str, message: str | None) -> None:
+    folder = _vendor_module(tmp_path)
+    assert _terraform(folder, "init", "-input=false").returncode == 0
+    (folder / "terraform.tfvars").write_text(f"vendors = {vendors}\n{extra}\n")
+    result = _terraform(folder, "plan", "-input=false")
+    output = " ".join((result.stdout + result.stderr).split())
+    assert (result.returncode != 0) == (message is not None), output
+    if message:
+        assert message in output, output
+
+
+def test_identity_apps_grant_what_the_chain_needs_and_secrets_leave_only_as_sensitive_outputs() -> None:
+    """create_identity_apps: the gateway's resource server holds the audience and scopes the functions check; each
+    vendor's app and the OIC app are confidential clients with client_credentials only, allowed the gateway's
+    scopes and OIC's scope respectively; the grant is OIC's ServiceInvoker app role, to the OIC app; a client secret
+    appears only in a sensitive output and in the Vault secret."""
+    resources = _resources()
+    identity = (DEPLOY / "terraform" / "identity.tf").read_text()
+    gateway, vendor, oic = (resources[f"oci_identity_domains_app.{name}"]
+                            for name in ("gateway", "vendor", "oic_client"))
+    assert gateway["is_oauth_resource"] is True and "local.gateway_audience" in str(gateway["audience"])
+    assert 'gateway_audience = trimspace(split(",", var.token_audiences)[0])' in identity
+    assert 'gateway_scopes   = compact(split(" ", var.required_scopes))' in identity
+    for app in (vendor, oic):
+        assert app["client_type"] == '"confidential"' and app["is_oauth_client"] is True
+        assert app["allowed_grants"] == ['"client_credentials"']
+    assert '"${local.gateway_audience}${allowed_scopes.value}"' in str(vendor["dynamic"])
+    assert "var.oic_scope" in str(oic["allowed_scopes"])
+    grant = resources["oci_identity_domains_grant.oic_service_invoker"]
+    assert grant["grant_mechanism"] == '"ADMINISTRATOR_TO_APP"' and grant["grantee"][0]["type"] == '"App"'
+    assert grant["entitlement"][0]["attribute_name"] == '"appRoles"'
+    assert 'displayName eq \\"ServiceInvoker\\"' in identity
+    main = (DEPLOY / "terraform" / "main.tf").read_text()
+    assert "OIC_CLIENT_ID          = local.oic_client_id" in main
+    assert "content      = base64encode(local.oic_client_secret)" in main
+    outputs = _blocks(_hcl(DEPLOY / "terraform" / "outputs.tf"), "output")
+    for name, body in outputs.items():
+        assert ("client_secret" in str(body["value"])) == (name == "vendor_credentials"), name
+    assert outputs["vendor_credentials"]["sensitive"] is True

@@ -175,8 +175,17 @@ def _unquote(value: Any) -> Any:
     return value.strip('"') if isinstance(value, str) else value
 
 
+def _hcl_text(value: Any) -> str:
+    """A local's value as HCL-like text: a plain object literal, which python-hcl2 returns as a dict, as
+    ``{KEY = value, ...}`` (each member's ``${...}`` unwrapped), so that its keys read as a config map's."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key} = {_hcl_text(member)}" for key, member in value.items()) + "}"
+    text = str(value)
+    return text[2:-1] if text.startswith("${") and text.endswith("}") else text
+
+
 def _locals(main: dict[str, Any]) -> dict[str, str]:
-    return {name: str(value) for block in main.get("locals", []) for name, value in block.items()}
+    return {name: _hcl_text(value) for block in main.get("locals", []) for name, value in block.items()}
 
 
 def _expanded(expression: str, local_values: dict[str, str], seen: frozenset[str] = frozenset()) -> str:
