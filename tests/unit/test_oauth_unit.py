@@ -484,3 +484,26 @@ def test_the_grant_is_compared_by_value():
         assert "assertion" in endpoint_for_grant.requests[0]["form"]
     finally:
         endpoint_for_grant.stop()
+
+
+def test_unverified_claims_pads_the_payload_by_its_own_length_and_wants_three_segments():
+    for sub in ("x", "xy", "xyz", "wxyz"):
+        body = base64.urlsafe_b64encode(json.dumps({"sub": sub}).encode()).rstrip(b"=").decode()
+        for header in ("h", "hh", "hhh", "hhhh"):  # every header length modulo 4: its padding is not the payload's
+            assert unverified_claims(f"{header}.{body}.sig") == {"sub": sub}
+        assert unverified_claims(f"h.{body}.sig.extra") == {}  # a valid payload, but not a compact JWS
+
+
+def test_an_issued_token_cannot_be_changed_in_place():
+    import dataclasses
+
+    token = IssuedToken("at", "Bearer", 2.0, 1.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        token.expires_at = 9e12  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("header, obeyed", [("299", 299.0), ("300", 300.0), ("301", 300.0), ("86400", 300.0)])
+def test_a_retry_after_is_obeyed_up_to_five_minutes(header: str, obeyed: float) -> None:
+    from oic_gateway.oic_tokens.client import retry_after
+
+    assert retry_after(header, 0.0) == obeyed
