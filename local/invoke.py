@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from local.fnrun import ROOT, FnProcess, FnResult
+from ops.env_file import read_env_file
 
 FUNCTIONS = {"authorizer": ROOT, "token-exchange": ROOT / "token_exchange"}
 PLACEHOLDER = re.compile(r"<paste a token[^>]*>")
@@ -42,21 +43,6 @@ PLACEHOLDER = re.compile(r"<paste a token[^>]*>")
 
 class UsageError(Exception):
     pass
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """``KEY=VALUE`` lines; blank lines and ``#`` comments skipped; the value
-    is taken as is (no quotes needed, none removed), like ``fn config``."""
-    settings: dict[str, str] = {}
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        key, sep, value = stripped.partition("=")
-        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key.strip()):
-            raise UsageError(f"{path}:{number}: expected KEY=VALUE")
-        settings[key.strip()] = value
-    return settings
 
 
 def gateway_call(request: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
@@ -139,7 +125,7 @@ def main(argv: list[str], stdin: TextIO, out: TextIO, err: TextIO) -> int:
             body, headers = gateway_call(request)
         else:
             body, headers = text.encode(), {"Content-Type": "application/json"}
-    except (UsageError, OSError) as problem:
+    except (UsageError, OSError, ValueError) as problem:  # ValueError: a malformed settings file
         print(f"python -m local.invoke: {problem}", file=err)
         return 2
     fn = FnProcess(FUNCTIONS[options.function], settings)

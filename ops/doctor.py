@@ -36,6 +36,7 @@ from oic_gateway.setting_keys import BY_NAME, KEY_NAMES
 from oic_gateway.settings import Problems
 from oic_gateway.verification import jws
 from oic_gateway.verification.idp import JwksFetcher
+from ops.env_file import read_env_file
 
 KNOWN_KEYS = KEY_NAMES
 OUR_PREFIXES = ("IDCS_", "JWKS_", "TOKEN_", "OIC_", "REQUIRED_", "TRUSTED_", "ACCESS_", "INTROSPECTION_", "AUTH_",
@@ -242,21 +243,6 @@ def topology(env: Mapping[str, str], function: Function | None, report: Report) 
         return
     report.ok("topology: the authorizer validates only (the route's backend is the token-exchange function, or "
               "OIC is called without an OIC token)")
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """``KEY=VALUE`` lines, as ``make invoke`` reads them: blank lines and ``#``
-    comments skipped, the value taken as is (no quotes removed), like fn config."""
-    settings: dict[str, str] = {}
-    for number, line in enumerate(path.read_text().splitlines(), 1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        key, sep, value = stripped.partition("=")
-        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key.strip()):
-            raise ValueError(f"{path}:{number}: expected KEY=VALUE")
-        settings[key.strip()] = value
-    return settings
 
 
 def read_function_config(path: Path) -> dict[str, str]:
