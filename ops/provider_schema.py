@@ -21,6 +21,7 @@ OUT = Path(__file__).resolve().parent.parent / "tests" / "unit" / "data" / "oci_
 
 # resource type -> its source file under internal/service/
 SOURCES = {
+    "oci_apigateway_certificate": "apigateway/apigateway_certificate_resource.go",
     "oci_apigateway_deployment": "apigateway/apigateway_deployment_resource.go",
     "oci_apigateway_gateway": "apigateway/apigateway_gateway_resource.go",
     "oci_apigateway_subscriber": "apigateway/apigateway_subscriber_resource.go",

@@ -169,6 +169,8 @@ resource "oci_apigateway_gateway" "oic" {
   endpoint_type  = "PUBLIC"
   subnet_id      = local.gateway_subnet
   display_name   = var.name_prefix
+  # Your own certificate for custom_domain (domain.tf); null: the default certificate and name.
+  certificate_id = local.gateway_certificate
   # The created network's group (network.tf); none with subnets of your own.
   network_security_group_ids = local.create_network ? [oci_core_network_security_group.chain["gateway"].id] : null
 }

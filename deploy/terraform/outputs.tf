@@ -1,6 +1,15 @@
 output "endpoint" {
-  description = "The deployment's https:// base URL: call HelloWorld at <endpoint>/HELLO_WORLD/1.0/<path>."
-  value       = "https://${oci_apigateway_gateway.oic.hostname}${var.path_prefix}"
+  description = "The deployment's https:// base URL (custom_domain when set): call HelloWorld at <endpoint>/HELLO_WORLD/1.0/<path>."
+  value       = "https://${local.endpoint_host}${var.path_prefix}"
+}
+
+output "dns_record" {
+  description = "With custom_domain: the A record to create at your DNS provider (custom_domain to the gateway's public IP); null without it (the service records its generated name itself)."
+  value = local.custom_domain ? {
+    name  = var.custom_domain
+    type  = "A"
+    value = oci_apigateway_gateway.oic.ip_addresses[0].ip_address
+  } : null
 }
 
 output "gateway_ocid" {

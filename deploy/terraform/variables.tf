@@ -411,3 +411,34 @@ variable "rate_limit_per_client_ip" {
     error_message = "rate_limit_per_client_ip must be null (the specification's), 0 (off) or a positive number of requests per second."
   }
 }
+
+variable "custom_domain" {
+  description = "Optional: the gateway's own domain name, e.g. api.example.com (domain.tf). Needs certificate_ocid or certificate_files for that name; then create the A record of the dns_record output at your DNS provider. Empty (the default): the service's default certificate and generated name (OC1 realm only)."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.custom_domain == "" || can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.custom_domain))
+    error_message = "custom_domain: a lower-case DNS name such as api.example.com (no scheme, port or path)."
+  }
+}
+
+variable "certificate_ocid" {
+  description = "With custom_domain: an existing certificate for it, an API Gateway certificate resource or a Certificates service certificate (instead of certificate_files)."
+  type        = string
+  default     = ""
+  validation {
+    condition = (var.custom_domain == "") == (var.certificate_ocid == "" && var.certificate_files == null) && !(
+    var.certificate_ocid != "" && var.certificate_files != null)
+    error_message = "custom_domain needs exactly one of certificate_ocid and certificate_files, and either of them needs custom_domain."
+  }
+}
+
+variable "certificate_files" {
+  description = "With custom_domain: paths of PEM files on this machine, uploaded as an API Gateway certificate: certificate (for custom_domain), private_key (unencrypted), intermediates (the chain, optional)."
+  type = object({
+    certificate   = string
+    private_key   = string
+    intermediates = optional(string, "")
+  })
+  default = null
+}

@@ -535,6 +535,7 @@ OPTIONAL = {
         "route_table.functions", "security_list.none", "subnet.gateway", "subnet.functions")},
     "oci_core_network_security_group.chain": "local.network",
     "oci_core_network_security_group_security_rule.chain": "local.nsg_rules",
+    "oci_apigateway_certificate.custom": "local.create_certificate",
 }
 
 
@@ -569,6 +570,46 @@ def test_each_optional_part_has_a_switch() -> None:
     assert "network = local.create_network ?" in network and "nsg_rules = local.create_network ?" in network
     assert all(variables[name]["default"].strip('"') == ""
                for name in ("subnet_ocid", "gateway_subnet_ocid", "functions_subnet_ocid"))
+    domain = (DEPLOY / "terraform" / "domain.tf").read_text()
+    assert 'custom_domain      = var.custom_domain != ""' in domain
+    assert "create_certificate = local.custom_domain && var.certificate_files != null" in domain
+    assert variables["custom_domain"]["default"].strip('"') == "" and variables["certificate_files"]["default"] is None
+
+
+# custom_domain, certificate_ocid, certificate_files (as HCL) -> refused at plan time?
+DOMAIN_CASES = [
+    ("", "", "null", False),  # the default certificate and generated name
+    ("api.example.com", "ocid1.certificate.oc1..x", "null", False),
+    ("api.example.com", "", '{certificate = "c.pem", private_key = "k.pem"}', False),
+    ("api.example.com", "", "null", True),  # a name without a certificate
+    ("", "ocid1.certificate.oc1..x", "null", True),  # a certificate without a name
+    ("", "", '{certificate = "c.pem", private_key = "k.pem"}', True),
+    ("api.example.com", "ocid1.certificate.oc1..x", '{certificate = "c.pem", private_key = "k.pem"}', True),
+]
+
+
+def test_a_custom_domain_needs_exactly_one_certificate(tmp_path: Any) -> None:
+    """domain.tf's switch: custom_domain with exactly one of certificate_ocid and certificate_files, refused at
+    plan time otherwise, and a name that is not a bare DNS name is refused. Planned alone, from variables.tf."""
+    text = (DEPLOY / "terraform" / "variables.tf").read_text()
+    names = ("custom_domain", "certificate_ocid", "certificate_files")
+    blocks = [re.search(rf'(?ms)^variable "{name}" \{{.*?^\}}', text) for name in names]
+    assert all(blocks), names
+    (tmp_path / "domain.tf").write_text("\n\n".join(b.group(0) for b in blocks if b) + "\n")
+    assert _terraform(tmp_path, "init", "-input=false").returncode == 0
+    for domain, ocid, files, refused in DOMAIN_CASES:
+        (tmp_path / "terraform.tfvars").write_text(
+            f"custom_domain = {json.dumps(domain)}\ncertificate_ocid = {json.dumps(ocid)}\n"
+            f"certificate_files = {files}\n")
+        result = _terraform(tmp_path, "plan", "-input=false")
+        output = " ".join((result.stdout + result.stderr).split())
+        assert (result.returncode != 0) == refused, (domain, ocid, files, output)
+        assert ("custom_domain needs exactly one of certificate_ocid and certificate_files" in output) == refused
+    for bad in ("https://api.example.com", "api.example.com:443", "API.example.com", "api.example.com/oic"):
+        (tmp_path / "terraform.tfvars").write_text(
+            f'custom_domain = "{bad}"\ncertificate_ocid = "ocid1.certificate.oc1..x"\n')
+        result = _terraform(tmp_path, "plan", "-input=false")
+        assert result.returncode != 0 and "custom_domain: a lower-case DNS name" in " ".join(result.stderr.split()), bad
 
 
 def test_the_created_network_allows_only_what_the_chain_needs() -> None:
