@@ -29,7 +29,8 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.cookiejar import DefaultCookiePolicy
-from typing import Any
+from types import TracebackType
+from typing import Any, Protocol
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -98,30 +99,54 @@ def _shut(connection: Any) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
+class _Changed(Protocol):
+    """What the watchdog needs of ``threading.Condition`` (a test passes a
+    scripted one, to drive the loop on a fake clock without waiting)."""
+
+    def __enter__(self) -> object: ...
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> object: ...
+    def notify(self, n: int = 1) -> None: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+def _start_daemon(target: Callable[[], None]) -> threading.Thread:
+    thread = threading.Thread(target=target, name="deadline-watchdog", daemon=True)
+    thread.start()
+    return thread
+
+
 class _Watchdog:
     """The one watchdog thread of the process: it cuts every armed ``Watch``
     when its time comes, then again every ``_POLL_SECONDS`` until the watch is
     disarmed (a connection opened after the cut, while connect was in
     progress, is cut as it registers or at the next look). One thread for
     all, armed per guarded stretch: a thread per stretch tripled the cost of
-    a fleet cache hit."""
+    a fleet cache hit.
 
-    def __init__(self) -> None:
-        self._due: dict[Watch, float] = {}  # watch -> when to cut it, on time.monotonic
+    Its clock, its condition and how its thread starts are arguments, so a
+    test can run the loop itself on a fake clock; the process's watchdog
+    takes the defaults."""
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic, changed: _Changed | None = None,
+                 start: Callable[[Callable[[], None]], object] = _start_daemon) -> None:
+        self._monotonic = monotonic
+        self._due: dict[Watch, float] = {}  # watch -> when to cut it, on self._monotonic
         self._wakes_at = float("inf")  # when the thread looks next (inf: idle, or not started)
-        self._changed = threading.Condition()
-        self._thread: threading.Thread | None = None
+        self._changed: _Changed = threading.Condition() if changed is None else changed
+        self._start = start
+        self._started = False
 
     def arm(self, watch: Watch, moved: bool = False) -> None:
         # The watch's clock may be injected: what counts is how long is left on it.
-        when = time.monotonic() + (watch.at - watch.monotonic())
+        when = self._monotonic() + (watch.at - watch.monotonic())
         with self._changed:
             if moved and watch not in self._due:
                 return  # its stretch has ended: nothing left to guard
             self._due[watch] = when
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._watch, name="deadline-watchdog", daemon=True)
-                self._thread.start()
+            if not self._started:
+                self._started = True
+                self._start(self._watch)
             if when < self._wakes_at:  # else it looks in time anyway: no wake-up per stretch
                 self._changed.notify()
 
@@ -132,7 +157,7 @@ class _Watchdog:
     def _watch(self) -> None:
         with self._changed:
             while True:
-                now = time.monotonic()
+                now = self._monotonic()
                 for watch, when in list(self._due.items()):
                     if when <= now:
                         # Under the lock, so a stretch that has ended (disarmed) is never cut:
