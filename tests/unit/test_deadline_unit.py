@@ -14,17 +14,24 @@ resolvers are in test_deadlines.py.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import pytest
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError, ProtocolError
 
 from oic_gateway.net import deadline, resolve
 from oic_gateway.net.deadline import (
@@ -245,6 +252,20 @@ def test_shut_takes_urllib3s_sock_first_then_redis_pys_sock() -> None:
     redis_only._sock = Sock()  # type: ignore[attr-defined]
     _shut(redis_only)
     assert redis_only._sock.shutdowns == [socket.SHUT_RDWR]  # type: ignore[attr-defined]
+
+
+def test_shut_takes_the_answers_socket_when_the_connection_has_let_go_of_its_own() -> None:
+    conn = Conn()
+    conn.sock = None  # type: ignore[assignment]
+    conn._answer_sock = Sock()  # type: ignore[attr-defined]
+    _shut(conn)
+    assert conn._answer_sock.shutdowns == [socket.SHUT_RDWR]  # type: ignore[attr-defined]
+
+    current_first = Conn()
+    current_first._answer_sock = Sock()  # type: ignore[attr-defined]
+    _shut(current_first)
+    assert current_first.sock.shutdowns == [socket.SHUT_RDWR]
+    assert current_first._answer_sock.shutdowns == []  # type: ignore[attr-defined]
 
 
 def test_shut_leaves_a_connection_without_a_socket_alone() -> None:
@@ -721,12 +742,16 @@ def test_a_name_that_does_not_resolve_is_urllib3s_name_resolution_error(dog: Dog
 
 
 @contextlib.contextmanager
-def peer(answer: Callable[[socket.socket], None] = lambda conn: None) -> Iterator[tuple[int, list[bytes]]]:
-    """A loopback HTTP peer: reads each request's head, records it, runs ``answer``."""
+def peer(answer: Callable[[socket.socket], None] = lambda conn: None,
+         tls: ssl.SSLContext | None = None) -> Iterator[tuple[int, list[bytes]]]:
+    """A loopback HTTP peer (HTTPS with ``tls``): reads each request's head, records it, runs ``answer``."""
     listener = socket.create_server(("127.0.0.1", 0))
     heads: list[bytes] = []
 
     def serve(conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            if tls is not None:
+                conn = tls.wrap_socket(conn, server_side=True)
         with conn, contextlib.suppress(OSError):
             head = b""
             while b"\r\n\r\n" not in head:
@@ -790,6 +815,66 @@ def test_a_watched_connection_resolves_its_name_through_the_bounded_resolver(
             assert asked == ["localhost"]
 
 
+def tls_context(directory: Path) -> ssl.SSLContext:
+    """A server context with a fresh self-signed certificate for 127.0.0.1."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(hours=1)).sign(key, hashes.SHA256()))
+    pem = directory / "peer.pem"
+    pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pem)
+    return context
+
+
+@pytest.mark.parametrize("ending", [b"", b"Connection: close\r\n"], ids=["keep-alive", "connection-close"])
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_a_cut_ends_the_answer_of_a_watched_connection(dog: Dog, tmp_path: Path, ending: bytes, tls: bool) -> None:
+    """``Connection: close`` makes http.client drop the connection's ``sock`` once the
+    headers are in; the body is still read from it, and the cut must still reach it."""
+    release = threading.Event()
+    context = tls_context(tmp_path) if tls else None
+
+    def half_then_wait(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n" + ending + b"\r\n12345")
+        release.wait(10)
+        conn.sendall(b"67890")
+
+    with peer(half_then_wait, context) as (port, _):
+        conn: Any = (_WatchedHTTPSConnection("127.0.0.1", port, timeout=10, cert_reqs="CERT_NONE")
+                     if tls else _WatchedHTTPConnection("127.0.0.1", port, timeout=10))
+        try:
+            with guard(105.0, dog.clock) as watch:
+                conn.request("GET", "/", preload_content=False)
+                response = conn.getresponse()
+                assert response.status == 200
+                watch.cut()
+                got = b""
+                with contextlib.suppress(ProtocolError, OSError):
+                    while chunk := response.read(1):
+                        got += chunk
+        finally:
+            release.set()
+            conn.close()
+    assert got != b"1234567890"
+
+
+def test_a_new_request_forgets_the_socket_of_the_answer_before(dog: Dog) -> None:
+    with peer() as (port, _):
+        conn = _WatchedHTTPConnection("127.0.0.1", port, timeout=10)
+        stale = Sock()
+        conn._answer_sock = stale  # type: ignore[assignment]  # a previous answer's, long closed
+        with guard(105.0, dog.clock) as watch:
+            conn.request("GET", "/")
+            conn.close()
+            watch.cut()
+    assert stale.shutdowns == []
+
+
 def test_the_sessions_pools_make_watched_connections() -> None:
     adapter = stateless_session().get_adapter("https://oic.example.com/")
     assert isinstance(adapter, HTTPAdapter)
@@ -800,7 +885,7 @@ def test_the_sessions_pools_make_watched_connections() -> None:
         "http://127.0.0.1/")  # a new adapter per session
 
 
-@pytest.mark.parametrize("ending", [b""], ids=["keep-alive"])
+@pytest.mark.parametrize("ending", [b"", b"Connection: close\r\n"], ids=["keep-alive", "connection-close"])
 def test_a_cut_ends_a_guarded_session_requests_answer(dog: Dog, ending: bytes) -> None:
     release = threading.Event()
 

@@ -37,6 +37,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.response import HTTPResponse
 
 from oic_gateway.net import resolve
 
@@ -91,8 +92,10 @@ class Watch:
 
 
 def _shut(connection: Any) -> None:
-    # urllib3's connections hold their socket as ``sock``, redis-py's as ``_sock``.
-    sock = getattr(connection, "sock", None) or getattr(connection, "_sock", None)
+    # urllib3's connections hold their socket as ``sock``, redis-py's as ``_sock``; a watched
+    # urllib3 connection whose answer ends it still has it as ``_answer_sock`` (``getresponse``).
+    sock = (getattr(connection, "sock", None) or getattr(connection, "_sock", None)
+            or getattr(connection, "_answer_sock", None))
     if sock is None:
         return
     with contextlib.suppress(OSError):  # already closed: nothing left to interrupt
@@ -234,18 +237,36 @@ def _new_conn_by(connection: Any, new_conn: Callable[[], socket.socket]) -> sock
 
 
 class _WatchedHTTPConnection(HTTPConnection):
+    _answer_sock: socket.socket | None = None
+
     def request(self, *args: Any, **kwargs: Any) -> None:
+        self._answer_sock = None
         _register(self)  # before connecting: connect, send and the whole answer are guarded
         super().request(*args, **kwargs)
+
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]
+        # ``http.client`` lets go of ``sock`` once the headers say the answer ends
+        # the connection (``Connection: close``, HTTP/1.0, a body read to the end),
+        # and the body is then read from it through the response. Kept here, the
+        # watchdog can still cut it: a peer trickling such a body is cut at the deadline.
+        self._answer_sock = self.sock
+        return super().getresponse()
 
     def _new_conn(self) -> socket.socket:
         return _new_conn_by(self, super()._new_conn)
 
 
 class _WatchedHTTPSConnection(HTTPSConnection):
+    _answer_sock: socket.socket | None = None
+
     def request(self, *args: Any, **kwargs: Any) -> None:
+        self._answer_sock = None
         _register(self)
         super().request(*args, **kwargs)
+
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]
+        self._answer_sock = self.sock  # see _WatchedHTTPConnection.getresponse
+        return super().getresponse()
 
     def _new_conn(self) -> socket.socket:
         return _new_conn_by(self, super()._new_conn)
