@@ -78,7 +78,7 @@ class ScriptedCondition:
                  trace: TracebackType | None) -> None:
         self.held -= 1
 
-    def notify(self, n: int = 1) -> None:
+    def notify(self) -> None:
         self.notified += 1
 
     def wait(self, timeout: float | None = None) -> bool:
@@ -322,6 +322,14 @@ def test_arm_counts_what_is_left_on_the_watchs_clock_from_the_watchdogs_clock() 
     assert d.look() == [5.0]
 
 
+def test_the_loop_waits_until_the_next_cut() -> None:
+    d = Dog(now=100.0)
+    d.watchdog.arm(Watch(350.0, d.clock))
+    assert d.look() == [250.0]
+    d.clock.now = 300.0
+    assert d.look() == [50.0]
+
+
 def test_an_idle_watchdog_waits_without_a_timeout() -> None:
     d = Dog()
     assert d.look() == [None]
@@ -549,6 +557,13 @@ def test_a_guards_limit_caps_its_end_even_when_moved(dog: Dog) -> None:
         watch.move(120.0)
         assert watch.at == 120.0
         assert dog.look() == [20.0]
+
+
+def test_a_guards_limit_is_named_never_positional(dog: Dog) -> None:
+    with pytest.raises(TypeError), guard(200.0, dog.clock, 150.0):  # type: ignore[call-arg]
+        pass
+    with guard(at=200.0, monotonic=dog.clock) as watch:
+        assert watch.at == 200.0
 
 
 def test_nested_guards_each_restore_the_one_before(dog: Dog) -> None:
