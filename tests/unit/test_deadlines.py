@@ -48,6 +48,17 @@ def _slow_body(conn: socket.socket, stop: threading.Event) -> None:
         conn.sendall(b" ")
 
 
+def _slow_body_closing(conn: socket.socket, stop: threading.Event) -> None:
+    """A body trickled on an answer that ends the connection: ``http.client``
+    lets go of the connection's socket once these headers are in."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n"
+                 b"Connection: close\r\n\r\n")
+    for _ in range(1000):
+        if stop.wait(DRIP):
+            return
+        conn.sendall(b" ")
+
+
 Behaviour = Callable[[socket.socket, threading.Event], None]
 PEERS: dict[str, Behaviour] = {"silent": _silent, "slow-headers": _slow_headers, "slow-body": _slow_body}
 
@@ -145,9 +156,9 @@ def _guarded_post(url: str) -> None:
         raise requests.Timeout("cut at the deadline")
 
 
-@pytest.mark.parametrize("kind", ["slow-headers", "slow-body"])
+@pytest.mark.parametrize("kind", ["slow-headers", "slow-body", "slow-body-closing"])
 def test_guarded_session_ends_by_its_budget(kind: str) -> None:
-    with peer(PEERS[kind]) as port:
+    with peer({**PEERS, "slow-body-closing": _slow_body_closing}[kind]) as port:
         _within_budget(lambda: _guarded_post(f"http://127.0.0.1:{port}/token"), requests.RequestException)
 
 

@@ -29,13 +29,15 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.cookiejar import DefaultCookiePolicy
-from typing import Any
+from types import TracebackType
+from typing import Any, Protocol
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.response import HTTPResponse
 
 from oic_gateway.net import resolve
 
@@ -90,12 +92,31 @@ class Watch:
 
 
 def _shut(connection: Any) -> None:
-    # urllib3's connections hold their socket as ``sock``, redis-py's as ``_sock``.
-    sock = getattr(connection, "sock", None) or getattr(connection, "_sock", None)
+    # urllib3's connections hold their socket as ``sock``, redis-py's as ``_sock``; a watched
+    # urllib3 connection whose answer ends it still has it as ``_answer_sock`` (``getresponse``).
+    sock = (getattr(connection, "sock", None) or getattr(connection, "_sock", None)
+            or getattr(connection, "_answer_sock", None))
     if sock is None:
         return
     with contextlib.suppress(OSError):  # already closed: nothing left to interrupt
         sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Changed(Protocol):
+    """What the watchdog needs of ``threading.Condition`` (a test passes a
+    scripted one, to drive the loop on a fake clock without waiting)."""
+
+    def __enter__(self) -> object: ...
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> object: ...
+    def notify(self) -> None: ...
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+def _start_daemon(target: Callable[[], None]) -> threading.Thread:
+    thread = threading.Thread(target=target, name="deadline-watchdog", daemon=True)
+    thread.start()
+    return thread
 
 
 class _Watchdog:
@@ -104,24 +125,31 @@ class _Watchdog:
     disarmed (a connection opened after the cut, while connect was in
     progress, is cut as it registers or at the next look). One thread for
     all, armed per guarded stretch: a thread per stretch tripled the cost of
-    a fleet cache hit."""
+    a fleet cache hit.
 
-    def __init__(self) -> None:
-        self._due: dict[Watch, float] = {}  # watch -> when to cut it, on time.monotonic
+    Its clock, its condition and how its thread starts are arguments, so a
+    test can run the loop itself on a fake clock; the process's watchdog
+    takes the defaults."""
+
+    def __init__(self, monotonic: Callable[[], float] = time.monotonic, changed: _Changed | None = None,
+                 start: Callable[[Callable[[], None]], object] = _start_daemon) -> None:
+        self._monotonic = monotonic
+        self._due: dict[Watch, float] = {}  # watch -> when to cut it, on self._monotonic
         self._wakes_at = float("inf")  # when the thread looks next (inf: idle, or not started)
-        self._changed = threading.Condition()
-        self._thread: threading.Thread | None = None
+        self._changed: _Changed = threading.Condition() if changed is None else changed
+        self._start = start
+        self._started = False
 
     def arm(self, watch: Watch, moved: bool = False) -> None:
         # The watch's clock may be injected: what counts is how long is left on it.
-        when = time.monotonic() + (watch.at - watch.monotonic())
+        when = self._monotonic() + (watch.at - watch.monotonic())
         with self._changed:
             if moved and watch not in self._due:
                 return  # its stretch has ended: nothing left to guard
             self._due[watch] = when
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._watch, name="deadline-watchdog", daemon=True)
-                self._thread.start()
+            if not self._started:
+                self._started = True
+                self._start(self._watch)
             if when < self._wakes_at:  # else it looks in time anyway: no wake-up per stretch
                 self._changed.notify()
 
@@ -132,7 +160,7 @@ class _Watchdog:
     def _watch(self) -> None:
         with self._changed:
             while True:
-                now = time.monotonic()
+                now = self._monotonic()
                 for watch, when in list(self._due.items()):
                     if when <= now:
                         # Under the lock, so a stretch that has ended (disarmed) is never cut:
@@ -209,18 +237,36 @@ def _new_conn_by(connection: Any, new_conn: Callable[[], socket.socket]) -> sock
 
 
 class _WatchedHTTPConnection(HTTPConnection):
+    _answer_sock: socket.socket | None = None
+
     def request(self, *args: Any, **kwargs: Any) -> None:
+        self._answer_sock = None
         _register(self)  # before connecting: connect, send and the whole answer are guarded
         super().request(*args, **kwargs)
+
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]
+        # ``http.client`` lets go of ``sock`` once the headers say the answer ends
+        # the connection (``Connection: close``, HTTP/1.0, a body read to the end),
+        # and the body is then read from it through the response. Kept here, the
+        # watchdog can still cut it: a peer trickling such a body is cut at the deadline.
+        self._answer_sock = self.sock
+        return super().getresponse()
 
     def _new_conn(self) -> socket.socket:
         return _new_conn_by(self, super()._new_conn)
 
 
 class _WatchedHTTPSConnection(HTTPSConnection):
+    _answer_sock: socket.socket | None = None
+
     def request(self, *args: Any, **kwargs: Any) -> None:
+        self._answer_sock = None
         _register(self)
         super().request(*args, **kwargs)
+
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]
+        self._answer_sock = self.sock  # see _WatchedHTTPConnection.getresponse
+        return super().getresponse()
 
     def _new_conn(self) -> socket.socket:
         return _new_conn_by(self, super()._new_conn)
