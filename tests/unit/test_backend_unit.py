@@ -8,7 +8,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +26,9 @@ from oic_gateway.forwarding.forwarder import (
     GatewayRequest,
     OicForwarder,
 )
+from oic_gateway.net import deadline
 from oic_gateway.oic_tokens.exchanger import TokenExchanger
+from tests.fakeclock import FakeClock
 from tests.servers import JwksServer, Peer, record_request, send_half
 from tests.tokens import SCOPE, Signer, authorizer_env
 from tests.unit.test_location import GEN2
@@ -113,9 +115,22 @@ def environment(peers, **extra: str) -> dict[str, str]:
             "OIC_BASE_URL": oic.url, "GATEWAY_PATH_PREFIX": "/oic", **extra}
 
 
-def forwarder(peers, **extra: str) -> OicForwarder:
+def forwarder(peers, *, session: requests.Session | None = None, callers: CallerVerifier | None = None,
+              monotonic: Callable[[], float] = time.monotonic, **extra: str) -> OicForwarder:
     env = environment(peers, **extra)
-    return OicForwarder(BackendConfig.from_env(env), TokenExchanger.from_env(env), CallerVerifier.from_env(env))
+    return OicForwarder(BackendConfig.from_env(env), TokenExchanger.from_env(env),
+                        callers or CallerVerifier.from_env(env), session=session, monotonic=monotonic)
+
+
+def warmed(peers) -> OicForwarder:
+    """A forwarder that has verified a caller and fetched a token once: a short
+    budget after this is spent on OIC alone."""
+    fwd = forwarder(peers)
+    assert call(fwd).status == 200
+    _, token_endpoint, oic = peers
+    token_endpoint.received.clear()
+    oic.received.clear()
+    return fwd
 
 
 def call(fwd: OicForwarder, url: str = "/oic/HELLO/1.0/hi", method: str = "GET", body: bytes = b"",
@@ -126,6 +141,33 @@ def call(fwd: OicForwarder, url: str = "/oic/HELLO/1.0/hi", method: str = "GET",
     if token:
         sent.setdefault("authorization", "Bearer " + token)
     return fwd.forward(GatewayRequest(method, url, sent, body), time.monotonic() + budget)
+
+
+def call_at(fwd: OicForwarder, deadline_at: float, url: str = "/oic/HELLO/1.0/hi", method: str = "GET",
+            body: bytes = b"", **headers: str | list[str]) -> BackendResponse:
+    """As ``call``, with the deadline given on the forwarder's own clock."""
+    sent: dict[str, str | list[str]] = {k.replace("_", "-"): v for k, v in headers.items()}
+    sent.setdefault("authorization", "Bearer " + SIGNER.mint())
+    return fwd.forward(GatewayRequest(method, url, sent, body), deadline_at)
+
+
+class ScriptedSession(requests.Session):
+    """OIC as a session: each request takes the next answer (a ``requests.Response``
+    or an exception to raise) and records the timeouts it was given."""
+
+    def __init__(self, *answers: requests.Response | Exception) -> None:
+        super().__init__()
+        self.answers = list(answers)
+        self.timeouts: list[tuple[float, float]] = []
+        self.sent: list[dict[str, Any]] = []
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        self.timeouts.append(kwargs["timeout"])
+        self.sent.append({"method": method, "url": url, **kwargs})
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
 
 def error(result: BackendResponse) -> tuple[int, str | None]:
@@ -384,8 +426,9 @@ def test_token_endpoint_refusal_is_a_502_with_its_reason(peers):
 
 def test_a_token_endpoint_that_runs_out_the_clock_is_a_504(peers):
     _, token_endpoint, oic = peers
+    callers = warmed(peers).callers  # keys fetched: the budget is the token endpoint's alone
     token_endpoint.default = "trickle_headers"
-    result = call(forwarder(peers), budget=1.0)
+    result = call(forwarder(peers, callers=callers), budget=0.3)
     assert error(result) == (504, "timeout") and (result.detail or "").startswith("token endpoint: ")
     assert oic.received == []
 
@@ -397,16 +440,16 @@ def test_oic_unreachable_is_a_502(peers):
 
 def test_a_hung_oic_is_a_504_at_the_deadline(peers):
     _, _, oic = peers
+    fwd = warmed(peers)
     oic.default = Reply(hang=True)
-    started = time.monotonic()
-    assert error(call(forwarder(peers), budget=1.0)) == (504, "timeout")
-    assert time.monotonic() - started < 4.5  # cut by the deadline, not by the peer's 5 s
+    assert error(call(fwd, budget=0.3)) == (504, "timeout")  # cut by the deadline, not by the peer's 5 s
 
 
 def test_an_answer_that_stops_halfway_is_a_504_at_the_deadline(peers):
     _, _, oic = peers
+    fwd = warmed(peers)
     oic.default = Reply(200, {}, b"x" * 1000, stall=True)
-    result = call(forwarder(peers), budget=1.0)
+    result = call(fwd, budget=0.3)
     # The per-read timeout equals what remains, so it races the watchdog at the deadline: a read timeout
     # inside the body surfaces from requests as a ConnectionError (502). Either way, never anything else.
     assert (error(result), result.detail) in {
@@ -416,12 +459,11 @@ def test_an_answer_that_stops_halfway_is_a_504_at_the_deadline(peers):
 
 
 def test_oic_timeout_setting_bounds_the_call(peers):
-    _, _, oic = peers
-    oic.default = Reply(hang=True)
-    started = time.monotonic()
-    result = call(forwarder(peers, OIC_TIMEOUT_SECONDS="2"), budget=60)
+    clock = FakeClock(time.monotonic())  # stands still: every budget below is exact
+    session = ScriptedSession(requests.ReadTimeout("hung"))
+    result = call_at(forwarder(peers, session=session, monotonic=clock, OIC_TIMEOUT_SECONDS="2"), clock.now + 60)
     assert error(result) == (504, "timeout") and result.detail == "OIC did not answer before the call's deadline"
-    assert time.monotonic() - started < 4.5
+    assert session.timeouts == [(2.0, 2.0)]  # OIC_TIMEOUT_SECONDS, not the 60 s the function had left
 
 
 def test_an_answer_cut_short_is_a_502_not_a_timeout(peers):
@@ -550,12 +592,10 @@ class _AnswersAfterTheDeadline(requests.Session):
     """A session whose answer arrives only after the watchdog has fired, and
     looks complete: what urllib3 can hand back when its socket is shut mid-answer."""
 
-    def __init__(self, delay: float) -> None:
-        super().__init__()
-        self.delay = delay
-
     def request(self, *args: Any, **kwargs: Any) -> requests.Response:
-        time.sleep(self.delay)
+        watch = deadline.current()
+        assert watch is not None
+        watch.cut()  # what the watchdog does at the deadline
         response = requests.Response()
         response.status_code = 200
         response._content = b'{"partial":'
@@ -566,8 +606,8 @@ class _AnswersAfterTheDeadline(requests.Session):
 def test_an_answer_the_watchdog_cut_is_a_504_not_a_short_200(peers):
     env = environment(peers)
     fwd = OicForwarder(BackendConfig.from_env(env), TokenExchanger.from_env(env), CallerVerifier.from_env(env),
-                       session=_AnswersAfterTheDeadline(2.5))
-    assert error(call(fwd, budget=2.0)) == (504, "timeout")
+                       session=_AnswersAfterTheDeadline())
+    assert error(call(fwd)) == (504, "timeout")
 
 
 # -- issue 17 §9: no other spelling of a restricted resource reaches the catch-all -------------
