@@ -14,7 +14,7 @@ from typing import Any, Protocol
 class _Server(Protocol):
     server_port: int
 
-    def serve_forever(self) -> None: ...
+    def serve_forever(self, poll_interval: float = ...) -> None: ...
 
     def shutdown(self) -> None: ...
 
@@ -50,7 +50,9 @@ class Loopback:
         self.base_url = f"http://127.0.0.1:{server.server_port}"
 
     def start(self, name: str) -> Loopback:
-        threading.Thread(target=self._server.serve_forever, name=name, daemon=True).start()
+        # A short poll: stop() waits for serve_forever's next look (0.5 s by default, per server).
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=name,
+                         daemon=True).start()
         self._started = True
         return self
 

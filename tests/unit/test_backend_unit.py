@@ -5,10 +5,12 @@ peers on 127.0.0.1 (JWKS, token endpoint, a scripted OIC) and no fdk process.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import io
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,17 +18,24 @@ import pytest
 import requests
 
 from local.loopback import QuietHandler, http_server
-from oic_gateway.caller import CallerVerifier
-from oic_gateway.errors import ConfigError
+from oic_gateway.access.paths import IntegrationPath
+from oic_gateway.caller import Caller, CallerVerifier
+from oic_gateway.errors import BadPath, ConfigError, TokenEndpointError, TokenEndpointThrottled
 from oic_gateway.forwarding.forwarder import (
     DEFAULT_OIC_PATH_PREFIX,
+    FORWARDED_HEADERS,
     MAX_PAYLOAD_BYTES,
+    RETURNED_HEADERS,
     BackendConfig,
     BackendResponse,
     GatewayRequest,
     OicForwarder,
 )
-from oic_gateway.oic_tokens.exchanger import TokenExchanger
+from oic_gateway.net import deadline
+from oic_gateway.net.deadline import MARGIN_SECONDS
+from oic_gateway.oic_tokens.config import ExchangeConfig
+from oic_gateway.oic_tokens.exchanger import ExchangedToken, TokenExchanger
+from tests.fakeclock import FakeClock
 from tests.servers import JwksServer, Peer, record_request, send_half
 from tests.tokens import SCOPE, Signer, authorizer_env
 from tests.unit.test_location import GEN2
@@ -113,9 +122,23 @@ def environment(peers, **extra: str) -> dict[str, str]:
             "OIC_BASE_URL": oic.url, "GATEWAY_PATH_PREFIX": "/oic", **extra}
 
 
-def forwarder(peers, **extra: str) -> OicForwarder:
+def forwarder(peers, *, session: requests.Session | None = None, callers: CallerVerifier | None = None,
+              exchanger: TokenExchanger | None = None, monotonic: Callable[[], float] = time.monotonic,
+              clock: Callable[[], float] = time.time, **extra: str) -> OicForwarder:
     env = environment(peers, **extra)
-    return OicForwarder(BackendConfig.from_env(env), TokenExchanger.from_env(env), CallerVerifier.from_env(env))
+    return OicForwarder(BackendConfig.from_env(env), exchanger or TokenExchanger.from_env(env),
+                        callers or CallerVerifier.from_env(env), session=session, monotonic=monotonic, clock=clock)
+
+
+def warmed(peers) -> OicForwarder:
+    """A forwarder that has verified a caller and fetched a token once: a short
+    budget after this is spent on OIC alone."""
+    fwd = forwarder(peers)
+    assert call(fwd).status == 200
+    _, token_endpoint, oic = peers
+    token_endpoint.received.clear()
+    oic.received.clear()
+    return fwd
 
 
 def call(fwd: OicForwarder, url: str = "/oic/HELLO/1.0/hi", method: str = "GET", body: bytes = b"",
@@ -126,6 +149,33 @@ def call(fwd: OicForwarder, url: str = "/oic/HELLO/1.0/hi", method: str = "GET",
     if token:
         sent.setdefault("authorization", "Bearer " + token)
     return fwd.forward(GatewayRequest(method, url, sent, body), time.monotonic() + budget)
+
+
+def call_at(fwd: OicForwarder, deadline_at: float, url: str = "/oic/HELLO/1.0/hi", method: str = "GET",
+            body: bytes = b"", **headers: str | list[str]) -> BackendResponse:
+    """As ``call``, with the deadline given on the forwarder's own clock."""
+    sent: dict[str, str | list[str]] = {k.replace("_", "-"): v for k, v in headers.items()}
+    sent.setdefault("authorization", "Bearer " + SIGNER.mint())
+    return fwd.forward(GatewayRequest(method, url, sent, body), deadline_at)
+
+
+class ScriptedSession(requests.Session):
+    """OIC as a session: each request takes the next answer (a ``requests.Response``
+    or an exception to raise) and records the timeouts it was given."""
+
+    def __init__(self, *answers: requests.Response | Exception) -> None:
+        super().__init__()
+        self.answers = list(answers)
+        self.timeouts: list[tuple[float, float]] = []
+        self.sent: list[dict[str, Any]] = []
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        self.timeouts.append(kwargs["timeout"])
+        self.sent.append({"method": method, "url": url, **kwargs})
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
 
 
 def error(result: BackendResponse) -> tuple[int, str | None]:
@@ -216,6 +266,8 @@ def test_a_caller_subject_header_must_name_the_verified_caller(peers):
     assert error(call(fwd, x_caller_sub="mallory")) == (403, "caller_mismatch")
     assert call(fwd, x_caller_sub="vendor-app").status == 200
     assert call(fwd, x_caller_sub=["mallory", "vendor-app"]).status == 200  # the last one counts
+    assert call(fwd, x_caller_sub=["mallory", "mallory", "vendor-app"]).status == 200
+    assert error(call(fwd, x_caller_sub=["vendor-app", "vendor-app", "mallory"])) == (403, "caller_mismatch")
     custom = forwarder(peers, CALLER_SUB_HEADER="X-Who")
     assert error(call(custom, x_who="mallory")) == (403, "caller_mismatch")
     assert call(custom, x_caller_sub="mallory").status == 200  # not the configured header: dropped, unbelieved
@@ -301,9 +353,9 @@ def test_access_rules_apply_to_the_integration_path(peers):
 def test_headers_named_in_connection_are_not_forwarded(peers):
     _, _, oic = peers
     call(forwarder(peers), connection="Accept-Language, close", accept_language="en", accept="text/plain",
-         if_match=["\"a\"", "\"b\""])
+         if_match=["\"a\"", "\"b\"", "\"c\""])
     seen = oic.received[0]["headers"]
-    assert "accept-language" not in seen and seen["accept"] == "text/plain" and seen["if-match"] == '"b"'
+    assert "accept-language" not in seen and seen["accept"] == "text/plain" and seen["if-match"] == '"c"'
 
 
 def test_extra_request_and_response_headers_by_configuration(peers):
@@ -384,8 +436,9 @@ def test_token_endpoint_refusal_is_a_502_with_its_reason(peers):
 
 def test_a_token_endpoint_that_runs_out_the_clock_is_a_504(peers):
     _, token_endpoint, oic = peers
+    callers = warmed(peers).callers  # keys fetched: the budget is the token endpoint's alone
     token_endpoint.default = "trickle_headers"
-    result = call(forwarder(peers), budget=1.0)
+    result = call(forwarder(peers, callers=callers), budget=0.3)
     assert error(result) == (504, "timeout") and (result.detail or "").startswith("token endpoint: ")
     assert oic.received == []
 
@@ -397,16 +450,16 @@ def test_oic_unreachable_is_a_502(peers):
 
 def test_a_hung_oic_is_a_504_at_the_deadline(peers):
     _, _, oic = peers
+    fwd = warmed(peers)
     oic.default = Reply(hang=True)
-    started = time.monotonic()
-    assert error(call(forwarder(peers), budget=1.0)) == (504, "timeout")
-    assert time.monotonic() - started < 4.5  # cut by the deadline, not by the peer's 5 s
+    assert error(call(fwd, budget=0.3)) == (504, "timeout")  # cut by the deadline, not by the peer's 5 s
 
 
 def test_an_answer_that_stops_halfway_is_a_504_at_the_deadline(peers):
     _, _, oic = peers
+    fwd = warmed(peers)
     oic.default = Reply(200, {}, b"x" * 1000, stall=True)
-    result = call(forwarder(peers), budget=1.0)
+    result = call(fwd, budget=0.3)
     # The per-read timeout equals what remains, so it races the watchdog at the deadline: a read timeout
     # inside the body surfaces from requests as a ConnectionError (502). Either way, never anything else.
     assert (error(result), result.detail) in {
@@ -416,12 +469,11 @@ def test_an_answer_that_stops_halfway_is_a_504_at_the_deadline(peers):
 
 
 def test_oic_timeout_setting_bounds_the_call(peers):
-    _, _, oic = peers
-    oic.default = Reply(hang=True)
-    started = time.monotonic()
-    result = call(forwarder(peers, OIC_TIMEOUT_SECONDS="2"), budget=60)
+    clock = FakeClock(time.monotonic())  # stands still: every budget below is exact
+    session = ScriptedSession(requests.ReadTimeout("hung"))
+    result = call_at(forwarder(peers, session=session, monotonic=clock, OIC_TIMEOUT_SECONDS="2"), clock.now + 60)
     assert error(result) == (504, "timeout") and result.detail == "OIC did not answer before the call's deadline"
-    assert time.monotonic() - started < 4.5
+    assert session.timeouts == [(2.0, 2.0)]  # OIC_TIMEOUT_SECONDS, not the 60 s the function had left
 
 
 def test_an_answer_cut_short_is_a_502_not_a_timeout(peers):
@@ -550,12 +602,10 @@ class _AnswersAfterTheDeadline(requests.Session):
     """A session whose answer arrives only after the watchdog has fired, and
     looks complete: what urllib3 can hand back when its socket is shut mid-answer."""
 
-    def __init__(self, delay: float) -> None:
-        super().__init__()
-        self.delay = delay
-
     def request(self, *args: Any, **kwargs: Any) -> requests.Response:
-        time.sleep(self.delay)
+        watch = deadline.current()
+        assert watch is not None
+        watch.cut()  # what the watchdog does at the deadline
         response = requests.Response()
         response.status_code = 200
         response._content = b'{"partial":'
@@ -566,8 +616,8 @@ class _AnswersAfterTheDeadline(requests.Session):
 def test_an_answer_the_watchdog_cut_is_a_504_not_a_short_200(peers):
     env = environment(peers)
     fwd = OicForwarder(BackendConfig.from_env(env), TokenExchanger.from_env(env), CallerVerifier.from_env(env),
-                       session=_AnswersAfterTheDeadline(2.5))
-    assert error(call(fwd, budget=2.0)) == (504, "timeout")
+                       session=_AnswersAfterTheDeadline())
+    assert error(call(fwd)) == (504, "timeout")
 
 
 # -- issue 17 §9: no other spelling of a restricted resource reaches the catch-all -------------
@@ -627,3 +677,319 @@ def test_issue_17_what_the_catch_all_may_serve_still_goes_through(peers):
     assert [r["path"] for r in oic.received] == [
         f"{REST}/ORDERS/2.0/list", f"{REST}/OTHER/1.0/x/?instance=a&integrationInstanceId=b",
         f"{REST}/ORDERS/1.0/new/"]  # forwarded as sent, trailing slash included
+
+
+# -- the forwarder's own arithmetic and decisions, on a fake clock -----------------------------------
+#
+# The forwarder's monotonic clock is a FakeClock that stands still unless a step moves it, so every budget
+# it hands on is exact; OIC is a ScriptedSession, and the token side a real TokenExchanger (against the
+# loopback token endpoint) whose steps can move the clock or fail first. The caller verifier has its keys
+# already, so the fake clock's deadlines never reach a key fetch.
+
+
+@pytest.fixture(scope="module")
+def callers(peers) -> CallerVerifier:
+    verifier = CallerVerifier.from_env(environment(peers))
+    verifier.verify("Bearer " + SIGNER.mint(), time.monotonic() + 10)  # fetches the signing keys
+    return verifier
+
+
+class SteppedExchanger(TokenExchanger):
+    """A real exchanger that records the budget and invalidations it is given; each
+    ``token_for`` first runs the next step (which may move the clock or raise)."""
+
+    def __init__(self, peers, *steps: Callable[[], None]) -> None:
+        super().__init__(ExchangeConfig.from_env(environment(peers)))
+        self.steps = list(steps)
+        self.budgets: list[float | None] = []
+        self.invalidations: list[float] = []
+
+    def token_for(self, subject: str | None = None, subject_expires_at: float | None = None, *,
+                  timeout: float | None = None) -> ExchangedToken:
+        self.budgets.append(timeout)
+        if self.steps:
+            self.steps.pop(0)()
+        return super().token_for(subject, subject_expires_at, timeout=timeout)
+
+    def invalidate(self, rejected: ExchangedToken, subject: str | None = None, *,
+                   at_most_every: float = 0.0) -> bool:
+        self.invalidations.append(at_most_every)
+        return super().invalidate(rejected, subject, at_most_every=at_most_every)
+
+
+def answer(status: int = 200, headers: dict[str, str] | None = None, body: bytes = b'{"ok":1}',
+           raw: Any = None) -> requests.Response:
+    """A response as requests builds one from the wire (``stream=True``): the body is read from ``raw``."""
+    response = requests.Response()
+    response.status_code = status
+    response.headers = requests.structures.CaseInsensitiveDict(headers or {})
+    response.raw = raw if raw is not None else io.BytesIO(body)
+    return response
+
+
+class BreaksAfter(io.BytesIO):
+    """A body that fails after its first read: with ``cut``, the watchdog shut the socket first."""
+
+    def __init__(self, failure: Exception, cut: bool = False) -> None:
+        super().__init__(b"x" * 100)
+        self.failure = failure
+        self.cut = cut
+        self.reads = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        self.reads += 1
+        if self.reads == 1:
+            return super().read(10)
+        if self.cut:
+            watch = deadline.current()
+            assert watch is not None
+            watch.cut()
+        raise self.failure
+
+
+class CutThenFails(ScriptedSession):
+    """The watchdog shuts the socket while the request is in flight, and requests raises ``failure``."""
+
+    def __init__(self, failure: Exception) -> None:
+        super().__init__(failure)
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        watch = deadline.current()
+        assert watch is not None
+        watch.cut()
+        return super().request(method, url, *args, **kwargs)
+
+
+def test_retry_after_given_to_a_throttled_caller_counts_whole_seconds_from_the_forwarders_clock(peers, callers):
+    _, token_endpoint, _ = peers
+    wall = FakeClock(1_000_000.0)
+    for retry_in, retry_after in [(12.3, "13"), (30.0, "30"), (1.0, "1"), (0.2, "1"), (0.0, "1"), (-5.0, "1")]:
+        def throttle(at: float = wall.now + retry_in) -> None:
+            raise TokenEndpointThrottled("429 from the identity domain", retry_at=at)
+
+        session = ScriptedSession()
+        fwd = forwarder(peers, session=session, callers=callers, exchanger=SteppedExchanger(peers, throttle),
+                        clock=wall)
+        result = call(fwd)
+        assert error(result) == (503, "token_endpoint_throttled"), retry_in
+        assert result.headers == {"Content-Type": "application/json", "Retry-After": retry_after}, retry_in
+        assert result.detail == "the identity domain is rate-limiting token requests"
+        assert session.sent == [] and token_endpoint.received == []
+
+
+def test_a_token_failure_at_the_margin_before_the_deadline_is_a_timeout(peers, callers):
+    _, token_endpoint, _ = peers
+    clock = FakeClock(100.0)
+    end = 120.0
+
+    def fails_at(now: float) -> Callable[[], None]:
+        def step() -> None:
+            clock.now = now
+            raise TokenEndpointError("the identity domain said no", "temporarily_unavailable", 400)
+        return step
+
+    timeout, refused = (504, "timeout"), (502, "token_unavailable")
+    for now, expected in [(end - MARGIN_SECONDS, timeout), (end, timeout),
+                          (end - MARGIN_SECONDS - 0.001, refused), (100.0, refused)]:
+        clock.now = 100.0
+        session = ScriptedSession()
+        fwd = forwarder(peers, session=session, callers=callers, exchanger=SteppedExchanger(peers, fails_at(now)),
+                        monotonic=clock)
+        result = call_at(fwd, end)
+        assert error(result) == expected, now
+        reason = "token endpoint: token_endpoint_error: " if expected[0] == 504 else "token_endpoint_error: "
+        assert result.detail == reason + "the identity domain said no", now
+        assert session.sent == []
+    assert token_endpoint.received == []
+
+
+def test_a_configuration_error_on_the_token_side_is_a_502_that_names_it(peers, callers):
+    def unset() -> None:
+        raise ConfigError("OIC_CLIENT_SECRET", "the secret could not be read")
+
+    session = ScriptedSession()
+    result = call(forwarder(peers, session=session, callers=callers, exchanger=SteppedExchanger(peers, unset)))
+    assert error(result) == (502, "configuration_error") and "OIC_CLIENT_SECRET" in (result.detail or "")
+    assert session.sent == []
+
+
+def test_the_token_side_gets_what_is_left_of_the_call_and_nothing_starts_within_the_margin(peers, callers):
+    clock = FakeClock(10.0)  # a deadline past twice the clock: deadline % now is not deadline - now
+    exchanger = SteppedExchanger(peers)
+    session = ScriptedSession(answer())
+    assert call_at(forwarder(peers, session=session, callers=callers, exchanger=exchanger, monotonic=clock),
+                   22.0).status == 200
+    assert exchanger.budgets == [12.0] and session.timeouts == [(10.0, 12.0)]
+    # Exactly MARGIN_SECONDS left (0.0 + 0.05 - 0.0 is exact): no token is asked for, nothing is sent.
+    at_zero = FakeClock(0.0)
+    exchanger = SteppedExchanger(peers)
+    session = ScriptedSession(answer())
+    result = call_at(forwarder(peers, session=session, callers=callers, exchanger=exchanger, monotonic=at_zero),
+                     MARGIN_SECONDS)
+    assert error(result) == (504, "timeout") and result.detail == "no time left before the call's deadline"
+    assert exchanger.budgets == [] and session.sent == []
+    result = call_at(forwarder(peers, session=session, callers=callers, exchanger=exchanger, monotonic=at_zero),
+                     2 * MARGIN_SECONDS)
+    assert result.status == 200 and exchanger.budgets == [2 * MARGIN_SECONDS]
+
+
+@pytest.mark.parametrize("left, timeouts", [(25.0, (10.0, 25.0)), (10.0, (10.0, 10.0)), (0.5, (0.5, 0.5))])
+def test_oic_gets_a_10_second_connect_timeout_and_what_is_left_to_read(peers, callers, left, timeouts):
+    clock = FakeClock(10.0)
+    session = ScriptedSession(answer())
+    fwd = forwarder(peers, session=session, callers=callers, exchanger=SteppedExchanger(peers), monotonic=clock)
+    assert call_at(fwd, 10.0 + left).status == 200
+    assert session.timeouts == [timeouts]
+
+
+def test_a_token_that_took_the_rest_of_the_time_leaves_oic_a_token_timeout_of_a_hundredth(peers, callers):
+    clock = FakeClock(100.0)
+
+    def slow() -> None:
+        clock.now = 101.0  # past the deadline while the token was fetched
+
+    session = ScriptedSession(requests.ReadTimeout("no answer"))
+    fwd = forwarder(peers, session=session, callers=callers, exchanger=SteppedExchanger(peers, slow), monotonic=clock)
+    assert error(call_at(fwd, 100.5)) == (504, "timeout")
+    assert session.timeouts == [(0.01, 0.01)]  # never zero or negative: requests would refuse it
+
+
+def test_what_oic_is_sent_an_empty_body_as_none_no_redirects_and_a_streamed_answer(peers, callers):
+    session = ScriptedSession(answer(), answer())
+    fwd = forwarder(peers, session=session, callers=callers)
+    assert call(fwd, "/oic/HELLO/1.0/hi?a=1", "DELETE").status == 200
+    assert call(fwd, method="PUT", body=b'{"in":1}').status == 200
+    first, second = session.sent
+    oic_url = peers[2].url
+    assert (first["method"], first["url"], first["data"]) == ("DELETE", f"{oic_url}{REST}/HELLO/1.0/hi?a=1", None)
+    assert (second["method"], second["data"]) == ("PUT", b'{"in":1}')
+    for sent in session.sent:
+        assert sent["allow_redirects"] is False and sent["stream"] is True
+
+
+NO_ANSWER = (504, "timeout", "OIC did not answer before the call's deadline")
+UNFINISHED = (504, "timeout", "OIC's answer did not finish before the call's deadline")
+
+
+@pytest.mark.parametrize("session, expected", [
+    (ScriptedSession(requests.ConnectionError("refused")),
+     (502, "oic_unreachable", "cannot reach OIC (ConnectionError)")),
+    (ScriptedSession(requests.ReadTimeout("slow")), NO_ANSWER),
+    (ScriptedSession(requests.ConnectTimeout("slow")), NO_ANSWER),
+    (CutThenFails(requests.ConnectionError("shut")), NO_ANSWER),
+    (ScriptedSession(answer(raw=BreaksAfter(requests.ConnectionError("reset")))),
+     (502, "oic_unreachable", "OIC's answer was interrupted (ConnectionError)")),
+    (ScriptedSession(answer(raw=BreaksAfter(requests.ReadTimeout("stalled")))), UNFINISHED),
+    (ScriptedSession(answer(raw=BreaksAfter(requests.ConnectionError("shut"), cut=True))), UNFINISHED),
+], ids=["refused", "read-timeout", "connect-timeout", "cut-then-error", "body-reset", "body-stalled", "body-cut"])
+def test_a_failed_exchange_with_oic_is_a_timeout_only_when_time_ran_out(peers, callers, session, expected):
+    result = call(forwarder(peers, session=session, callers=callers))
+    assert (result.status, result.error, result.detail) == expected
+
+
+def test_an_oversized_answer_is_read_to_one_64_kib_piece_past_the_limit_and_no_further(peers, callers):
+    body = CountsReads(b"y" * (MAX_PAYLOAD_BYTES + 4 * 1024 * 1024))
+    result = call(forwarder(peers, session=ScriptedSession(answer(raw=body)), callers=callers))
+    assert error(result) == (502, "response_too_large")
+    # Read in 64 KiB pieces and refused at the first piece past the limit (a multiple of 64 KiB): not
+    # one byte more is pulled from OIC, nor held, than the limit and that one piece.
+    assert body.delivered == MAX_PAYLOAD_BYTES + 64 * 1024 and body.closed
+
+
+class CountsReads(io.BytesIO):
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.delivered = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        chunk = super().read(size)
+        self.delivered += len(chunk)
+        return chunk
+
+
+def test_a_token_oic_rejects_is_invalidated_once_per_call_at_most_every_30_seconds(peers, callers):
+    rejected = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+    exchanger = SteppedExchanger(peers)
+    session = ScriptedSession(answer(401, rejected, b""), answer(401, rejected, b""))
+    result = call(forwarder(peers, session=session, callers=callers, exchanger=exchanger))
+    assert error(result) == (502, "oic_rejected_token") and result.log["attempts"] == 2
+    assert exchanger.invalidations == [30.0]  # after the first attempt only: the second has no retry after it
+
+
+@pytest.mark.parametrize("status", [400, 403, 200])
+def test_only_a_401_says_the_oic_token_was_rejected_whatever_the_challenge(peers, callers, status):
+    session = ScriptedSession(answer(status, {"WWW-Authenticate": 'Bearer error="invalid_token"'}, b'{"t":1}'))
+    result = call(forwarder(peers, session=session, callers=callers))
+    assert (result.status, result.body, result.error, result.log["attempts"]) == (status, b'{"t":1}', None, 1)
+    assert len(session.sent) == 1
+
+
+def test_configured_headers_add_to_the_defaults_even_when_they_repeat_one(peers):
+    config = BackendConfig.from_env(environment(peers, FORWARD_REQUEST_HEADERS="Accept,X-Tenant",
+                                                RETURN_RESPONSE_HEADERS="ETag,X-Oic-Trace"))
+    assert config.forwarded_headers == FORWARDED_HEADERS | {"x-tenant"} and "accept" in config.forwarded_headers
+    assert config.returned_headers == RETURNED_HEADERS | {"x-oic-trace"} and "etag" in config.returned_headers
+
+
+def test_the_caller_subject_header_may_never_be_forwarded_even_when_it_is_already_refused(peers):
+    with pytest.raises(ConfigError) as caught:
+        BackendConfig.from_env(environment(peers, CALLER_SUB_HEADER="Cookie", FORWARD_REQUEST_HEADERS="cookie"))
+    assert caught.value.key == "FORWARD_REQUEST_HEADERS" and caught.value.problem.startswith("cookie may never pass")
+
+
+def test_a_refused_method_is_answered_with_the_methods_that_are_forwarded(peers):
+    result = call(forwarder(peers), method="TRACE")
+    assert error(result) == (405, "method_not_allowed")
+    assert result.headers["Allow"] == "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"
+
+
+def test_a_location_at_oics_own_host_name_is_dropped(peers, callers):
+    # OIC by name, not at 127.0.0.1: the host taken from OIC_BASE_URL is what is refused.
+    session = ScriptedSession(*(answer(302, {"Location": location}, b"") for location in (
+        "https://oic.example.com/home", "https://OIC.example.com./x", "https://a.oic.example.com/x",
+        "https://partner.example/x")))
+    fwd = forwarder(peers, session=session, callers=callers, OIC_BASE_URL="https://Oic.Example.com")
+    for _ in range(3):
+        result = call(fwd)
+        assert "Location" not in result.headers
+        assert (result.log["location"], result.log["location_reason"]) == ("dropped", "location_oic_host")
+    assert call(fwd).headers["Location"] == "https://partner.example/x"
+
+
+class RefusesThePath(CallerVerifier):
+    """A verifier whose access rule refuses with a path error, which carries no challenge."""
+
+    def authorize(self, caller: Caller, path: IntegrationPath, method: str) -> str | None:
+        raise BadPath("refused by the rule", reason="bad_path_rule")
+
+
+def test_a_refusal_carries_a_challenge_only_when_its_outcome_has_one(peers):
+    fwd = forwarder(peers, callers=RefusesThePath.from_env(environment(peers)))
+    result = call(fwd)
+    assert error(result) == (400, "bad_path") and "WWW-Authenticate" not in result.headers
+    missing = call(fwd, token="")
+    assert error(missing) == (401, "missing_token") and missing.headers["WWW-Authenticate"] == 'Bearer realm="oic"'
+
+
+def test_the_prefix_alone_names_no_integration_however_the_target_is_spelled(peers):
+    fwd = forwarder(peers)
+    for url in ("/oic", "https://gw.example.com/oic", "/oic?x=1"):
+        assert error(call(fwd, url)) == (400, "bad_path"), url
+
+
+def test_the_configuration_and_the_request_cannot_be_changed_once_made(peers):
+    config = BackendConfig.from_env(environment(peers))
+    request = GatewayRequest("GET", "/oic/HELLO/1.0/hi", {}, b"")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.oic_base_url = "https://elsewhere.example"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        request.url = "/oic/OTHER/1.0/x"  # type: ignore[misc]
+
+
+def test_the_forwarders_collaborators_are_named_and_its_seams_keyword_only(peers):
+    env = environment(peers)
+    config, exchanger, callers = BackendConfig.from_env(env), TokenExchanger.from_env(env), CallerVerifier.from_env(env)
+    fwd = OicForwarder(config=config, exchanger=exchanger, callers=callers)
+    assert (fwd.config, fwd.exchanger, fwd.callers) == (config, exchanger, callers)
+    with pytest.raises(TypeError):
+        OicForwarder(config, exchanger, callers, ScriptedSession())  # type: ignore[call-arg]
