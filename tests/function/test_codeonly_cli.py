@@ -5,7 +5,7 @@ the Functions and Object Storage control planes.
 The commands are the page's own ```sh blocks, placeholders filled in, run by
 bash; only ``oci`` is a shell function that adds the global options pointing
 the real CLI (oci-cli 3.95.1, ``requirements-oci-cli.txt``, installed
-hash-checked into ``<this venv>/oci-cli`` on first use) at a throwaway API-key
+hash-checked into ``<this venv>/oci-cli`` on first use, the pins this venv lacks only) at a throwaway API-key
 configuration and at ``--endpoint http://127.0.0.1:PORT``, and ``make archive``
 copies tiny stand-in archives into dist/ (the real build is
 tests/function/test_archive.py's). Each request is checked against the oci SDK's
@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.metadata
 import io
 import json
 import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -37,6 +39,7 @@ import oci.functions.models as functions_models
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from packaging.requirements import Requirement
 
 from local.fnrun import ROOT
 from local.loopback import QuietHandler, http_server
@@ -140,19 +143,50 @@ def pinned(lock: Path, name: str) -> str:
     return found.group(1)
 
 
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def cli_lock_pins() -> dict[str, tuple[str, str]]:
+    """Each pin of requirements-oci-cli.txt that applies here (its marker, if any, holds for this Python):
+    normalised name -> (version, the requirement line with its hashes)."""
+    text = re.sub(r"\\\n", " ", CLI_LOCK.read_text())
+    found = {}
+    for line in text.splitlines():
+        if re.match(r"^[A-Za-z0-9]", line):
+            requirement = Requirement(line.split(" --hash")[0])
+            if requirement.marker is None or requirement.marker.evaluate():
+                found[_normal(requirement.name)] = (str(requirement.specifier).removeprefix("=="), line)
+    return found
+
+
 @pytest.fixture(scope="session")
 def oci_cli() -> Path:
-    """The oci executable of requirements-oci-cli.txt, in a venv of its own beside this one."""
+    """The oci executable of requirements-oci-cli.txt, in a venv of its own beside this one. That venv holds only
+    the pins this venv does not already have at the very same version (oci-cli itself, its prompt and table
+    libraries, the older certifi, pytz, click it caps); the rest (oci 2.189.0, cryptography, ...) it reads from this
+    venv's site-packages through a .pth file, after its own. Every module the CLI imports is thus the version its
+    lock pins, without a second copy of the 500 MB SDK."""
     if sys.prefix == sys.base_prefix:
         pytest.fail("run the tests with the project's venv (.venv/bin/pytest): the OCI CLI is installed beside it")
+    here = {_normal(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()}
+    pins = cli_lock_pins()
+    needed = {name: line for name, (version, line) in pins.items() if here.get(name) != version}
     venv = Path(sys.prefix) / "oci-cli"
-    stamp = venv / f".installed-{hashlib.sha256(CLI_LOCK.read_bytes()).hexdigest()[:16]}"
+    key = hashlib.sha256(CLI_LOCK.read_bytes() + json.dumps(sorted(here.items())).encode()).hexdigest()[:16]
+    stamp = venv / f".installed-{key}"
     if not stamp.exists():
         shutil.rmtree(venv, ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+        python = venv / "bin" / "python"
+        site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                              capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+        (Path(site) / "zz-project-venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+        requirements = venv / "requirements-needed.txt"
+        requirements.write_text("".join(line + "\n" for line in needed.values()))
         install = subprocess.run(
-            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-             "--require-hashes", "-r", str(CLI_LOCK)], capture_output=True, text=True, timeout=540)
+            [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
+             "--require-hashes", "-r", str(requirements)], capture_output=True, text=True, timeout=540)
         if install.returncode != 0:
             pytest.fail(f"could not install oci-cli from {CLI_LOCK.name} (needs PyPI the first time) into {venv}:\n"
                         f"{install.stderr[-3000:]}")
@@ -160,6 +194,20 @@ def oci_cli() -> Path:
     oci = venv / "bin" / "oci"
     assert oci.exists(), f"{oci} is missing: delete {venv} and run again"
     return oci
+
+
+def test_the_cli_runs_every_pin_of_its_lock(oci_cli: Path) -> None:
+    """What the CLI imports is its lock's version of each package, whichever venv holds it."""
+    listed = subprocess.run(
+        [str(oci_cli.parent / "python"), "-c",
+         "import importlib.metadata as m, json; print(json.dumps([(d.metadata['Name'], d.version) "
+         "for d in m.distributions()]))"], capture_output=True, text=True, check=True, timeout=60)
+    first: dict[str, str] = {}
+    for name, version in json.loads(listed.stdout):  # sys.path order: its own site-packages first
+        first.setdefault(_normal(name), version)
+    wrong = {name: (version, first.get(name)) for name, (version, _) in cli_lock_pins().items()
+             if first.get(name) != version}
+    assert not wrong, wrong
 
 
 @pytest.fixture(scope="session")
