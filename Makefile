@@ -25,12 +25,15 @@ $(STAMP): requirements-dev.txt
 # requirements.in (and the dev tools from requirements-dev.in, constrained to
 # the functions' pins). Universal: the locks hold for Python 3.11 and 3.12.
 # Existing pins are kept; to move one, edit its .in file (or delete the lock).
+# The OCI CLI has a lock of its own (requirements-oci-cli.in says why), installed by its test into
+# .venv/oci-cli.
 UV_LOCK := $(VENV)/bin/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
            --custom-compile-command "make lock"
 lock: $(STAMP) ## re-pin both functions' dependency closures (and the dev tools), with hashes
 	$(UV_LOCK) token_exchange/requirements.in -o token_exchange/requirements.txt
 	$(UV_LOCK) requirements.in -o requirements.txt
 	$(UV_LOCK) requirements-dev.in -c requirements.txt -o requirements-dev.txt
+	$(UV_LOCK) requirements-oci-cli.in -o requirements-oci-cli.txt
 
 NPM_STAMP := tests/npm/node_modules/.installed
 
@@ -51,7 +54,19 @@ redis-server:
 	    echo "make test needs redis-server: run  sudo apt-get install -y redis-server  and retry" >&2; exit 1; \
 	  fi; }
 
-test: $(STAMP) $(NPM_STAMP) redis-server ## ruff, mypy (strict), the import rules and every test (about 5 minutes on two idle cores)
+# docs/setup-oci.md's code-only commands write the functions' settings with jq, and
+# tests/function/test_codeonly_cli.py runs them: installed the same way.
+.PHONY: jq
+jq:
+	@command -v jq >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing jq (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq jq >/dev/null; \
+	  else \
+	    echo "make test needs jq: run  sudo apt-get install -y jq  and retry" >&2; exit 1; \
+	  fi; }
+
+test: $(STAMP) $(NPM_STAMP) redis-server jq ## ruff, mypy (strict), the import rules and every test (about 5 minutes on two idle cores)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
