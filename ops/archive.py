@@ -175,7 +175,7 @@ def copy_code(function: Function, dest: Path) -> None:
 def compile_tree(tree: Path, logical: str) -> None:
     if f"{sys.version_info[0]}.{sys.version_info[1]}" != PYTHON:
         raise SystemExit(f"bytecode is for the runtime's Python {PYTHON}: run with python{PYTHON}, not {sys.version}")
-    ok = compileall.compile_dir(str(tree), quiet=2, ddir=logical, workers=1,
+    ok = compileall.compile_dir(str(tree), quiet=2, ddir=logical, workers=0,
                                 invalidation_mode=PycInvalidationMode.UNCHECKED_HASH)
     if not ok:
         raise SystemExit(f"compileall failed in {tree}")
@@ -255,7 +255,7 @@ def write_zip(tree: Path, out: Path) -> Path:
             else:
                 info.external_attr = 0o100644 << 16
                 info.compress_type = zipfile.ZIP_DEFLATED
-                archive.writestr(info, path.read_bytes(), compresslevel=9)
+                archive.writestr(info, path.read_bytes(), compresslevel=6)  # 9: 4x the time for 0.8 % less
     partial.replace(out)
     return out
 
