@@ -507,3 +507,492 @@ def test_a_retry_after_is_obeyed_up_to_five_minutes(header: str, obeyed: float) 
     from oic_gateway.oic_tokens.client import retry_after
 
     assert retry_after(header, 0.0) == obeyed
+
+
+# -- Retry-After: delay-seconds or an HTTP-date ------------------------------------------------
+
+
+DATE = "Wed, 21 Oct 2015 07:28:00 GMT"
+DATE_AT = 1_445_412_480.0  # DATE on the wall clock
+
+
+@pytest.mark.parametrize(
+    "header, now, obeyed",
+    [
+        (None, 0.0, None),
+        ("5", 0.0, 5.0),
+        (" 7\t", 0.0, 7.0),  # optional whitespace around the value
+        ("0", 0.0, 0.0),
+        ("\u0663", 0.0, None),  # ARABIC-INDIC DIGIT THREE: isdigit() and float() take it, the RFC does not
+        ("\xb2", 0.0, None),  # SUPERSCRIPT TWO: isdigit() takes it, float() does not
+        ("1.5", 0.0, None),
+        ("-5", 0.0, None),
+        ("soon", 0.0, None),
+        ("", 0.0, None),
+        (DATE, DATE_AT - 30.0, 30.0),
+        (DATE, DATE_AT - 0.25, 0.25),
+        ("Wed, 21 Oct 2015 08:28:00 +0100", DATE_AT - 30.0, 30.0),  # the same instant, another zone
+        (DATE, DATE_AT, 0.0),
+        (DATE, DATE_AT + 30.0, 0.0),  # already past: at once, never a negative wait
+        (DATE, DATE_AT - 3600.0, 300.0),  # capped like delay-seconds
+        ("Wed, 21 Oct 2015 07:28:00 -0000", DATE_AT - 30.0, None),  # no zone (RFC 5322 "-0000"): unusable
+        ("Wed, 21 Oct 10000000000000000000000 07:28:00 GMT", 0.0, None),  # a year past any clock
+        ("Wed, 21 Oct 99999 07:28:00 GMT", 0.0, None),
+    ],
+)
+def test_retry_after_reads_seconds_and_dates(header: str | None, now: float, obeyed: float | None) -> None:
+    from oic_gateway.oic_tokens.client import retry_after
+
+    assert retry_after(header, now) == obeyed
+
+
+# -- the endpoint's rate limit: 429, and 503 with Retry-After -------------------------------------
+
+
+class Throttles:
+    """What ``on_throttled`` was told: each back-off's wall-clock end."""
+
+    def __init__(self, h: Harness) -> None:
+        self.told: list[float] = []
+        h.client.on_throttled = self.told.append
+
+
+@pytest.mark.parametrize("jitter, waited", [(1.0, 2.5), (0.5, 2.0), (0.0, 1.5)])
+def test_a_429_without_retry_after_waits_two_seconds_jittered_apart(endpoint, jitter, waited):
+    endpoint.script = [Answer(429, b"{}"), ok()]
+    h = Harness(endpoint)
+    h.jitter = jitter
+    throttles = Throttles(h)
+    assert h.token(budget=30).access_token == "at-1"
+    assert h.sleeps == [waited]
+    assert throttles.told == [1_800_000_000.0 + waited]
+
+
+@pytest.mark.parametrize(
+    "status, header, slept, throttled",
+    [
+        (429, "2", 2.0, True),
+        (503, "2", 2.0, True),  # a 503 that says how long is a rate limit
+        (503, None, 0.1, False),  # one that does not is an outage: the usual backoff
+        (500, "2", 2.0, False),  # obeyed, but not a rate limit: nobody else is told
+        (502, "2", 2.0, False),
+        (504, "2", 2.0, False),
+        (500, "0", 0.1, False),  # never shorter than the backoff
+        (429, "0", 0.1, True),
+    ],
+)
+def test_retry_after_is_obeyed_and_only_429_and_503_are_rate_limits(endpoint, status, header, slept, throttled):
+    endpoint.script = [Answer(status, b"{}", {"Retry-After": header} if header else {}), ok()]
+    h = Harness(endpoint)
+    throttles = Throttles(h)
+    assert h.token(budget=30).access_token == "at-1"
+    assert h.sleeps == [slept] and len(endpoint.requests) == 2
+    assert throttles.told == ([1_800_000_000.0 + float(header or 0)] if throttled else [])
+
+
+def test_a_rate_limit_that_outlasts_the_deadline_fails_at_once_and_holds_later_requests(endpoint):
+    endpoint.script = [Answer(429, b"{}", {"Retry-After": "60"}), ok()]
+    h = Harness(endpoint)
+    throttles = Throttles(h)
+    with pytest.raises(errors.TokenEndpointThrottled) as caught:
+        h.token(budget=10)
+    assert str(caught.value) == f"token endpoint {endpoint.url}: HTTP 429; retry in 60 s"
+    assert caught.value.retry_at == 1_800_000_060.0 and throttles.told == [1_800_000_060.0]
+    assert h.sleeps == [] and len(endpoint.requests) == 1
+    h.wall.now += 20.5  # 39.5 s to go: said in whole seconds, rounded up
+    with pytest.raises(errors.TokenEndpointThrottled) as caught:
+        h.token(budget=10)
+    assert str(caught.value) == f"token endpoint {endpoint.url}: backing off after HTTP 429/503; retry in 40 s"
+    assert caught.value.retry_at == 1_800_000_060.0
+    h.wall.now = math.nextafter(1_800_000_060.0, -math.inf)
+    with pytest.raises(errors.TokenEndpointThrottled, match="retry in 1 s"):
+        h.token(budget=10)
+    assert len(endpoint.requests) == 1 and h.client.requests_sent == 1 and h.sleeps == []  # nobody was asked
+    h.wall.now = 1_800_000_060.0  # the moment it allows: ask again
+    assert h.token(budget=10).access_token == "at-1"
+    assert len(endpoint.requests) == 2 and throttles.told == [1_800_000_060.0]
+
+
+def test_a_503_rate_limit_that_outlasts_the_deadline_fails_at_once(endpoint):
+    endpoint.script = [Answer(503, b"{}", {"Retry-After": "20"}), ok()]
+    h = Harness(endpoint)
+    with pytest.raises(errors.TokenEndpointThrottled) as caught:
+        h.token(budget=10)
+    assert str(caught.value) == f"token endpoint {endpoint.url}: HTTP 503; retry in 20 s"
+    assert caught.value.retry_at == 1_800_000_020.0 and len(endpoint.requests) == 1
+
+
+def test_a_long_retry_after_on_another_5xx_is_no_rate_limit(endpoint):
+    endpoint.script = [Answer(500, b"{}", {"Retry-After": "60"}), ok()]
+    h = Harness(endpoint)
+    throttles = Throttles(h)
+    with pytest.raises(errors.TokenEndpointUnavailable) as caught:
+        h.token(budget=10)
+    assert type(caught.value) is errors.TokenEndpointUnavailable
+    assert str(caught.value) == f"token endpoint {endpoint.url}: HTTP 500 (no time left to retry)"
+    assert throttles.told == [] and h.sleeps == []
+    assert h.token(budget=10).access_token == "at-1" and len(endpoint.requests) == 2  # nothing held back
+
+
+def test_a_rate_limit_is_waited_out_only_if_it_ends_before_the_margin(endpoint):
+    exact = deadline_where(100.0 + 2.0)  # the 2 s wait would end exactly at the 50 ms margin
+    endpoint.script = [Answer(429, b"{}", {"Retry-After": "2"}), ok()]
+    h = Harness(endpoint)
+    with pytest.raises(errors.TokenEndpointThrottled) as caught:
+        h.client.request_token(None, exact)
+    assert caught.value.retry_at == 1_800_000_002.0 and h.sleeps == []
+    later = exact
+    while later - 0.05 <= 102.0:
+        later = math.nextafter(later, math.inf)
+    endpoint.script = [Answer(429, b"{}", {"Retry-After": "2"}), ok()]
+    h = Harness(endpoint)
+    with contextlib.suppress(errors.TokenEndpointUnavailable):  # the retry has 50 ms of real time: may be cut
+        h.client.request_token(None, later)  # a hair later: it is waited out, and asked again
+    assert h.sleeps == [2.0] and h.client.requests_sent == 2
+
+
+def test_a_rate_limit_with_nothing_left_to_wait_says_one_second(endpoint):
+    h = Harness(endpoint)
+    deadline = 110.0
+
+    def late() -> None:
+        h.monotonic.now = deadline - 0.05  # the answer comes at the margin: not even 0 s fits
+    endpoint.script = [Answer(429, b"{}", {"Retry-After": "0"}, before=late), ok()]
+    with pytest.raises(errors.TokenEndpointThrottled) as caught:
+        h.client.request_token(None, deadline)
+    assert str(caught.value) == f"token endpoint {endpoint.url}: HTTP 429; retry in 1 s"
+    assert caught.value.retry_at == 1_800_000_000.0
+    assert h.token(budget=10).access_token == "at-1"  # the back-off is over: asked again
+
+
+# -- one attempt, through a scripted session: what the transport did, exactly -----------------
+
+
+class ScriptedResponse(requests.Response):
+    """An answer whose body comes in the given chunks; ``during`` runs before
+    each chunk is handed over (to move the clock, or cut the attempt), and
+    ``fail`` is raised after the last one."""
+
+    def __init__(self, status: int = 200, chunks: list[bytes] | None = None, headers: dict[str, str] | None = None,
+                 during: Callable[[int], None] | None = None, fail: Exception | None = None) -> None:
+        super().__init__()
+        self.status_code = status
+        self.headers.update(headers or {})
+        self.chunks = [b'{"access_token":"at-2","token_type":"Bearer"}'] if chunks is None else chunks
+        self.during = during
+        self.fail = fail
+        self.closed = False
+
+    def iter_content(self, chunk_size: int | None = 1, decode_unicode: bool = False) -> Iterator[Any]:
+        for index, chunk in enumerate(self.chunks):
+            if self.during:
+                self.during(index)
+            yield chunk
+        if self.fail is not None:
+            raise self.fail
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class ScriptedSession(requests.Session):
+    """Each post takes the next step (the last one repeats): a response to
+    return, an exception to raise, or a callable that does either."""
+
+    def __init__(self, *steps: Any) -> None:
+        super().__init__()
+        self.steps = list(steps)
+        self.guarded_until: list[float | None] = []
+
+    def post(self, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:
+        from oic_gateway.net import deadline
+
+        watch = deadline.current()
+        self.guarded_until.append(watch.at if watch else None)
+        step = self.steps.pop(0) if len(self.steps) > 1 else self.steps[0]
+        if callable(step) and not isinstance(step, requests.Response):
+            step = step()
+        if isinstance(step, BaseException):
+            raise step
+        assert isinstance(step, requests.Response)
+        return step
+
+
+def cut_the_attempt() -> None:
+    """What the watchdog does at the deadline: the attempt's guard is cut."""
+    from oic_gateway.net import deadline
+
+    watch = deadline.current()
+    assert watch is not None
+    watch.cut()
+
+
+def scripted(endpoint: TokenEndpoint, session: ScriptedSession) -> Harness:
+    h = Harness(endpoint)
+    h.client = TokenClient(h.client.config, session=session, clock=h.wall, monotonic=h.monotonic, sleep=h.sleep,
+                           rng=lambda: h.jitter)
+    return h
+
+
+def test_each_attempt_is_guarded_until_the_deadline(endpoint):
+    session = ScriptedSession(requests.ConnectionError("refused"), ScriptedResponse())
+    h = scripted(endpoint, session)
+    assert h.client.request_token(None, 110.0).access_token == "at-2"
+    assert session.guarded_until == [110.0, 110.0]  # the second attempt, 0.1 s later, still ends at the deadline
+    assert h.sleeps == [0.1]
+
+
+@pytest.mark.parametrize("timeout", [requests.ReadTimeout("read"), requests.ConnectTimeout("connect")])
+def test_a_transport_timeout_is_retried_as_timed_out(endpoint, timeout):
+    h = scripted(endpoint, ScriptedSession(timeout))
+    with pytest.raises(errors.TokenEndpointUnavailable) as caught:
+        h.token(budget=1.0)
+    assert str(caught.value) == f"token endpoint {endpoint.url}: timed out (no time left to retry)"
+    assert h.client.requests_sent == 4 and h.sleeps == [0.1, 0.2, 0.4]
+
+
+def test_a_connection_failure_is_named_unless_the_deadline_cut_it(endpoint):
+    h = scripted(endpoint, ScriptedSession(requests.ConnectionError("refused")))
+    with pytest.raises(errors.TokenEndpointUnavailable) as caught:
+        h.token(budget=10)
+    from oic_gateway.net.http import in_words
+
+    described = in_words(requests.ConnectionError("refused"))
+    assert described.endswith("[ConnectionError]")
+    assert str(caught.value) == f"token endpoint {endpoint.url}: connection failed: {described} (no time left to retry)"
+
+    def cut_then_fail() -> None:
+        cut_the_attempt()
+        raise requests.ConnectionError("socket shut down by the watchdog")
+    h = scripted(endpoint, ScriptedSession(cut_then_fail))
+    with pytest.raises(errors.TokenEndpointUnavailable) as caught:
+        h.token(budget=10)
+    assert str(caught.value) == f"token endpoint {endpoint.url}: timed out (no time left to retry)"
+
+
+def test_a_body_cut_off_is_too_slow_if_the_deadline_cut_it_and_interrupted_if_not(endpoint):
+    interrupted = ScriptedResponse(chunks=[b'{"access_token"'], fail=requests.exceptions.ChunkedEncodingError("cut"))
+    h = scripted(endpoint, ScriptedSession(interrupted))
+    with pytest.raises(errors.TokenEndpointUnavailable) as caught:
+        h.token(budget=10)
+    assert str(caught.value) == (f"token endpoint {endpoint.url}: response interrupted (ChunkedEncodingError) "
+                                 "(no time left to retry)")
+    assert interrupted.closed
+
+    def cut(index: int) -> None:
+        cut_the_attempt()
+    cut_off = ScriptedResponse(chunks=[b'{"access_token"'], during=cut,
+                               fail=requests.exceptions.ChunkedEncodingError("cut"))
+    h = scripted(endpoint, ScriptedSession(cut_off))
+    with pytest.raises(errors.TokenEndpointUnavailable) as caught:
+        h.token(budget=10)
+    assert str(caught.value) == f"token endpoint {endpoint.url}: response too slow (no time left to retry)"
+    assert cut_off.closed
+
+
+def test_a_whole_answer_read_after_the_deadline_cut_the_attempt_is_not_used(endpoint):
+    def cut(index: int) -> None:
+        cut_the_attempt()
+    late = ScriptedResponse(during=cut)  # urllib3 may still return a short answer after the cut
+    session = ScriptedSession(late, ScriptedResponse())
+    h = scripted(endpoint, session)
+    assert h.token(budget=10).access_token == "at-2"
+    assert late.closed and h.client.requests_sent == 2 and h.sleeps == [0.1]
+    h = scripted(endpoint, ScriptedSession(ScriptedResponse(during=cut)))
+    with pytest.raises(errors.TokenEndpointUnavailable) as caught:
+        h.token(budget=10)
+    assert str(caught.value) == f"token endpoint {endpoint.url}: response too slow (no time left to retry)"
+
+
+def test_the_body_is_read_until_the_deadline_and_not_a_moment_longer(endpoint):
+    body = [b'{"access_token":"at-2",', b'"token_type":"Bearer"}']
+    for last_chunk_at, read in ((110.0, True), (math.nextafter(110.0, math.inf), False)):
+        session = ScriptedSession()
+        h = scripted(endpoint, session)
+
+        def move(index: int, h: Harness = h, when: float = last_chunk_at) -> None:
+            if index == 1:
+                h.monotonic.now = when
+        session.steps = [ScriptedResponse(chunks=body, during=move)]
+        if read:  # the last chunk comes at the deadline: still in time
+            assert h.client.request_token(None, 110.0).access_token == "at-2"
+            continue
+        with pytest.raises(errors.TokenEndpointUnavailable) as caught:
+            h.client.request_token(None, 110.0)
+        assert str(caught.value) == f"token endpoint {endpoint.url}: response too slow (no time left to retry)"
+        assert h.client.requests_sent == 1
+
+
+# -- assertion keys, and refusals whose body is not what it should be -----------------------------
+
+
+def test_an_rsa_key_one_bit_short_of_2048_is_refused(endpoint):
+    short = Signer.generate("short", bits=2047)
+    assert short.key.key_size == 2047
+    h = Harness(endpoint, OIC_GRANT_TYPE="jwt_bearer", OIC_ASSERTION_KEY=short.private_pem(), OIC_ASSERTION_KEY_ID="k")
+    with pytest.raises(errors.ExchangeError) as caught:
+        h.token("alice")
+    assert str(caught.value) == "configuration OIC_ASSERTION_KEY: not an RSA private key of 2048 bits or more"
+    assert KEY.key.key_size == 2048  # and exactly 2048 is used (every other assertion test)
+
+
+def test_an_encrypted_assertion_key_is_not_a_usable_pem(endpoint):
+    from cryptography.hazmat.primitives import serialization
+
+    pem = KEY.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.BestAvailableEncryption(b"passphrase")).decode()
+    h = Harness(endpoint, OIC_GRANT_TYPE="jwt_bearer", OIC_ASSERTION_KEY=pem, OIC_ASSERTION_KEY_ID="kid-1")
+    with pytest.raises(errors.ExchangeError) as caught:
+        h.token("alice")  # cryptography says TypeError: no password for an encrypted key
+    assert str(caught.value) == "configuration OIC_ASSERTION_KEY: not a PEM private key"
+    assert endpoint.requests == []
+
+
+def test_an_assertion_is_issued_at_the_whole_second(endpoint):
+    h = Harness(endpoint, OIC_GRANT_TYPE="jwt_bearer", OIC_ASSERTION_KEY=KEY.private_pem(), OIC_ASSERTION_KEY_ID="k")
+    h.wall.now = 1_800_000_042.9  # 42 shares bits with 120: exp is a sum, not a bitwise or
+    h.token("alice")
+    _, claims = decoded(endpoint.requests[0]["form"]["assertion"])
+    assert (claims["iat"], claims["exp"]) == (1_800_000_042, 1_800_000_162)
+    assert claims["aud"] == "https://identity.oraclecloud.com/"
+
+
+@pytest.mark.parametrize(
+    "status, body, error, code",
+    [
+        (400, b"[1]", errors.TokenEndpointError, None),  # JSON, not an object: no code
+        (401, b"[1]", errors.InvalidClientError, None),
+        (400, b'"invalid_client"', errors.TokenEndpointError, None),
+        (400, b"{}", errors.TokenEndpointError, None),  # no code and not 401: not the client's fault
+        (403, b"{}", errors.TokenEndpointError, None),
+        (401, b'{"error":"invalid_grant"}', errors.InvalidGrantError, "invalid_grant"),  # the code decides, not 401
+        (401, b'{"error":"invalid_request"}', errors.TokenEndpointError, "invalid_request"),
+        (400, b'{"error":"invalid_client_x"}', errors.TokenEndpointError, "invalid_client_x"),
+    ],
+)
+def test_the_error_code_decides_the_refusal(endpoint, status, body, error, code):
+    endpoint.script = [Answer(status, body)]
+    with pytest.raises(errors.TokenEndpointError) as caught:
+        Harness(endpoint).token()
+    assert type(caught.value) is error
+    assert (caught.value.status, caught.value.oauth_error) == (status, code)
+    if error is errors.TokenEndpointError:
+        assert str(caught.value) == f"token endpoint {endpoint.url}: HTTP {status} ({code or 'no error code'})"
+
+
+def test_a_larger_rsa_key_is_used(endpoint):
+    larger = Signer.generate("larger", bits=2056)
+    h = Harness(endpoint, OIC_GRANT_TYPE="jwt_bearer", OIC_ASSERTION_KEY=larger.private_pem(), OIC_ASSERTION_KEY_ID="k")
+    h.token("alice")
+    assertion = endpoint.requests[0]["form"]["assertion"]
+    claims = jwt.decode(assertion, larger.key.public_key(), algorithms=["RS256"], options={"verify_aud": False,
+                        "verify_exp": False, "verify_iat": False})
+    assert claims["sub"] == "alice"
+
+
+@pytest.mark.parametrize("missing", ["assertion_key", "assertion_key_id"])
+def test_a_built_configuration_without_key_or_key_id_is_refused_before_signing(endpoint, missing):
+    import dataclasses
+
+    h = Harness(endpoint, OIC_GRANT_TYPE="jwt_bearer", OIC_ASSERTION_KEY=KEY.private_pem(), OIC_ASSERTION_KEY_ID="k")
+    changes: dict[str, Any] = {missing: None}
+    h.client.config = dataclasses.replace(h.client.config, **changes)
+    with pytest.raises(errors.ExchangeError) as caught:
+        h.token("alice")
+    assert str(caught.value) == "configuration OIC_ASSERTION_KEY and OIC_ASSERTION_KEY_ID: both are needed to sign"
+    assert endpoint.requests == []
+
+
+def test_the_options_are_named_never_positional(endpoint):
+    cfg = config(endpoint)
+    with pytest.raises(TypeError):
+        TokenClient(cfg, requests.Session())  # type: ignore[call-arg]
+    assert TokenClient(config=cfg).config is cfg
+
+
+def test_the_client_authentication_is_compared_by_value(endpoint):
+    import dataclasses
+
+    built = "".join(["private_", "key_jwt"])  # equal, not the same object (as a value read from the environment is)
+    assert built == "private_key_jwt" and built is not "private_key_jwt"  # noqa: F632 (the point)
+    h = Harness(endpoint, OIC_ASSERTION_KEY=KEY.private_pem(), OIC_ASSERTION_KEY_ID="kid-1")
+    h.client.config = dataclasses.replace(h.client.config, client_auth=built)
+    h.token()
+    assert "client_assertion" in endpoint.requests[0]["form"]
+    assert "Authorization" not in endpoint.requests[0]["headers"]
+    endpoint.script = [Answer(401, b'{"error":"invalid_client"}')]
+    with pytest.raises(errors.InvalidClientError, match="OIC_CLIENT_ID and OIC_ASSERTION_KEY / OIC_ASSERTION_KEY_ID"):
+        h.token()
+
+
+def test_a_grant_error_names_the_assertion_settings_by_value():
+    import dataclasses
+
+    server = TokenEndpoint()
+    try:
+        server.script = [Answer(400, b'{"error":"invalid_grant"}')]
+        h = Harness(server)
+        built = "urn:ietf:params:oauth:grant-type:" + "jwt-bearer"
+        h.client.config = dataclasses.replace(config(server, OIC_GRANT_TYPE="jwt_bearer",
+                                                     OIC_ASSERTION_KEY=KEY.private_pem(),
+                                                     OIC_ASSERTION_KEY_ID="kid-1"), grant_type=built)
+        with pytest.raises(errors.InvalidGrantError, match=r"check OIC_ASSERTION_KEY / OIC_ASSERTION_KEY_ID \(the"):
+            h.token("alice")
+    finally:
+        server.stop()
+
+
+def test_only_the_jwt_bearer_grant_and_private_key_jwt_sign_anything(endpoint):
+    """Names that sort after the two this client signs for (RFC 7522's SAML
+    grant, RFC 8705's TLS client authentication) are not taken for them."""
+    import dataclasses
+
+    h = Harness(endpoint, OIC_ASSERTION_KEY=KEY.private_pem(), OIC_ASSERTION_KEY_ID="kid-1")
+    h.client.config = dataclasses.replace(h.client.config, grant_type="urn:ietf:params:oauth:grant-type:saml2-bearer",
+                                          client_auth="tls_client_auth")
+    h.token("alice")
+    sent = endpoint.requests[0]
+    assert sent["form"] == {"grant_type": "urn:ietf:params:oauth:grant-type:saml2-bearer", "scope": "urn:oic:all"}
+    assert sent["headers"]["Authorization"].startswith("Basic ")
+    endpoint.script = [Answer(400, b'{"error":"invalid_grant"}')]
+    with pytest.raises(errors.InvalidGrantError, match="check OIC_GRANT_TYPE and the app's allowed grants"):
+        h.token("alice")
+    endpoint.script = [Answer(401, b'{"error":"invalid_client"}')]
+    with pytest.raises(errors.InvalidClientError, match="check OIC_CLIENT_ID and OIC_CLIENT_SECRET"):
+        h.token("alice")
+
+
+@pytest.mark.parametrize("token_type", ["Basic", "abc", "bearer ", "Bearer2", ""])
+def test_a_token_type_other_than_bearer_is_refused(endpoint, token_type):
+    endpoint.script = [ok(token_type=token_type)]
+    with pytest.raises(errors.MalformedTokenResponse, match="token_type is not Bearer"):
+        Harness(endpoint).token()
+
+
+class TickingClock:
+    """A wall clock that moves on a little at every look, as a real one does."""
+
+    def __init__(self, now: float, tick: float) -> None:
+        self.now, self.tick = now, tick
+        self.seen: list[float] = []
+
+    def __call__(self) -> float:
+        self.now += self.tick
+        self.seen.append(self.now)
+        return self.now
+
+
+def test_a_back_off_already_over_when_reported_says_one_second(endpoint):
+    h = Harness(endpoint)
+    wall = TickingClock(1_800_000_000.0, 0.25)
+    h.client._clock = wall
+    deadline = 110.0
+
+    def late() -> None:
+        h.monotonic.now = deadline - 0.05  # not even Retry-After: 0 fits
+    endpoint.script = [Answer(429, b"{}", {"Retry-After": "0"}, before=late), ok()]
+    with pytest.raises(errors.TokenEndpointThrottled) as caught:
+        h.client.request_token(None, deadline)
+    assert caught.value.retry_at in wall.seen[:-1]  # when it was set; the clock has moved on since
+    assert caught.value.retry_at < wall.now
+    assert str(caught.value) == f"token endpoint {endpoint.url}: HTTP 429; retry in 1 s"

@@ -210,7 +210,8 @@ class TokenClient:
         import jwt  # PyJWT: imported here so a validate-only authorizer never pays for it
 
         cfg = self.config
-        assert cfg.assertion_key is not None and cfg.assertion_key_id is not None
+        if cfg.assertion_key is None or cfg.assertion_key_id is None:  # from_env never allows it; a built config may
+            raise ExchangeError("configuration OIC_ASSERTION_KEY and OIC_ASSERTION_KEY_ID: both are needed to sign")
         pem = cfg.assertion_key.get()
         key = self._signing_keys.get(pem)
         if key is None:
@@ -302,9 +303,11 @@ def retry_after(value: str | None, now: float) -> float | None:
     if text.isascii() and text.isdigit():  # isdigit alone takes "\xb2", which float refuses
         seconds = float(text)
     else:
+        # All it raises on Python >= 3.11: ValueError for what is no date, OverflowError for a
+        # year or offset too large for datetime (CPython gh-153406; 3.14 makes that a ValueError).
         try:
             when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
+        except (ValueError, OverflowError):
             return None
         if when.tzinfo is None:
             return None
