@@ -92,8 +92,8 @@ routes: $(STAMP) ## write the authorizer-context and access-policy specification
 clean: ## remove .venv and the tools' caches
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
 
-bench: $(STAMP) ## what the authorizer costs, beside its baselines (docs/benchmarks.md)
-	$(PY) -m bench
+bench: $(STAMP) ## what the authorizer costs, beside its baselines (docs/benchmarks.md): ARGS="--quick" or steps, e.g. ARGS="cold archive"
+	$(PY) -m bench $(ARGS)
 
 demo: $(STAMP) ## the whole chain on 127.0.0.1, played once, then stopped
 	$(PY) -m local.demo

@@ -427,6 +427,10 @@ variable "certificate_ocid" {
   type        = string
   default     = ""
   validation {
+    condition     = var.certificate_ocid == "" || can(regex("^ocid1\\.(apigatewaycertificate|certificate)\\.[a-z0-9-]+\\.[a-z0-9-]*\\.[a-z0-9]+$", var.certificate_ocid))
+    error_message = "certificate_ocid: the OCID of an API Gateway certificate (ocid1.apigatewaycertificate...) or a Certificates service certificate (ocid1.certificate...)."
+  }
+  validation {
     condition = (var.custom_domain == "") == (var.certificate_ocid == "" && var.certificate_files == null) && !(
     var.certificate_ocid != "" && var.certificate_files != null)
     error_message = "custom_domain needs exactly one of certificate_ocid and certificate_files, and either of them needs custom_domain."

@@ -993,3 +993,17 @@ def test_the_forwarders_collaborators_are_named_and_its_seams_keyword_only(peers
     assert (fwd.config, fwd.exchanger, fwd.callers) == (config, exchanger, callers)
     with pytest.raises(TypeError):
         OicForwarder(config, exchanger, callers, ScriptedSession())  # type: ignore[call-arg]
+
+
+def test_the_headers_never_forwarded_and_never_returned_are_exactly_these() -> None:
+    """Pinned whole: the hop-by-hop names and each list's own names are disjoint today, which is why
+    mutation/equivalents.toml lists `|` as `^` for both; a name added to both sides would change this."""
+    from oic_gateway.forwarding import forwarder
+
+    hop_by_hop = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "proxy-connection", "te",
+                  "trailer", "transfer-encoding", "upgrade", "host", "content-length"}
+    assert frozenset(hop_by_hop | {
+        "authorization", "cookie", "forwarded", "x-original-url", "x-rewrite-url", "x-http-method-override",
+        "x-http-method", "x-method-override", "x-real-ip"}) == forwarder.NEVER_FORWARDED
+    returned = {"set-cookie", "set-cookie2", "server", "www-authenticate", "content-encoding", "x-powered-by", "via"}
+    assert frozenset(hop_by_hop | returned) == forwarder.NEVER_RETURNED

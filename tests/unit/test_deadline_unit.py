@@ -268,6 +268,28 @@ def test_shut_takes_the_answers_socket_when_the_connection_has_let_go_of_its_own
     assert current_first._answer_sock.shutdowns == []  # type: ignore[attr-defined]
 
 
+def test_shut_cuts_a_tls_socket_below_its_ssl_layer_and_leaves_that_layer_in_place() -> None:
+    """SSLSocket.shutdown would drop the SSL object under a read in progress on another thread (ValueError,
+    which nothing maps to a timeout): the cut is the plain socket's, so that read sees the connection end."""
+    ours, peer = socket.socketpair()
+    tls = ssl.create_default_context().wrap_socket(ours, server_side=False, do_handshake_on_connect=False,
+                                                   server_hostname="peer.test")
+    try:
+        conn = Conn()
+        conn.sock = tls  # type: ignore[assignment]
+        layer = tls._sslobj  # type: ignore[attr-defined]
+        assert layer is not None
+        _shut(conn)
+        assert tls._sslobj is layer  # type: ignore[attr-defined]
+        peer.settimeout(5)
+        assert peer.recv(1) == b""  # our side is shut both ways: the peer reads the end at once
+        with pytest.raises(OSError):
+            tls.send(b"x")  # nothing can be written any more either
+    finally:
+        tls.close()
+        peer.close()
+
+
 def test_shut_leaves_a_connection_without_a_socket_alone() -> None:
     _shut(object())  # neither attribute
     unconnected = Conn()

@@ -579,6 +579,13 @@ def test_a_custom_domain_needs_exactly_one_certificate(tmp_path: Any) -> None:
         output = " ".join((result.stdout + result.stderr).split())
         assert (result.returncode != 0) == refused, (domain, ocid, files, output)
         assert ("custom_domain needs exactly one of certificate_ocid and certificate_files" in output) == refused
+    for ocid in ("x", "   ", "ocid1.vaultsecret.oc1.iad.abc"):  # not a certificate's OCID
+        (tmp_path / "terraform.tfvars").write_text(f'custom_domain = "api.example.com"\ncertificate_ocid = "{ocid}"\n')
+        result = _terraform(tmp_path, "plan", "-input=false")
+        assert result.returncode != 0 and "certificate_ocid: the OCID of an API Gateway certificate" in " ".join(
+            result.stderr.split()), ocid
+    domain = (DEPLOY / "terraform" / "domain.tf").read_text()
+    assert "create_before_destroy = true" in domain and "self.subject_names" in domain
     for bad in ("https://api.example.com", "api.example.com:443", "API.example.com", "api.example.com/oic"):
         (tmp_path / "terraform.tfvars").write_text(
             f'custom_domain = "{bad}"\ncertificate_ocid = "ocid1.certificate.oc1..x"\n')
@@ -642,6 +649,15 @@ def test_every_topology_limits_the_rate_per_client_ip(spec_path: Any) -> None:
     main = (DEPLOY / "terraform" / "main.tf").read_text()
     assert "coalesce(var.rate_limit_per_client_ip, rate_limiting.value.rateInRequestsPerSecond)" in main
     assert "for_each = var.rate_limit_per_client_ip == 0 ? [] :" in main
+
+
+def test_the_example_tfvars_is_fmt_clean_once_copied(tmp_path: Any) -> None:
+    """The guide's `cp terraform.tfvars.example terraform.tfvars` gives a file `terraform fmt -check` accepts."""
+    terraform = shutil.which("terraform")
+    assert terraform, "terraform is needed for this check"
+    shutil.copy(DEPLOY / "terraform" / "terraform.tfvars.example", tmp_path / "terraform.tfvars")
+    result = _terraform(tmp_path, "fmt", "-check", "-diff")
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_the_example_tfvars_is_complete_and_cites_what_exists() -> None:

@@ -99,7 +99,13 @@ def _shut(connection: Any) -> None:
     if sock is None:
         return
     with contextlib.suppress(OSError):  # already closed: nothing left to interrupt
-        sock.shutdown(socket.SHUT_RDWR)
+        if isinstance(sock, socket.socket):
+            # The plain socket's shutdown, also for a TLS one: ``SSLSocket.shutdown`` first drops its SSL
+            # object, and a read in progress on the caller's thread would then raise ValueError (not an
+            # OSError, so neither urllib3 nor redis-py would turn it into a timeout) instead of seeing EOF.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        else:
+            sock.shutdown(socket.SHUT_RDWR)
 
 
 class _Changed(Protocol):
@@ -246,7 +252,7 @@ class _WatchedHTTPConnection(HTTPConnection):
 
     def getresponse(self) -> HTTPResponse:  # type: ignore[override]
         # ``http.client`` lets go of ``sock`` once the headers say the answer ends
-        # the connection (``Connection: close``, HTTP/1.0, a body read to the end),
+        # the connection (``Connection: close``, HTTP/1.0, a body that runs until the close),
         # and the body is then read from it through the response. Kept here, the
         # watchdog can still cut it: a peer trickling such a body is cut at the deadline.
         self._answer_sock = self.sock
