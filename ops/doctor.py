@@ -247,11 +247,15 @@ def topology(env: Mapping[str, str], function: Function | None, report: Report) 
 
 def read_function_config(path: Path) -> dict[str, str]:
     """A function's configuration as ``fn inspect function <app> <fn>`` prints it
-    (``{"config": {...}}``) or ``oci fn function get`` (``{"data": {"config": {...}}}``)."""
+    (``{"config": {...}}``), ``oci fn function get`` (``{"data": {"config": {...}}}``), or the settings file the
+    code-only path passes to ``--config file://...`` (a plain object of strings, docs/setup-oci.md, C)."""
     document = json.loads(path.read_text())
     config = document.get("data", document).get("config") if isinstance(document, dict) else None
+    if config is None and isinstance(document, dict) and not {"data", "config"} & set(document):
+        config = document  # the code-only settings file itself
     if not isinstance(config, dict) or not all(isinstance(v, str) for v in config.values()):
-        raise ValueError(f"{path}: no 'config' object of strings (fn inspect function, or oci fn function get)")
+        raise ValueError(f"{path}: no 'config' object of strings (fn inspect function, oci fn function get, or the "
+                         "code-only path's settings file)")
     return {str(k): v for k, v in config.items()}
 
 

@@ -277,11 +277,17 @@ def test_the_settings_file_of_make_invoke_and_a_functions_configuration(tmp_path
     for args in (("--env-file", str(env_file)),):
         code, output = doctor({}, "", *args)
         assert code == 1 and expected in output, output
-    for shape in ({"config": settings}, {"data": {"config": settings}}):  # fn inspect / oci fn function get
+    # fn inspect / oci fn function get / the code-only path's --config file (a plain object)
+    for shape in ({"config": settings}, {"data": {"config": settings}}, settings):
         config = tmp_path / "function.json"
         config.write_text(json.dumps(shape))
         code, output = doctor({}, "", "--function-config", str(config))
         assert code == 1 and expected in output, output
+    for shape in ({"IDCS_DOMAIN_URL": 1}, {"config": "x"}, ["IDCS_DOMAIN_URL"]):  # not an object of strings
+        config = tmp_path / "function.json"
+        config.write_text(json.dumps(shape))
+        code, output = doctor({}, "", "--function-config", str(config))
+        assert code == 2 and "no 'config' object of strings" in output, (shape, output)
     # The file, not the environment: the environment's settings are not read.
     code, output = doctor({"IDCS_DOMAIN_URL": "https://idcs.invalid"}, "", "--env-file", str(env_file))
     assert expected in output
