@@ -278,7 +278,8 @@ def test_the_settings_file_of_make_invoke_and_a_functions_configuration(tmp_path
         code, output = doctor({}, "", *args)
         assert code == 1 and expected in output, output
     # fn inspect / oci fn function get / the code-only path's --config file (a plain object)
-    for shape in ({"config": settings}, {"data": {"config": settings}}, settings):
+    shapes: list[Any] = [{"config": settings}, {"data": {"config": settings}}, settings]
+    for shape in shapes:
         config = tmp_path / "function.json"
         config.write_text(json.dumps(shape))
         code, output = doctor({}, "", "--function-config", str(config))

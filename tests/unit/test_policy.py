@@ -417,3 +417,36 @@ def test_another_minor_version_cannot_reach_a_catch_all_past_the_rule_for_its_ma
     for aliased in ("/ORDERS/1.1/new", "/ORDERS/1.9/new", "/project/SALES/ORDERS/1.1/new"):
         assert verdict(p, aliased, who=caller((), "other")) == "bad_path_version"
     assert verdict(p, "/ORDERS/2.0/new", who=caller((), "other")) == "everyone"
+
+
+def rule_of(glob: str) -> Any:
+    return policy({"name": "r", "path": glob}).rules[0]
+
+
+@pytest.mark.parametrize(("glob", "prefix", "covered"), [
+    ("/A/*", "/A/", True), ("/A/*", "/A/1.0/", True),
+    ("/A/*", "/B/", False), ("/A/*", "/AB/", False), ("/A/*", "/", False),  # not under the head, or above it
+    ("/A/x", "/A/x/", False),  # no star: one path, never a whole prefix
+    ("/A/*/x*", "/A/", False), ("/A/*/x*", "/A/1.0/", False),  # a star before the end: not every path
+    ("/A/*/x*", "/A/*/x/", False), ("/A**", "/A*/", False),  # even under a prefix that spells the star out
+])
+def test_a_rule_covers_a_prefix_only_as_a_single_trailing_star_under_it(glob, prefix, covered):
+    assert rule_of(glob).covers(prefix) is covered
+
+
+@pytest.mark.parametrize(("glob", "prefix", "could"), [
+    ("/A/*", "/A/1.0/", True), ("/A/*", "/", True), ("/A/1.0/x*", "/A/", True),
+    ("/A/*", "/B/", False), ("/A*", "/B/", False),
+    ("/A/x", "/A/x/", True),  # the route may serve its prefix without the slash (undocumented)
+    ("/A/x", "/A/", True), ("/A/x", "/B/", False), ("/A/x", "/A/x/y/", False),
+])
+def test_a_rule_could_match_under_a_prefix_when_some_path_there_matches_it(glob, prefix, could):
+    assert rule_of(glob).could_match_under(prefix) is could
+
+
+def test_an_integration_decision_is_immutable():
+    import dataclasses
+
+    decision = decide_integration(policy({"name": "r", "path": "/A/*"}), caller(), "/A/1.0/", frozenset({"GET"}))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        decision.granted = True  # type: ignore[misc]

@@ -65,10 +65,11 @@ class Rule:
         rest of the path is taken as free text, which can only make a rule
         decide, never skip it)."""
         bare = prefix.removesuffix("/")  # whether a route also serves its prefix without the slash: undocumented
-        head = self.glob.split("*", 1)[0]
+        head = self.glob.partition("*")[0]
         if "*" not in self.glob:
             return self.glob.startswith(prefix) or self.glob == bare
-        return head.startswith(prefix) or prefix.startswith(head) or head == bare
+        # (head == bare would add nothing: bare begins prefix, so prefix.startswith(head) holds then.)
+        return head.startswith(prefix) or prefix.startswith(head)
 
     def covers(self, prefix: str) -> bool:
         """Whether every path ``prefix + s`` matches: a glob ``<head>*`` whose head starts ``prefix``."""
@@ -205,7 +206,7 @@ def _rule(key: str, number: int, entry: Any) -> Rule:
     if pattern.endswith("/"):
         raise ConfigError(key, f"rule {name}: 'path' ends with '/', which no path can: paths are matched without "
                                "their trailing slash (write /ORDERS/1.0/new for /ORDERS/1.0/new/)")
-    first = pattern[1:].split("/", 1)[0]
+    first = pattern[1:].partition("/")[0]
     if "*" not in first and first.lower() == PROJECT_SEGMENT and first != PROJECT_SEGMENT:
         raise ConfigError(key, f"rule {name}: 'path' starts with /{first}/, which no path can: an OIC 3 project "
                                f"integration is /{PROJECT_SEGMENT}/<PROJECT>/<INTEGRATION>/..., in lower case")
