@@ -130,6 +130,9 @@ def test_lifetime_limit_is_exact():
     short = ClaimRules(RULES.issuers, RULES.audiences, RULES.required_scopes, 60, 600)
     assert check_claims(claims(iat=NOW - 10, exp=NOW + 590), short, NOW)
     refused(errors.InvalidClaims, claims(iat=NOW - 10, exp=NOW + 591), "bad_lifetime", short)
+    # The lifetime is exp minus iat, whatever their ratio: an exp that is a multiple of iat is still too long.
+    refused(errors.InvalidClaims, claims(iat=1, exp=NOW + 600), "bad_lifetime")
+    refused(errors.InvalidClaims, claims(iat=(NOW + 600) // 2, exp=(NOW + 600) // 2 * 2), "bad_lifetime")
 
 
 def test_leeway_comes_from_the_rules():

@@ -249,3 +249,17 @@ def test_no_accepted_path_leaves_the_flows_prefix_however_often_it_is_decoded(pa
         assert ";" not in text and "\\" not in text and "\x00" not in text
         text = unquote(text)
     assert integration_path(checked.request_path) == checked
+
+
+@pytest.mark.parametrize("path", ["/SALES/1.0/x", "/ZETA_ORDERS/2.0/y", "/PROJECTS/1.0/x", "/Q/1.0/x"])
+def test_a_first_segment_that_only_sorts_after_project_is_an_integration(path):
+    parsed = integration_path(path)
+    assert parsed.project is None and parsed.integration == path.split("/")[1]
+
+
+@pytest.mark.parametrize("path", ["/project/SALES/QUOTE", "/project/SALES", "/project"])
+def test_a_project_path_needs_its_project_integration_and_version(path):
+    with pytest.raises(BadPath) as refused:
+        integration_path(path)
+    assert refused.value.reason == "bad_path_shape"
+    assert "a project path needs PROJECT, INTEGRATION and VERSION" in str(refused.value)  # not the generic shape

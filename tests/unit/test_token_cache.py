@@ -511,3 +511,95 @@ def test_a_refused_token_already_forgotten_by_a_concurrent_call_is_reported_gone
     # gone; it may retry (and then waits on the one fetch), rather than answer 502.
     assert cache.invalidate("k", rejected=refused.access_token, at_most_every=30) is True
     assert issuer.calls == 1
+
+
+def test_holds_usable_until_the_mandatory_point_exactly():
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock), Issuer(clock)
+    assert cache.holds_usable("k") is False  # nothing cached
+    token, _ = cache.get("k", issuer)
+    _, _, mandatory_at = cache.refresh_points(token)
+    assert cache.holds_usable("k") is True
+    clock.now = mandatory_at - 0.001
+    assert cache.holds_usable("k") is True
+    clock.now = mandatory_at
+    assert cache.holds_usable("k") is False  # the mandatory window has begun
+    clock.now = mandatory_at + 1
+    assert cache.holds_usable("k") is False
+    assert cache.holds_usable("other") is False
+
+
+def test_a_token_good_exactly_until_the_callers_expiry_is_not_refreshed():
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock), Issuer(clock)
+    first, _ = cache.get("k", issuer)
+    clock.now += 3100  # the advisory window
+    again, until = cache.get("k", issuer, cap_expires_at=first.expires_at)  # the cap: exactly the token's expiry
+    assert again is first and until == first.expires_at and issuer.calls == 1
+
+
+def test_the_failure_back_off_is_measured_from_the_failure_whatever_the_clocks_value():
+    clock = FakeClock(now=1.0)  # a monotonic clock shortly after boot: elapsed time is now minus the failure
+    cache, issuer = TokenCache(clock), Issuer(clock)
+    issuer.fail = True
+    with pytest.raises(RuntimeError):
+        cache.get("k", issuer)
+    clock.now = 1.0 + 5.0 + 1.0  # past the 5 s back-off
+    issuer.fail = False
+    token, _ = cache.get("k", issuer)
+    assert token.access_token == "token-2" and issuer.calls == 2
+
+
+def test_a_token_that_expires_before_it_was_issued_has_no_windows():
+    cache = TokenCache(FakeClock())
+    token = IssuedToken("t", "Bearer", 9_000.0, 10_000.0)  # a clock step backwards between issue and expiry
+    assert cache.refresh_points(token) == (9_000.0, 9_000.0, 9_000.0)
+
+
+def test_invalidate_takes_its_options_by_name_and_forgets_every_time_by_default():
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock), Issuer(clock)
+    cache.get("k", issuer)
+    with pytest.raises(TypeError):
+        cache.invalidate("k", "token-1")  # type: ignore[call-arg]
+    assert cache.invalidate("k") is True
+    cache.get("k", issuer)
+    assert cache.invalidate("k") is True  # no interval by default: forgotten again at once
+    assert issuer.calls == 2
+
+
+def test_invalidate_compares_the_refused_token_by_value_and_keeps_any_other():
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock), Issuer(clock)
+    cache.get("k", issuer)  # token-1
+    assert cache.invalidate("k", rejected="token-9") is True  # another token (sorting after it): kept
+    assert cache.get("k", issuer)[0].access_token == "token-1" and issuer.calls == 1
+    assert cache.invalidate("k", rejected="token-0") is True  # another one, sorting before it: kept too
+    assert cache.get("k", issuer)[0].access_token == "token-1" and issuer.calls == 1
+    refused = "".join(["token-", "1"])  # the same text, another string object
+    assert cache.invalidate("k", rejected=refused) is True
+    assert cache.get("k", issuer)[0].access_token == "token-2" and issuer.calls == 2  # forgotten: fetched anew
+
+
+def test_no_interval_means_no_limit_even_when_the_clock_steps_back():
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock), Issuer(clock)
+    cache.get("k", issuer)
+    assert cache.invalidate("k") is True
+    cache.get("k", issuer)
+    clock.now -= 0.5  # an injected clock may step back; time.monotonic never does
+    assert cache.invalidate("k") is True and cache.invalidate("k", at_most_every=0.0) is True
+    clock.now -= 2  # a negative interval is no limit either
+    assert cache.invalidate("k", at_most_every=-1.0) is True
+
+
+def test_an_interval_under_a_second_still_limits():
+    clock = FakeClock()
+    cache, issuer = TokenCache(clock), Issuer(clock)
+    cache.get("k", issuer)
+    assert cache.invalidate("k", at_most_every=0.5) is True
+    cache.get("k", issuer)
+    clock.now += 0.4
+    assert cache.invalidate("k", at_most_every=0.5) is False  # kept: forgotten 0.4 s ago
+    clock.now += 0.1
+    assert cache.invalidate("k", at_most_every=0.5) is True

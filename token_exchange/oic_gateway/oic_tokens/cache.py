@@ -147,7 +147,7 @@ class TokenCache:
                 # the refused one is no longer handed out, and no rate-limit slot is spent.
                 return True
             now = self._clock()
-            if now - state.last_invalidated < at_most_every:
+            if at_most_every > 0 and now - state.last_invalidated < at_most_every:  # 0: no limit at all
                 return False
             state.last_invalidated = now
             self._entries.pop(key, None)
