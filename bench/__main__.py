@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from local.fnrun import FDK, FnProcess  # noqa: E402
 from ops import archive  # noqa: E402
 from tests.servers import JwksServer  # noqa: E402
-from tests.tokens import AUDIENCE, Signer, authorizer_env, single  # noqa: E402
+from tests.tokens import AUDIENCE, Signer, authorizer_env, resource_principal, resource_principal_env, single  # noqa: E402
 
 HANDLERS = ROOT / "bench" / "handlers"
 
@@ -265,11 +265,7 @@ def bench_cold_vault(runs: int = 5) -> None:
           "allow with its OIC token): the authorizer-context authorizer from the repository and from its archive",
           flush=True)
     seeded = seeded_stack()
-    key = Signer.generate("rp")
-    now = int(time.time())
-    rpst = key.mint(claims={"sub": "ocid1.fnfunc.oc1.iad.bench", "res_tenant": "ocid1.tenancy.oc1..bench",
-                            "res_compartment": "ocid1.compartment.oc1..bench", "ttype": "res",
-                            "iat": now, "exp": now + 3600})
+    key, rpst = resource_principal("ocid1.fnfunc.oc1.iad.bench")
     vault = VaultStub(key.key.public_key(), rpst)
     secret_ocid = "ocid1.vaultsecret.oc1.iad.amaaaaaabenchoicsecret"
     vault.secrets[secret_ocid] = seeded.oic_client_secret
@@ -280,9 +276,7 @@ def bench_cold_vault(runs: int = 5) -> None:
             opened.extractall(tree)
         env = {**seeded.authorizer_env(),
                **seeded.exchange_env(OIC_CLIENT_SECRET="", OIC_CLIENT_SECRET_OCID=secret_ocid),
-               "OCI_RESOURCE_PRINCIPAL_VERSION": "2.2", "OCI_RESOURCE_PRINCIPAL_RPST": rpst,
-               "OCI_RESOURCE_PRINCIPAL_PRIVATE_PEM": key.private_pem(), "OCI_RESOURCE_PRINCIPAL_REGION": "us-ashburn-1",
-               "OCI_SECRETS_ENDPOINT": vault.url}
+               **resource_principal_env(key, rpst, vault.url)}
         body = json.dumps(single(seeded.vendor_token())).encode()
         times: dict[str, list[float]] = {"ours": [], "archive": []}
         cold_once(ROOT, env, body)  # bytecode written once, page cache warmed, as above

@@ -117,6 +117,28 @@ def leaked(text: str) -> list[str]:
     return [s[:12] + "..." for s in SENSITIVE if len(s) >= 16 and s in text]
 
 
+def resource_principal(function_ocid: str = "ocid1.fnfunc.oc1.iad.test") -> tuple[Signer, str]:
+    """A function's resource principal: its session key and an RPST (a JWT of type ``res``) signed with it, as
+    OCI Functions hands them to a function."""
+    key = Signer.generate("rp")
+    now = int(time.time())
+    rpst = key.mint(claims={"sub": function_ocid, "res_tenant": "ocid1.tenancy.oc1..test",
+                            "res_compartment": "ocid1.compartment.oc1..test", "ttype": "res",
+                            "iat": now, "exp": now + 3600})
+    return key, rpst
+
+
+def resource_principal_env(key: Signer, rpst: str, secrets_endpoint: str) -> dict[str, str]:
+    """What the oci SDK's resource-principal signer reads (version 2.2), and the Vault endpoint it calls."""
+    return {
+        "OCI_RESOURCE_PRINCIPAL_VERSION": "2.2",
+        "OCI_RESOURCE_PRINCIPAL_RPST": rpst,
+        "OCI_RESOURCE_PRINCIPAL_PRIVATE_PEM": key.private_pem(),
+        "OCI_RESOURCE_PRINCIPAL_REGION": "us-ashburn-1",
+        "OCI_SECRETS_ENDPOINT": secrets_endpoint,
+    }
+
+
 def authorizer_env(jwks_url: str, **extra: str) -> dict[str, str]:
     return {
         "JWKS_URL": jwks_url,

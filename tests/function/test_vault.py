@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +14,7 @@ import pytest
 from local.fnrun import ROOT
 from local.seed import Seeded
 from local.vault import VaultStub
+from tests import tokens
 from tests.conftest import start_fn
 from tests.function.test_backend_fn import BACKEND_DIR, bearer, gateway_call, log_line
 from tests.tokens import SENSITIVE, Signer, single
@@ -24,11 +24,7 @@ SECRET_OCID = "ocid1.vaultsecret.oc1.iad.amaaaaaaoicclientsecret"
 
 @pytest.fixture(scope="module")
 def resource_principal() -> tuple[Signer, str]:
-    key = Signer.generate("rp")
-    now = int(time.time())
-    rpst = key.mint(claims={"sub": "ocid1.fnfunc.oc1.iad.test", "res_tenant": "ocid1.tenancy.oc1..test",
-                            "res_compartment": "ocid1.compartment.oc1..test", "ttype": "res",
-                            "iat": now, "exp": now + 3600})
+    key, rpst = tokens.resource_principal()
     SENSITIVE.add(rpst)
     return key, rpst
 
@@ -42,14 +38,7 @@ def vault(resource_principal: tuple[Signer, str]) -> Iterator[VaultStub]:
 
 
 def rp_env(resource_principal: tuple[Signer, str], vault: VaultStub) -> dict[str, str]:
-    key, rpst = resource_principal
-    return {
-        "OCI_RESOURCE_PRINCIPAL_VERSION": "2.2",
-        "OCI_RESOURCE_PRINCIPAL_RPST": rpst,
-        "OCI_RESOURCE_PRINCIPAL_PRIVATE_PEM": key.private_pem(),
-        "OCI_RESOURCE_PRINCIPAL_REGION": "us-ashburn-1",
-        "OCI_SECRETS_ENDPOINT": vault.url,
-    }
+    return tokens.resource_principal_env(*resource_principal, vault.url)
 
 
 def test_backend_reads_its_client_secret_from_vault_and_follows_rotation(
