@@ -43,6 +43,7 @@ from packaging.requirements import Requirement
 
 from local.fnrun import ROOT
 from local.loopback import QuietHandler, http_server
+from ops.archive import lock_entries
 from tests.sdk import sdk_problems
 from tests.servers import record_request
 
@@ -138,9 +139,9 @@ def fill(code: str) -> str:
 
 
 def pinned(lock: Path, name: str) -> str:
-    found = re.search(rf"^{re.escape(name)}==(\S+)", lock.read_text(), re.M)
-    assert found, f"{name} is not pinned in {lock.name}"
-    return found.group(1)
+    line = lock_entries(lock).get(name)
+    assert line, f"{name} is not pinned in {lock.name}"
+    return line.split("==", 1)[1].split()[0]
 
 
 def _normal(name: str) -> str:
@@ -150,13 +151,11 @@ def _normal(name: str) -> str:
 def cli_lock_pins() -> dict[str, tuple[str, str]]:
     """Each pin of requirements-oci-cli.txt that applies here (its marker, if any, holds for this Python):
     normalised name -> (version, the requirement line with its hashes)."""
-    text = re.sub(r"\\\n", " ", CLI_LOCK.read_text())
     found = {}
-    for line in text.splitlines():
-        if re.match(r"^[A-Za-z0-9]", line):
-            requirement = Requirement(line.split(" --hash")[0])
-            if requirement.marker is None or requirement.marker.evaluate():
-                found[_normal(requirement.name)] = (str(requirement.specifier).removeprefix("=="), line)
+    for line in lock_entries(CLI_LOCK).values():  # the lock as pip reads it, continuations joined
+        requirement = Requirement(line.split(" --hash")[0])
+        if requirement.marker is None or requirement.marker.evaluate():
+            found[_normal(requirement.name)] = (str(requirement.specifier).removeprefix("=="), line)
     return found
 
 
