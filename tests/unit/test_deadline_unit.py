@@ -751,24 +751,16 @@ def test_another_failure_is_not_retried_on_the_next_address(dog: Dog, lookups: l
     assert conn.dialled == ["10.0.0.1"] and conn._dns_host == "service.example"
 
 
-@pytest.mark.parametrize("timeout", [resolve.ResolveTimeout("no time left"), TimeoutError("connect")],
-                         ids=["resolve-timeout", "timeout-error"])
-def test_a_name_not_resolved_in_time_is_urllib3s_connect_timeout(dog: Dog, lookups: list[Any],
-                                                                 timeout: Exception) -> None:
-    lookups[0].answer = timeout
-    conn = Dialled()
-    with guard(105.0, dog.clock), pytest.raises(ConnectTimeoutError) as raised:
-        _new_conn_by(conn, conn.new_conn)
-    assert raised.value.__cause__ is timeout
-    assert "service.example" in str(raised.value)
-    assert conn.dialled == []
-
-
-def test_a_name_that_does_not_resolve_is_urllib3s_name_resolution_error(dog: Dog, lookups: list[Any]) -> None:
-    failure = socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+@pytest.mark.parametrize(("failure", "urllib3_error"), [
+    (resolve.ResolveTimeout("no time left"), ConnectTimeoutError),  # not resolved in time: a connect timeout
+    (TimeoutError("connect"), ConnectTimeoutError),
+    (socket.gaierror(socket.EAI_NONAME, "Name or service not known"), NameResolutionError),  # no such name
+], ids=["resolve-timeout", "timeout-error", "no-such-name"])
+def test_a_name_that_is_not_resolved_is_urllib3s_own_error(dog: Dog, lookups: list[Any], failure: Exception,
+                                                           urllib3_error: type[Exception]) -> None:
     lookups[0].answer = failure
     conn = Dialled()
-    with guard(105.0, dog.clock), pytest.raises(NameResolutionError) as raised:
+    with guard(105.0, dog.clock), pytest.raises(urllib3_error) as raised:
         _new_conn_by(conn, conn.new_conn)
     assert raised.value.__cause__ is failure
     assert "service.example" in str(raised.value)
